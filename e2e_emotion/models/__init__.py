@@ -1,0 +1,28 @@
+"""Keras 3 functional models of Tzirakis et al. (2017)."""
+
+from e2e_emotion.models.emotion_model import (
+    LABEL_NAMES,
+    MODALITIES,
+    EmotionModel,
+    build_model,
+    load_model,
+)
+from e2e_emotion.models.recurrent import PeepholeLSTMCell
+from e2e_emotion.models.speech import SPEECH_PRESETS, ChannelMaxPool, SpeechNetwork
+from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
+from e2e_emotion.models.visual import VisualNetwork
+
+__all__ = [
+    "LABEL_NAMES",
+    "MODALITIES",
+    "SPEECH_PRESETS",
+    "ChannelMaxPool",
+    "EmotionModel",
+    "FoldTime",
+    "PeepholeLSTMCell",
+    "SpeechNetwork",
+    "UnfoldTime",
+    "VisualNetwork",
+    "build_model",
+    "load_model",
+]

@@ -1,0 +1,166 @@
+"""The audio, visual and multimodal models of Tzirakis et al. (2017), assembled from config.
+
+Every model maps per-frame inputs to arousal and valence every 40 ms:
+
+* ``audio``: ``{"audio": [batch, time, 640]}`` -> speech network (1280) -> LSTM head;
+* ``visual``: ``{"video": [batch, time, 96, 96, 3]}`` -> ResNet-50 (2048) -> LSTM head;
+* ``multimodal``: both, features concatenated (1280 + 2048 = 3328) -> LSTM head.
+
+Output: ``[batch, time, 2]``, arousal then valence. The time axis may be ``None``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from e2e_emotion.models.checks import check_choice, check_positive_int
+from e2e_emotion.models.recurrent import recurrent_head
+from e2e_emotion.models.speech import SpeechNetwork
+from e2e_emotion.models.visual import VisualNetwork
+
+MODALITIES = ("audio", "visual", "multimodal")
+LSTM_TYPES = ("standard", "peephole")
+LABEL_NAMES = ("arousal", "valence")
+
+# Constructor arguments of the two feature networks, as they appear in EmotionModel.
+SPEECH_ARGS = {
+    "speech_preset": "preset",
+    "frame_length": "frame_length",
+    "conv1_filters": "conv1_filters",
+    "conv1_kernel": "conv1_kernel",
+    "pool1_size": "pool1_size",
+    "conv2_filters": "conv2_filters",
+    "conv2_kernel": "conv2_kernel",
+    "channel_pool_size": "channel_pool_size",
+    "input_dropout": "input_dropout",
+}
+VISUAL_ARGS = {
+    "image_size": "image_size",
+    "stem_filters": "stem_filters",
+    "stage_blocks": "stage_blocks",
+    "stage_filters": "stage_filters",
+    "expansion": "expansion",
+}
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class EmotionModel(keras.Model):
+    """End-to-end continuous emotion model (functional, built in the constructor).
+
+    Args:
+        modality: ``"audio"``, ``"visual"`` or ``"multimodal"``.
+        speech_preset, frame_length, conv1_filters, conv1_kernel, pool1_size,
+            conv2_filters, conv2_kernel, channel_pool_size, input_dropout: the speech
+            network's arguments (see ``SpeechNetwork``); ignored by the visual model.
+        image_size, stem_filters, stage_blocks, stage_filters, expansion: the visual
+            network's arguments (see ``VisualNetwork``); ignored by the audio model.
+        visual_weights: optional local ``.weights.h5`` of a ``VisualNetwork`` of the same
+            configuration, loaded once at construction (not stored in the config).
+        lstm_units, lstm_layers: the recurrent head (256 units, 2 layers).
+        lstm_type: ``"standard"`` (Keras LSTM) or ``"peephole"`` (peepholes and cell
+            clipping, as in the authors' code).
+        cell_clip: cell-state clipping of the peephole LSTM (100).
+    """
+
+    def __init__(
+        self,
+        modality="multimodal",
+        speech_preset="paper",
+        frame_length=640,
+        conv1_filters=40,
+        conv1_kernel=None,
+        pool1_size=2,
+        conv2_filters=40,
+        conv2_kernel=None,
+        channel_pool_size=10,
+        input_dropout=0.5,
+        image_size=96,
+        stem_filters=64,
+        stage_blocks=(3, 4, 6, 3),
+        stage_filters=(64, 128, 256, 512),
+        expansion=4,
+        visual_weights=None,
+        lstm_units=256,
+        lstm_layers=2,
+        lstm_type="standard",
+        cell_clip=100.0,
+        name=None,
+        **kwargs,
+    ):
+        check_choice("modality", modality, MODALITIES)
+        check_choice("lstm_type", lstm_type, LSTM_TYPES)
+        check_positive_int("lstm_units", lstm_units)
+        check_positive_int("lstm_layers", lstm_layers)
+        arguments = dict(locals())
+        speech_kwargs = {inner: arguments[outer] for outer, inner in SPEECH_ARGS.items()}
+        visual_kwargs = {inner: arguments[outer] for outer, inner in VISUAL_ARGS.items()}
+
+        inputs, features = {}, []
+        speech_network = visual_network = None
+        if modality in ("audio", "multimodal"):
+            speech_network = SpeechNetwork(**speech_kwargs)
+            inputs["audio"] = keras.Input(shape=(None, frame_length), name="audio")
+            features.append(speech_network(inputs["audio"]))
+        if modality in ("visual", "multimodal"):
+            visual_network = VisualNetwork(weights=visual_weights, **visual_kwargs)
+            inputs["video"] = keras.Input(shape=(None, image_size, image_size, 3), name="video")
+            features.append(visual_network(inputs["video"]))
+        if len(features) > 1:
+            fused = layers.Concatenate(axis=-1, name="fusion_concatenate")(features)
+        else:
+            fused = features[0]
+        outputs = recurrent_head(
+            fused, lstm_units, lstm_layers, lstm_type, cell_clip, num_outputs=len(LABEL_NAMES)
+        )
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"{modality}_model", **kwargs)
+
+        self.modality = modality
+        self.speech_network = speech_network
+        self.visual_network = visual_network
+        self.num_features = fused.shape[-1]
+        self._config = {
+            "modality": modality,
+            **{outer: arguments[outer] for outer in SPEECH_ARGS},
+            **{outer: arguments[outer] for outer in VISUAL_ARGS},
+            "lstm_units": lstm_units,
+            "lstm_layers": lstm_layers,
+            "lstm_type": lstm_type,
+            "cell_clip": cell_clip,
+        }
+        self._config["stage_blocks"] = list(stage_blocks)
+        self._config["stage_filters"] = list(stage_filters)
+
+    @property
+    def input_names(self):
+        """Names of the model's inputs, in the order of ``model.inputs``."""
+        return [tensor.name for tensor in self.inputs]
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self._config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_model(modality, speech_preset="paper", **kwargs):
+    """Builds the ``audio``, ``visual`` or ``multimodal`` model of the paper.
+
+    Args:
+        modality: ``"audio"``, ``"visual"`` or ``"multimodal"``.
+        speech_preset: ``"paper"`` (continuous waveform, 1x80 and 1x4000 convolutions)
+            or ``"reference"`` (per-frame 1x20 and 1x40, the authors' code).
+        **kwargs: any other ``EmotionModel`` argument (sizes of every layer).
+
+    Returns:
+        An ``EmotionModel`` (a ``keras.Model``) taking a dict with ``"audio"``
+        ``[batch, time, 640]`` and/or ``"video"`` ``[batch, time, 96, 96, 3]`` float32
+        and returning ``[batch, time, 2]`` (arousal, valence).
+    """
+    return EmotionModel(modality=modality, speech_preset=speech_preset, **kwargs)
+
+
+def load_model(path):
+    """Loads a model saved with ``model.save("x.keras")`` (safe mode, no Lambda layers)."""
+    return keras.saving.load_model(path, safe_mode=True)

@@ -1,0 +1,161 @@
+"""Speech network on the raw 16 kHz waveform (Tzirakis et al. 2017, Figure 1).
+
+Two presets give 1280 features per 40 ms frame:
+
+* ``paper``: the convolutions run over the continuous waveform of the whole sequence
+  (``time x 640`` samples): conv 1x80 (40 filters) -> max-pool 2 over time -> conv
+  1x4000 (40 filters) -> max-pool 10 over the 40 channels -> 320 x 4 per frame.
+* ``reference`` (the authors' public code): the same pipeline with 1x20 and 1x40
+  kernels applied to each 640-sample frame on its own.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from e2e_emotion.models.checks import check_choice, check_positive_int
+
+SPEECH_PRESETS = {
+    "paper": {"conv1_kernel": 80, "conv2_kernel": 4000, "continuous": True},
+    "reference": {"conv1_kernel": 20, "conv2_kernel": 40, "continuous": False},
+}
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class ChannelMaxPool(layers.Layer):
+    """Max over groups of `pool_size` adjacent channels: ``[..., C] -> [..., C / pool_size]``.
+
+    The authors' code pools the 40 conv channels in non-overlapping groups of 10
+    (``ksize=[1, 1, 10, 1]`` on a transposed tensor), leaving 4 values per sample.
+    """
+
+    def __init__(self, pool_size, **kwargs):
+        super().__init__(**kwargs)
+        check_positive_int("pool_size", pool_size)
+        self.pool_size = pool_size
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        shape = (*ops.shape(inputs)[:-1], channels // self.pool_size, self.pool_size)
+        return ops.max(ops.reshape(inputs, shape), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // self.pool_size)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size}
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class SpeechNetwork(keras.Model):
+    """Raw-waveform feature extractor: ``[batch, time, frame_length] -> [batch, time, F]``.
+
+    ``F = (frame_length / pool1_size) * (conv2_filters / channel_pool_size)``, 1280 for
+    the defaults (640-sample frames, pool 2, 40 filters pooled by 10).
+
+    Args:
+        preset: ``"paper"`` (continuous waveform, kernels 80 and 4000) or
+            ``"reference"`` (per frame, kernels 20 and 40).
+        frame_length: samples per label frame (640 = 40 ms at 16 kHz).
+        conv1_filters, conv2_filters: filters of the two convolutions (40 and 40).
+        conv1_kernel, conv2_kernel: kernel lengths in samples; ``None`` takes the
+            preset's value.
+        pool1_size: max-pool over time after the first convolution (2: 16 -> 8 kHz).
+        channel_pool_size: max-pool over channels after the second convolution (10).
+        input_dropout: dropout rate on the raw waveform (0.5 in the authors' code).
+    """
+
+    def __init__(
+        self,
+        preset="paper",
+        frame_length=640,
+        conv1_filters=40,
+        conv1_kernel=None,
+        pool1_size=2,
+        conv2_filters=40,
+        conv2_kernel=None,
+        channel_pool_size=10,
+        input_dropout=0.5,
+        name="speech_network",
+        **kwargs,
+    ):
+        check_choice("speech preset", preset, tuple(SPEECH_PRESETS))
+        spec = SPEECH_PRESETS[preset]
+        conv1_kernel = spec["conv1_kernel"] if conv1_kernel is None else conv1_kernel
+        conv2_kernel = spec["conv2_kernel"] if conv2_kernel is None else conv2_kernel
+        for argument, value in [
+            ("frame_length", frame_length),
+            ("conv1_filters", conv1_filters),
+            ("conv1_kernel", conv1_kernel),
+            ("pool1_size", pool1_size),
+            ("conv2_filters", conv2_filters),
+            ("conv2_kernel", conv2_kernel),
+            ("channel_pool_size", channel_pool_size),
+        ]:
+            check_positive_int(argument, value)
+        if frame_length % pool1_size:
+            raise ValueError(
+                f"`frame_length` ({frame_length}) must be a multiple of `pool1_size` "
+                f"({pool1_size}) so that pooled frames stay aligned with label frames."
+            )
+        if conv2_filters % channel_pool_size:
+            raise ValueError(
+                f"`conv2_filters` ({conv2_filters}) must be a multiple of "
+                f"`channel_pool_size` ({channel_pool_size})."
+            )
+        if not 0.0 <= input_dropout < 1.0:
+            raise ValueError(f"`input_dropout` must be in [0, 1), received {input_dropout!r}.")
+
+        pooled_length = frame_length // pool1_size
+        num_features = pooled_length * (conv2_filters // channel_pool_size)
+
+        waveform = keras.Input(shape=(None, frame_length), name="audio")
+        x = layers.Dropout(input_dropout, name="speech_input_dropout")(waveform)
+        if spec["continuous"]:
+            # One long signal per sequence: frames see their neighbours through the
+            # kernels; zero padding only at the two ends of the sequence.
+            x = layers.Reshape((-1, 1), name="speech_concatenate_frames")(x)
+            conv, pool = layers.Conv1D, layers.MaxPooling1D
+            k1, k2, p1 = conv1_kernel, conv2_kernel, pool1_size
+        else:
+            # [batch, time, samples, 1]: kernels of height 1 never mix two frames.
+            x = layers.Reshape((-1, frame_length, 1), name="speech_frames_as_rows")(x)
+            conv, pool = layers.Conv2D, layers.MaxPooling2D
+            k1, k2, p1 = (1, conv1_kernel), (1, conv2_kernel), (1, pool1_size)
+        x = conv(conv1_filters, k1, padding="same", activation="relu", name="speech_conv1")(x)
+        x = pool(p1, strides=p1, padding="same", name="speech_pool1")(x)
+        x = conv(conv2_filters, k2, padding="same", activation="relu", name="speech_conv2")(x)
+        x = ChannelMaxPool(channel_pool_size, name="speech_channel_pool")(x)
+        features = layers.Reshape((-1, num_features), name="speech_features")(x)
+        super().__init__(inputs=waveform, outputs=features, name=name, **kwargs)
+
+        self.preset = preset
+        self.frame_length = frame_length
+        self.conv1_filters = conv1_filters
+        self.conv1_kernel = conv1_kernel
+        self.pool1_size = pool1_size
+        self.conv2_filters = conv2_filters
+        self.conv2_kernel = conv2_kernel
+        self.channel_pool_size = channel_pool_size
+        self.input_dropout = input_dropout
+        self.num_features = num_features
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "preset": self.preset,
+            "frame_length": self.frame_length,
+            "conv1_filters": self.conv1_filters,
+            "conv1_kernel": self.conv1_kernel,
+            "pool1_size": self.pool1_size,
+            "conv2_filters": self.conv2_filters,
+            "conv2_kernel": self.conv2_kernel,
+            "channel_pool_size": self.channel_pool_size,
+            "input_dropout": self.input_dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

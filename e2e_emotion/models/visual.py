@@ -1,0 +1,125 @@
+"""Visual network: ResNet-50 on 96x96 face crops, one 2048-feature vector per frame.
+
+Bottleneck ResNet (He et al. 2016) with stages of (3, 4, 6, 3) blocks and widths
+(64, 128, 256, 512) x 4, global average pooling (Tzirakis et al. 2017, Section 3.2).
+Depth and widths are arguments so tests can build a tiny network of the same shape.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+from keras import layers
+
+from e2e_emotion.models.checks import check_positive_int
+from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
+
+BN_EPSILON = 1.001e-5
+
+
+def _conv_bn(x, filters, kernel, strides, name, activation=True):
+    x = layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    if activation:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    return x
+
+
+def _bottleneck(x, filters, expansion, strides, name):
+    """1x1 reduce -> 3x3 (carries the stride) -> 1x1 expand, plus the shortcut."""
+    out_filters = filters * expansion
+    if strides != 1 or x.shape[-1] != out_filters:
+        shortcut = _conv_bn(x, out_filters, 1, strides, f"{name}_shortcut", activation=False)
+    else:
+        shortcut = x
+    y = _conv_bn(x, filters, 1, 1, f"{name}_reduce")
+    y = _conv_bn(y, filters, 3, strides, f"{name}_spatial")
+    y = _conv_bn(y, out_filters, 1, 1, f"{name}_expand", activation=False)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class VisualNetwork(keras.Model):
+    """Face-crop feature extractor: ``[batch, time, S, S, 3] -> [batch, time, F]``.
+
+    Input is RGB in [0, 1]. ``F = stage_filters[-1] * expansion`` (2048 for ResNet-50).
+
+    Args:
+        image_size: side of the square face crop (96).
+        stem_filters: filters of the 7x7/2 stem convolution (64).
+        stage_blocks: bottleneck blocks per stage ((3, 4, 6, 3) for ResNet-50).
+        stage_filters: bottleneck width per stage ((64, 128, 256, 512)).
+        expansion: output channels = width x expansion (4).
+        weights: optional path to a local ``.weights.h5`` file written by
+            ``VisualNetwork.save_weights`` for the same configuration (for example the
+            visual network of a trained visual model). Nothing is ever downloaded. The
+            path is not part of the config: once loaded, the weights belong to the model.
+    """
+
+    def __init__(
+        self,
+        image_size=96,
+        stem_filters=64,
+        stage_blocks=(3, 4, 6, 3),
+        stage_filters=(64, 128, 256, 512),
+        expansion=4,
+        weights=None,
+        name="visual_network",
+        **kwargs,
+    ):
+        stage_blocks, stage_filters = list(stage_blocks), list(stage_filters)
+        check_positive_int("image_size", image_size)
+        check_positive_int("stem_filters", stem_filters)
+        check_positive_int("expansion", expansion)
+        if not stage_blocks or len(stage_blocks) != len(stage_filters):
+            raise ValueError(
+                "`stage_blocks` and `stage_filters` must be non-empty and of equal length, "
+                f"received {stage_blocks!r} and {stage_filters!r}."
+            )
+        for value in stage_blocks:
+            check_positive_int("stage_blocks", value)
+        for value in stage_filters:
+            check_positive_int("stage_filters", value)
+
+        frames = keras.Input(shape=(None, image_size, image_size, 3), name="video")
+        x = FoldTime(name="visual_fold_time")(frames)
+        x = _conv_bn(x, stem_filters, 7, 2, "resnet_stem")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="resnet_stem_pool")(x)
+        stages = zip(stage_blocks, stage_filters, strict=True)
+        for stage, (blocks, filters) in enumerate(stages, start=1):
+            for block in range(1, blocks + 1):
+                strides = 2 if block == 1 and stage > 1 else 1
+                x = _bottleneck(x, filters, expansion, strides, f"resnet_stage{stage}_block{block}")
+        x = layers.GlobalAveragePooling2D(name="resnet_global_pool")(x)
+        features = UnfoldTime(name="visual_features")([x, frames])
+        super().__init__(inputs=frames, outputs=features, name=name, **kwargs)
+
+        self.image_size = image_size
+        self.stem_filters = stem_filters
+        self.stage_blocks = stage_blocks
+        self.stage_filters = stage_filters
+        self.expansion = expansion
+        self.num_features = stage_filters[-1] * expansion
+        if weights is not None:
+            if not os.path.isfile(weights):
+                raise FileNotFoundError(f"Visual network weights file not found: {weights!r}")
+            self.load_weights(weights)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_size": self.image_size,
+            "stem_filters": self.stem_filters,
+            "stage_blocks": list(self.stage_blocks),
+            "stage_filters": list(self.stage_filters),
+            "expansion": self.expansion,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,253 @@
+"""The paper's three models: shapes, presets, values, training, saving, bad arguments."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY, make_inputs
+from numpy.lib.stride_tricks import sliding_window_view
+
+import e2e_emotion
+from e2e_emotion.losses import ccc_loss
+from e2e_emotion.models import (
+    ChannelMaxPool,
+    PeepholeLSTMCell,
+    SpeechNetwork,
+    VisualNetwork,
+)
+
+MODALITIES = ("audio", "visual", "multimodal")
+PRESETS = ("paper", "reference")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_output_shapes(modality, preset):
+    model = e2e_emotion.build_model(modality, speech_preset=preset, **TINY)
+    inputs = make_inputs(model, batch=2, time=3)
+    assert sorted(model.input_names) == sorted(inputs)
+    outputs = model(inputs)
+    assert tuple(outputs.shape) == (2, 3, 2)
+    # Any sequence length goes through the same model (time axis is None).
+    assert tuple(model(make_inputs(model, batch=1, time=5)).shape) == (1, 5, 2)
+    assert tuple(model.output.shape) == (None, None, 2)
+
+
+@pytest.mark.slow
+def test_full_size_feature_sizes():
+    """1280 speech, 2048 ResNet-50 and 3328 fused features at the paper's sizes."""
+    for preset in PRESETS:
+        speech = SpeechNetwork(preset=preset)
+        features = speech(make_inputs("audio", batch=1, time=2)["audio"])
+        assert tuple(features.shape) == (1, 2, 1280)
+    visual = VisualNetwork()
+    assert tuple(visual(make_inputs("visual", batch=1, time=2)["video"]).shape) == (1, 2, 2048)
+    # 3 + 4 + 6 + 3 bottleneck blocks of 3 convolutions, plus the stem: 49 + 4 shortcuts.
+    convs = [layer for layer in visual.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 53
+    model = e2e_emotion.build_model("multimodal")
+    assert model.num_features == 3328
+    assert model.get_layer("fusion_concatenate").output.shape[-1] == 3328
+    lstm = model.get_layer("temporal_lstm_1")
+    assert lstm.units == 256 and model.get_layer("temporal_lstm_2").units == 256
+    assert e2e_emotion.build_model("audio").num_features == 1280
+    assert e2e_emotion.build_model("visual").num_features == 2048
+
+
+def _conv_same(signal, kernel, bias):
+    """NumPy 'same' convolution (TF padding rule): ``[N, Cin] * [K, Cin, Cout] -> [N, Cout]``."""
+    k = kernel.shape[0]
+    left = (k - 1) // 2
+    padded = np.pad(signal, ((left, k - 1 - left), (0, 0)))
+    windows = sliding_window_view(padded, k, axis=0)  # [N, Cin, K]
+    return np.einsum("nck,kco->no", windows, kernel) + bias
+
+
+def _paper_preset_numpy(waveform, network):
+    """The `paper` preset computed over each sequence's concatenated waveform."""
+    w1, b1 = network.get_layer("speech_conv1").get_weights()
+    w2, b2 = network.get_layer("speech_conv2").get_weights()
+    outputs = []
+    for sequence in waveform.astype(np.float64):
+        x = sequence.reshape(-1, 1)  # frames joined end to end
+        x = np.maximum(_conv_same(x, w1, b1), 0)
+        x = x.reshape(-1, network.pool1_size, x.shape[-1]).max(axis=1)
+        x = np.maximum(_conv_same(x, w2, b2), 0)
+        x = x.reshape(x.shape[0], -1, network.channel_pool_size).max(axis=-1)
+        outputs.append(x.reshape(sequence.shape[0], -1))
+    return np.stack(outputs)
+
+
+def test_paper_preset_equals_numpy_on_concatenated_waveform():
+    network = SpeechNetwork(
+        preset="paper",
+        frame_length=64,
+        conv1_filters=6,
+        conv1_kernel=9,
+        conv2_filters=8,
+        conv2_kernel=50,  # wider than a pooled frame (32): crosses frame boundaries
+        channel_pool_size=4,
+        input_dropout=0.0,
+    )
+    waveform = np.random.default_rng(3).normal(size=(2, 4, 64)).astype("float32")
+    got = network(waveform, training=False).numpy()
+    assert got.shape == (2, 4, 32 * 2)
+    np.testing.assert_allclose(got, _paper_preset_numpy(waveform, network), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_paper_preset_full_kernels_equal_tf_nn_convolution():
+    """At the paper's 1x80 and 1x4000 kernels, against tf.nn.convolution on one signal."""
+    network = SpeechNetwork(preset="paper", input_dropout=0.0)
+    waveform = np.random.default_rng(4).normal(size=(1, 3, 640)).astype("float32")
+    w1, b1 = network.get_layer("speech_conv1").get_weights()
+    w2, b2 = network.get_layer("speech_conv2").get_weights()
+    x = tf.reshape(waveform, (1, 3 * 640, 1))
+    x = tf.nn.relu(tf.nn.convolution(x, w1, padding="SAME") + b1)
+    x = tf.nn.max_pool1d(x, 2, 2, "VALID")
+    x = tf.nn.relu(tf.nn.convolution(x, w2, padding="SAME") + b2)
+    x = tf.reduce_max(tf.reshape(x, (1, 3 * 320, 4, 10)), axis=-1)
+    expected = tf.reshape(x, (1, 3, 1280)).numpy()
+    got = network(waveform, training=False).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_frames_interact_only_in_paper_preset():
+    """Changing frame 0 changes frame 1's features in `paper`, never in `reference`."""
+    waveform = np.random.default_rng(5).normal(size=(1, 3, 640)).astype("float32")
+    changed = waveform.copy()
+    changed[0, 0] += 1.0
+    for preset, crosses in (("paper", True), ("reference", False)):
+        network = SpeechNetwork(preset=preset, input_dropout=0.0)
+        a = network(waveform, training=False).numpy()
+        b = network(changed, training=False).numpy()
+        assert not np.allclose(a[0, 0], b[0, 0])
+        assert (not np.allclose(a[0, 1], b[0, 1])) == crosses, preset
+        if not crosses:
+            np.testing.assert_array_equal(a[0, 1:], b[0, 1:])
+
+
+def test_channel_max_pool_values():
+    x = np.arange(2 * 3 * 12, dtype="float32").reshape(2, 3, 12)[..., ::-1].copy()
+    got = ChannelMaxPool(4)(x).numpy()
+    np.testing.assert_array_equal(got, x.reshape(2, 3, 3, 4).max(-1))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_peephole_lstm_matches_numpy_with_clipping():
+    cell = PeepholeLSTMCell(5, cell_clip=0.7)
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    x = np.random.default_rng(6).normal(0, 3, (2, 7, 4)).astype("float32")
+    got = layer(x).numpy()
+    kernel, recurrent, peepholes, bias = (v.numpy().astype(np.float64) for v in cell.weights)
+    h = np.zeros((2, 5))
+    c = np.zeros((2, 5))
+    expected = []
+    for t in range(7):
+        z = x[:, t] @ kernel + h @ recurrent + bias
+        zi, zf, zg, zo = np.split(z, 4, axis=-1)
+        i, f = _sigmoid(zi + peepholes[0] * c), _sigmoid(zf + peepholes[1] * c)
+        c = np.clip(f * c + i * np.tanh(zg), -0.7, 0.7)
+        h = _sigmoid(zo + peepholes[2] * c) * np.tanh(c)
+        expected.append(h)
+    expected = np.stack(expected, axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # Clipping really happened: |h| <= tanh(0.7) everywhere, and close to it somewhere.
+    assert np.abs(got).max() <= np.tanh(0.7) + 1e-6
+    np.testing.assert_allclose(bias[5:10], 1.0)  # forget-gate bias starts at 1
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_one_training_step_decreases_loss(modality):
+    model = e2e_emotion.build_model(modality, speech_preset="reference", input_dropout=0.0, **TINY)
+    inputs = make_inputs(model, batch=2, time=4, seed=1)
+    labels = np.random.default_rng(2).uniform(-1, 1, (2, 4, 2)).astype("float32")
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    def loss_value():
+        return float(ccc_loss(labels, model(inputs, training=True)))
+
+    before = loss_value()
+    with tf.GradientTape() as tape:
+        loss = ccc_loss(labels, model(inputs, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+    after = loss_value()
+    assert after < before - 1e-3, (before, after)
+
+
+@pytest.mark.parametrize(
+    ("modality", "extra"),
+    [
+        ("audio", {"speech_preset": "reference"}),
+        ("audio", {"speech_preset": "paper", "lstm_type": "peephole"}),
+        ("visual", {}),
+        ("multimodal", {"speech_preset": "reference", "lstm_type": "peephole"}),
+    ],
+)
+def test_save_reload_and_config_round_trip(tmp_path, modality, extra):
+    model = e2e_emotion.build_model(modality, **{**TINY, **extra})
+    inputs = make_inputs(model)
+    expected = model(inputs).numpy()
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = e2e_emotion.load_model(path)  # safe mode: no Lambda, no pickled code
+    assert isinstance(reloaded, e2e_emotion.EmotionModel)
+    np.testing.assert_array_equal(reloaded(inputs).numpy(), expected)
+    assert reloaded.get_config() == model.get_config()
+    clone = e2e_emotion.EmotionModel.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+
+
+def test_every_layer_is_named():
+    model = e2e_emotion.build_model("multimodal", **TINY)
+    names = [layer.name for layer in model.speech_network.layers]
+    names += [layer.name for layer in model.visual_network.layers]
+    names += [layer.name for layer in model.layers]
+    generic = [n for n in names if n.split("_")[0] in ("conv1d", "conv2d", "dense", "lstm")]
+    assert not generic, generic
+    assert "speech_conv2" in names and "temporal_lstm_2" in names and "predictions" in names
+    assert "resnet_stage2_block1_spatial_conv" in names
+
+
+def test_visual_weights_from_local_file(tmp_path):
+    trained = VisualNetwork(**{k: v for k, v in TINY.items() if k != "lstm_units"})
+    path = str(tmp_path / "visual.weights.h5")
+    trained.save_weights(path)
+    model = e2e_emotion.build_model("visual", visual_weights=path, **TINY)
+    frames = make_inputs("visual")["video"]
+    np.testing.assert_array_equal(model.visual_network(frames).numpy(), trained(frames).numpy())
+    assert "visual_weights" not in model.get_config()
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        e2e_emotion.build_model("visual", visual_weights=str(tmp_path / "missing.weights.h5"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"modality": "audi"}, "Unknown modality 'audi'"),
+        ({"modality": "audio", "speech_preset": "papr"}, "Unknown speech preset 'papr'"),
+        ({"modality": "audio", "frame_length": 641}, "frame_length` \\(641\\)"),
+        ({"modality": "audio", "frame_length": 0}, "`frame_length` must be a positive integer"),
+        ({"modality": "audio", "conv2_filters": 45}, "`conv2_filters` \\(45\\)"),
+        ({"modality": "audio", "input_dropout": 1.5}, "received 1.5"),
+        ({"modality": "audio", "lstm_type": "gru"}, "Unknown lstm_type 'gru'"),
+        ({"modality": "visual", "stage_blocks": (1, 2), "stage_filters": (4,)}, "equal length"),
+        ({"modality": "audio", "lstm_units": -3}, "`lstm_units` must be a positive integer"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        e2e_emotion.build_model(**kwargs)
+
+
+def test_wrong_frame_length_at_call_names_the_shape():
+    model = e2e_emotion.build_model("audio", speech_preset="reference", **TINY)
+    with pytest.raises(ValueError, match=r"640.*320|320.*640"):
+        model({"audio": np.zeros((1, 2, 320), "float32")})
