@@ -1,0 +1,567 @@
+"""Decoding and writing of speech and face-video recordings, with PyAV only.
+
+The model (Tzirakis et al., IEEE JSTSP 2017) consumes one label frame every 40 ms:
+640 samples of 16 kHz mono speech and one RGB video frame per frame. This module turns
+recordings of any sample rate, channel count, frame rate and container into those
+arrays, and writes the small WAV / MP4 files used by the synthetic corpus and tests.
+
+Every problem with a file (missing, unreadable, no such stream, nothing decoded,
+truncated) raises `MediaError`, whose message starts with the path at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import wave
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+
+import av
+import numpy as np
+
+__all__ = [
+    "FRAME_LENGTH",
+    "FRAME_SECONDS",
+    "SAMPLE_RATE",
+    "MediaError",
+    "MediaInfo",
+    "audio_is_silent",
+    "iter_video_frames",
+    "probe",
+    "read_audio",
+    "read_video_frames",
+    "write_video",
+    "write_wav",
+]
+
+SAMPLE_RATE = 16000
+"""Speech sample rate of the model input, in Hz."""
+FRAME_SECONDS = 0.04
+"""Duration of one label frame, in seconds (AVEC 2016 / RECOLA rate: 25 per second)."""
+FRAME_LENGTH = 640
+"""Speech samples per label frame at `SAMPLE_RATE` (16000 Hz x 0.04 s)."""
+
+# A decoded frame is taken for label time t if its timestamp is <= t + this slack, so
+# that a frame meant for exactly t (25 fps) is not lost to floating-point rounding.
+_TIMESTAMP_SLACK_SECONDS = 1e-4
+
+
+class MediaError(ValueError):
+    """A recording cannot be used; the message starts with the path of the file.
+
+    Attributes:
+      path: the file at fault (`str`), or None if not known.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.path = None if path is None else os.fspath(path)
+
+
+def _error(path, reason: str) -> MediaError:
+    return MediaError(f"{os.fspath(path)}: {reason}", path=path)
+
+
+def _streams_found(container) -> str:
+    kinds = [stream.type for stream in container.streams]
+    return "streams found: " + (", ".join(kinds) if kinds else "none (empty or zero-length file?)")
+
+
+def _open_input(path) -> av.container.InputContainer:
+    """Opens `path` for reading; MediaError if missing or not a media container."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise _error(path, "file not found")
+    if os.path.isdir(path):
+        raise _error(path, "is a directory, expected a media file")
+    if os.path.getsize(path) == 0:
+        raise _error(path, "file is empty (0 bytes)")
+    try:
+        return av.open(path, mode="r")
+    except av.FFmpegError as exc:
+        raise _error(path, f"unreadable or corrupt media file ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------- probe
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    """What a recording holds, read from its container headers (nothing decoded).
+
+    Durations are in seconds and None when the container does not state them.
+    `video_fps` is the stream's average frame rate in frames per second;
+    `video_frames` the frame count if the container states it, else None.
+    """
+
+    path: str
+    has_audio: bool
+    has_video: bool
+    audio_duration: float | None = None
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+    video_duration: float | None = None
+    video_fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    video_frames: int | None = None
+
+
+def _own_duration(stream) -> float | None:
+    """The duration the stream itself states, in seconds, or None."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _stream_duration(stream, container) -> float | None:
+    """Stream duration in seconds, else the container's, else None."""
+    own = _own_duration(stream)
+    if own is not None:
+        return own
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def probe(path) -> MediaInfo:
+    """Reads stream facts of `path` (first audio and first video stream).
+
+    Raises:
+      MediaError: the file is missing or is not a readable media container.
+    """
+    path = os.fspath(path)
+    with _open_input(path) as container:
+        info = {"path": path, "has_audio": False, "has_video": False}
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            info.update(
+                has_audio=True,
+                audio_duration=_stream_duration(stream, container),
+                audio_sample_rate=stream.codec_context.sample_rate or None,
+                audio_channels=stream.codec_context.channels or None,
+            )
+        if container.streams.video:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            info.update(
+                has_video=True,
+                video_duration=_stream_duration(stream, container),
+                video_fps=float(rate) if rate else None,
+                width=stream.codec_context.width or None,
+                height=stream.codec_context.height or None,
+                video_frames=stream.frames or None,
+            )
+        return MediaInfo(**info)
+
+
+# ---------------------------------------------------------------------------- audio
+
+
+def read_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decodes the first audio stream of `path` to mono float samples at `sample_rate`.
+
+    Any container FFmpeg reads works (WAV, FLAC, the audio track of an MP4, ...). Each
+    channel is resampled with PyAV's `av.AudioResampler` (float, `sample_rate` Hz), then
+    the channels are averaged. (FFmpeg's own stereo->mono downmix sums the channels with
+    gain 1/sqrt(2), which makes identical channels 3 dB louder and can leave [-1, 1].)
+
+    Args:
+      path: the recording.
+      sample_rate: output rate in Hz (16000 for the model).
+
+    Returns:
+      float32 array `[num_samples]`, values in [-1, 1]; `num_samples` is about
+      `duration_seconds * sample_rate`.
+
+    Raises:
+      MediaError: missing or unreadable file, no audio stream, decoding error, no
+        samples decoded, or fewer samples than the header states (truncated file).
+    """
+    path = os.fspath(path)
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+    chunks: list[np.ndarray] = []
+    with _open_input(path) as container:
+        if not container.streams.audio:
+            raise _error(path, f"no audio stream in file ({_streams_found(container)})")
+        stream = container.streams.audio[0]
+        stated = _own_duration(stream)  # not the container's: other streams may be longer
+        resampler = None
+        seconds = 0.0
+        try:
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    seconds = frame.time
+                if resampler is None:
+                    resampler = av.AudioResampler(
+                        format="fltp", layout=frame.layout, rate=sample_rate
+                    )
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            if resampler is not None:
+                for out in resampler.resample(None):  # flush the resampler's delay line
+                    chunks.append(out.to_ndarray())
+        except av.FFmpegError as exc:
+            raise _error(path, f"audio decoding failed near t={seconds:.2f} s ({exc})") from exc
+    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+        raise _error(path, "no audio samples decoded (empty audio stream)")
+    samples = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float64)
+    if stated is not None and len(samples) < (stated - 0.25) * sample_rate:
+        raise _error(
+            path,
+            f"audio ends at t={len(samples) / sample_rate:.2f} s but the file states "
+            f"{stated:.2f} s: file truncated",
+        )
+    if stated is not None and stated > 0:
+        # AAC and similar codecs pad their last frame (up to 1024 samples); the stream
+        # header states the true length. A larger excess means the header is wrong: keep.
+        excess = len(samples) - round(stated * sample_rate)
+        if 0 < excess <= sample_rate // 4:
+            samples = samples[:-excess]
+    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+
+
+def audio_is_silent(samples: np.ndarray, threshold_db: float = -60.0) -> bool:
+    """True if the RMS level of `samples` is below `threshold_db` dBFS.
+
+    Args:
+      samples: float array of any shape, full scale = 1.0. Empty counts as silent.
+      threshold_db: level in dB relative to full scale (a full-scale sine is -3 dBFS).
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size == 0:
+        return True
+    rms = math.sqrt(float(np.mean(np.square(samples))))
+    if rms == 0.0:
+        return True
+    return 20.0 * math.log10(rms) < threshold_db
+
+
+# ---------------------------------------------------------------------------- video
+
+
+def iter_video_frames(
+    path, frame_seconds: float = FRAME_SECONDS, max_steps: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Streams the video of `path` resampled by timestamp to one frame per label step.
+
+    Label step k is at time `t_k = k * frame_seconds` (seconds, the timestamp scale of
+    the file). It gets the frame on screen at `t_k`: the latest decoded frame whose
+    presentation time is <= `t_k` (plus 0.1 ms of slack for rounding). Steps
+    before the first frame get the first frame. Steps continue while `t_k` is before the
+    end of the last frame (its timestamp plus its duration), so a 25 fps video gives one
+    step per frame, and a 3 s video at 30 fps or 50 fps gives 75 steps.
+
+    Only the current decoded frame is held: a 5-minute video streams in constant memory.
+
+    Args:
+      path: the recording.
+      frame_seconds: label step in seconds (0.04 for AVEC 2016 / RECOLA).
+      max_steps: stop after this many steps (and stop decoding); None for all.
+
+    Yields:
+      `(step_index, frame)` with `frame` uint8 `[height, width, 3]` RGB; a fresh array
+      for each step.
+
+    Raises:
+      MediaError: missing or unreadable file, no video stream, no frame decoded, a
+        decoding error, or a file that ends well before the duration its header states
+        (truncated); the message names the file and the time reached.
+    """
+    path = os.fspath(path)
+    if not frame_seconds > 0:
+        raise ValueError(f"frame_seconds must be positive, got {frame_seconds!r}")
+    if max_steps is not None and max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0 or None, got {max_steps!r}")
+    if max_steps == 0:
+        return
+    slack = min(_TIMESTAMP_SLACK_SECONDS, frame_seconds / 4)
+    with _open_input(path) as container:
+        if not container.streams.video:
+            raise _error(path, f"no video stream in file ({_streams_found(container)})")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        nominal_interval = float(1 / rate) if rate else frame_seconds
+        declared = _own_duration(stream)
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+
+        step = 0
+        held = None  # the decoded frame on screen, not yet converted
+        held_time = 0.0
+        held_rgb = None
+        interval = nominal_interval
+
+        def emit_until(limit: float):
+            """Yields the held frame for every step whose time is before `limit`."""
+            nonlocal step, held_rgb
+            while step * frame_seconds + slack < limit:
+                if max_steps is not None and step >= max_steps:
+                    return
+                if held_rgb is None:
+                    held_rgb = held.to_ndarray(format="rgb24")
+                    yield step, held_rgb
+                else:
+                    yield step, held_rgb.copy()
+                step += 1
+
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    time = float(frame.time)
+                elif held is not None:
+                    time = held_time + interval
+                else:
+                    time = start
+                if held is not None:
+                    if time <= held_time:  # repeated or out-of-order timestamp: keep newest
+                        time = held_time + 1e-6
+                    yield from emit_until(time)
+                    if max_steps is not None and step >= max_steps:
+                        return
+                    interval = time - held_time
+                held, held_time, held_rgb = frame, time, None
+                decoded += 1
+        except av.FFmpegError as exc:
+            reached = held_time if held is not None else 0.0
+            raise _error(
+                path,
+                f"video decoding failed near t={reached:.2f} s, file truncated or corrupt ({exc})",
+            ) from exc
+        if held is None:
+            raise _error(path, "no video frames decoded (zero-length video)")
+        if frame.duration and frame.time_base is not None:
+            interval = float(frame.duration * frame.time_base)
+        end = held_time + interval
+        if max_steps is None and declared is not None:
+            stated_end = start + declared
+            if end < stated_end - max(0.25, 3 * nominal_interval):
+                raise _error(
+                    path,
+                    f"video ends at t={end:.2f} s after {decoded} frames but the file "
+                    f"states {stated_end:.2f} s: file truncated",
+                )
+        yield from emit_until(end)
+
+
+def read_video_frames(
+    path,
+    num_frames: int | None = None,
+    frame_seconds: float = FRAME_SECONDS,
+    max_pad_frames: int = 0,
+) -> np.ndarray:
+    """Reads the video of `path` as one RGB frame per label step (see `iter_video_frames`).
+
+    Args:
+      path: the recording.
+      num_frames: number of steps wanted; None for every step the video covers
+        (`floor(duration / frame_seconds)` for a video of whole steps).
+      frame_seconds: label step in seconds.
+      max_pad_frames: if the video covers fewer than `num_frames` steps, repeat its last
+        frame for at most this many steps (e.g. 1 for RECOLA's 7501 labels against 7500
+        video frames); a larger shortfall raises.
+
+    Returns:
+      uint8 array `[num_frames, height, width, 3]`, RGB.
+
+    Raises:
+      MediaError: as `iter_video_frames`, or the video is too short for `num_frames`.
+    """
+    path = os.fspath(path)
+    if num_frames is not None and num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0 or None, got {num_frames!r}")
+    if num_frames is None:
+        return np.stack([rgb for _, rgb in iter_video_frames(path, frame_seconds)])
+    out = None
+    count = 0
+    for step, rgb in iter_video_frames(path, frame_seconds, max_steps=num_frames):
+        if out is None:
+            out = np.empty((num_frames, *rgb.shape), np.uint8)
+        out[step] = rgb
+        count = step + 1
+    if num_frames == 0:
+        probe_info = probe(path)
+        return np.empty((0, probe_info.height or 0, probe_info.width or 0, 3), np.uint8)
+    if count < num_frames:
+        if num_frames - count > max_pad_frames:
+            raise _error(
+                path,
+                f"video covers {count} steps of {frame_seconds} s but {num_frames} were "
+                f"requested (padding allowed: {max_pad_frames})",
+            )
+        out[count:] = out[count - 1]
+    return out
+
+
+# ---------------------------------------------------------------------------- writers
+
+
+def write_wav(path, samples: np.ndarray, sample_rate: int, channels: int = 1) -> None:
+    """Writes a 16-bit PCM WAV file.
+
+    Args:
+      path: output file (overwritten).
+      samples: float array in [-1, 1] (values beyond are clipped), `[num_samples]` for
+        mono or `[num_samples, channels]`; int16 arrays are written unchanged.
+      sample_rate: in Hz.
+      channels: channel count; must match the array.
+    """
+    path = os.fspath(path)
+    samples = np.asarray(samples)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.ndim != 2 or samples.shape[1] != channels:
+        raise ValueError(
+            f"{path}: samples of shape {samples.shape} do not match channels={channels}; "
+            "expected [num_samples] (mono) or [num_samples, channels]"
+        )
+    if sample_rate <= 0:
+        raise ValueError(f"{path}: sample_rate must be positive, got {sample_rate!r}")
+    if samples.dtype == np.int16:
+        pcm = samples
+    else:
+        if not np.all(np.isfinite(samples)):
+            raise ValueError(f"{path}: samples contain NaN or infinity")
+        pcm = np.round(np.clip(samples.astype(np.float64), -1.0, 1.0) * 32767).astype(np.int16)
+    with wave.open(path, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        out.writeframes(pcm.astype("<i2").tobytes())
+
+
+def _video_codec() -> str:
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+def write_video(
+    path,
+    frames_rgb_uint8: Iterable[np.ndarray],
+    fps: float | Fraction = 25,
+    audio: np.ndarray | None = None,
+    audio_rate: int = SAMPLE_RATE,
+) -> int:
+    """Writes an MP4: H.264 (`libx264`, else MPEG-4 part 2), yuv420p, optional AAC audio.
+
+    Frames are streamed to the encoder, so a generator of frames needs no memory for
+    the whole video. Frame i has presentation time i / fps seconds. The moov header is
+    written at the front of the file (`faststart`).
+
+    Args:
+      path: output `.mp4` file (overwritten).
+      frames_rgb_uint8: iterable of uint8 `[height, width, 3]` RGB frames, all the same
+        size, width and height even (yuv420p needs them even).
+      fps: frame rate in frames per second; fractions such as `Fraction(30000, 1001)`
+        (29.97) are kept exact.
+      audio: optional mono float samples `[num_samples]` in [-1, 1] for an AAC track.
+      audio_rate: sample rate of `audio` in Hz.
+
+    Returns:
+      the number of video frames written.
+    """
+    path = os.fspath(path)
+    rate = Fraction(fps).limit_denominator(1_000_000)
+    if rate <= 0:
+        raise ValueError(f"{path}: fps must be positive, got {fps!r}")
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"{path}: audio must be mono [num_samples], got {audio.shape}")
+    frames = iter(frames_rgb_uint8)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames given, cannot write an empty video")
+    first = _check_frame(path, first, 0, None)
+    height, width = first.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"{path}: width and height must be even for yuv420p, got {width}x{height}")
+    try:
+        with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            codec = _video_codec()
+            video = out.add_stream(codec, rate=rate)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            # The muxer changes the stream's time base when it writes the header, so the
+            # frames keep their own: pts counts frames.
+            frame_time_base = 1 / rate
+            video.time_base = frame_time_base
+            if codec == "libx264":
+                # One thread and fixed options: byte-identical output for a given input.
+                video.codec_context.options = {"crf": "18", "preset": "veryfast"}
+                video.thread_count = 1
+            else:
+                video.bit_rate = 4_000_000
+            sound = None
+            if audio is not None:
+                sound = _AudioTrack(out, audio, audio_rate)
+            count = 0
+            frame = first
+            while frame is not None:
+                picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                picture.pts = count
+                picture.time_base = frame_time_base
+                out.mux(video.encode(picture))
+                count += 1
+                if sound is not None:  # keep the two tracks interleaved in the file
+                    sound.write_until(float(count / rate))
+                frame = next(frames, None)
+                if frame is not None:
+                    frame = _check_frame(path, frame, count, (height, width))
+            out.mux(video.encode(None))
+            if sound is not None:
+                sound.write_until(math.inf)
+                sound.flush()
+    except BaseException:
+        if os.path.exists(path):
+            os.remove(path)  # never leave a half-written video behind
+        raise
+    return count
+
+
+def _check_frame(path, frame, index: int, size: tuple[int, int] | None) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(
+            f"{path}: frame {index} must be uint8 [height, width, 3], got "
+            f"{frame.dtype} {frame.shape}"
+        )
+    if size is not None and frame.shape[:2] != size:
+        raise ValueError(
+            f"{path}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, earlier frames "
+            f"are {size[1]}x{size[0]}"
+        )
+    return np.ascontiguousarray(frame)
+
+
+class _AudioTrack:
+    """Feeds mono float samples to an AAC stream of an output container, in blocks."""
+
+    _BLOCK = 1024  # samples per AAC frame
+
+    def __init__(self, container, samples: np.ndarray, rate: int):
+        self.container = container
+        self.samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
+        self.rate = int(rate)
+        self.stream = container.add_stream("aac", rate=self.rate, layout="mono")
+        self.position = 0
+
+    def write_until(self, seconds: float) -> None:
+        """Encodes the samples before `seconds` (whole blocks) not yet written."""
+        end = len(self.samples) if math.isinf(seconds) else int(seconds * self.rate)
+        end = min(end, len(self.samples))
+        while self.position < end and (
+            end - self.position >= self._BLOCK or end == len(self.samples)
+        ):
+            block = self.samples[self.position : self.position + self._BLOCK][None, :]
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+            frame.sample_rate = self.rate
+            frame.pts = self.position
+            frame.time_base = Fraction(1, self.rate)
+            self.container.mux(self.stream.encode(frame))
+            self.position += block.shape[1]
+
+    def flush(self) -> None:
+        self.container.mux(self.stream.encode(None))
