@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from tfrecords_tools import media
+from tfrecords_tools.labels import write_arff
 
 __all__ = [
     "MARKER_FILE",
@@ -293,23 +294,6 @@ def synthetic_frames(
 # ---------------------------------------------------------------------------- files
 
 
-def _write_arff(path: Path, recording_id: str, values: np.ndarray) -> None:
-    """Writes an AVEC 2016 gold-standard ARFF: one row per 40 ms, frameTime from 0."""
-    lines = [
-        "@relation GoldStandard",
-        "",
-        "@attribute Instance_name string",
-        "@attribute frameTime numeric",
-        "@attribute GoldStandard numeric",
-        "",
-        "@data",
-        "",
-    ]
-    for index, value in enumerate(np.asarray(values, dtype=np.float64)):
-        lines.append(f"'{recording_id}',{index * media.FRAME_SECONDS:.6f},{value:.6f}")
-    path.write_text("\n".join(lines) + "\n", encoding="ascii", newline="\n")
-
-
 def write_synthetic_recording(
     recording_id: str,
     seconds: float = 20.0,
@@ -442,7 +426,7 @@ def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]
             )
             if split in _LABELLED_SPLITS:
                 for column, dimension in enumerate(_DIMENSIONS):
-                    _write_arff(
+                    write_arff(
                         staging / "ratings_gold_standard" / dimension / f"{recording_id}.arff",
                         recording_id,
                         labels[:, column],
