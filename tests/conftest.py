@@ -40,3 +40,39 @@ def make_inputs(model_or_modality, batch=2, time=3, frame_length=640, image_size
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
+
+
+def write_records(directory, modalities=("audio", "video"), seconds=3.0, counts=(2, 1, 1), seed=5):
+    """Synthetic corpus -> records (PNG crops, centre mode): ``(records_dir, corpus_dir)``."""
+    from tfrecords_tools import commands, synthetic, writer
+
+    corpus = os.path.join(directory, "corpus")
+    records = os.path.join(directory, "records")
+    synthetic.write_synthetic_corpus(
+        corpus,
+        num_train=counts[0],
+        num_dev=counts[1],
+        num_test=counts[2],
+        seconds=seconds,
+        seed=seed,
+        image_size=96,
+    )
+    options = writer.ConversionOptions(
+        name="synthetic", image_format="png", face_mode="centre", num_shards=2
+    )
+    commands.make_tfrecords(
+        "avec2016",
+        corpus,
+        records,
+        options,
+        progress=False,
+        modalities=tuple(modalities),
+        splits=tuple(s for s, c in zip(("train", "dev", "test"), counts, strict=True) if c),
+    )
+    return records, corpus
+
+
+@pytest.fixture(scope="session")
+def small_records(tmp_path_factory):
+    """3 s recordings (75 frames): 2 train, 1 dev, 1 test, audio + video."""
+    return write_records(str(tmp_path_factory.mktemp("small")))[0]

@@ -1,0 +1,21 @@
+"""Input pipelines: TFRecord shards of `tfrecords_tools` -> sequences for the models."""
+
+from e2e_emotion.data.sequences import (
+    DataError,
+    RecordSource,
+    SequenceConfig,
+    count_training_windows,
+    evaluation_dataset,
+    training_dataset,
+    window_starts,
+)
+
+__all__ = [
+    "DataError",
+    "RecordSource",
+    "SequenceConfig",
+    "count_training_windows",
+    "evaluation_dataset",
+    "training_dataset",
+    "window_starts",
+]

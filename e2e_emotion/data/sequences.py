@@ -1,0 +1,375 @@
+"""tf.data pipelines: TFRecord shards -> sequences of consecutive frames.
+
+Reads the shards and ``metadata.json`` written by ``tfrecords_tools`` (the schema there is
+the contract) and yields, per element::
+
+    ({"audio": [S, 640] float32, "video": [S, 96, 96, 3] float32 in [0, 1]},
+     labels [S, 2] float32 (arousal, valence), weights [S] float32 (1 real, 0 padding))
+
+batched to ``[B, S, ...]``, with only the inputs a model needs. Sequences never cross
+recordings: each shard holds whole recordings in order, frames are grouped back into
+recordings (``group_by_window`` with each recording's exact length from the metadata),
+and windows are cut inside a recording.
+
+* Training windows start every ``hop`` frames; a final window is added at the end of a
+  recording so its tail is seen too, and a recording shorter than S gives one padded
+  window. They are shuffled (seeded), repeated, augmented and batched.
+* Evaluation windows tile each recording without overlap (``hop = S``); the last one is
+  padded and masked, so every frame is scored exactly once. Order is deterministic and
+  each element also carries ``{"recording": index, "start": first frame}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from tfrecords_tools import schema
+from tfrecords_tools.inspect_records import InspectError, load_metadata
+
+AUTOTUNE = tf.data.AUTOTUNE
+MODALITY_INPUTS = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
+
+
+class DataError(ValueError):
+    """The records do not fit the request; the message names the directory or split."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceConfig:
+    """How frames become training / evaluation sequences.
+
+    Attributes:
+        sequence_length: frames per sequence (150 = 6 s in the paper).
+        hop: frames between training window starts (default: ``sequence_length``).
+        batch_size: sequences per (global) batch.
+        shuffle_buffer: training windows in the shuffle buffer.
+        seed: shuffling and augmentation seed.
+        augment_video: resize to 110, random crop 96, brightness and saturation jitter.
+        audio_gain_db: random gain in [-g, g] dB on training audio (0: off).
+        audio_noise: standard deviation of white noise added to training audio (0: off).
+    """
+
+    sequence_length: int = 150
+    hop: int | None = None
+    batch_size: int = 2
+    shuffle_buffer: int = 256
+    seed: int = 0
+    augment_video: bool = True
+    audio_gain_db: float = 0.0
+    audio_noise: float = 0.0
+
+    def __post_init__(self):
+        for name in ("sequence_length", "batch_size", "shuffle_buffer"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, received {value!r}")
+        if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
+            raise ValueError(f"hop must be a positive integer or None, received {self.hop!r}")
+        if self.audio_gain_db < 0 or self.audio_noise < 0:
+            raise ValueError("audio_gain_db and audio_noise must be >= 0")
+
+    @property
+    def train_hop(self):
+        return self.hop or self.sequence_length
+
+
+class RecordSource:
+    """A directory of shards and its metadata, checked once.
+
+    Args:
+        directory: output of ``bin/make_tfrecords.py``.
+    """
+
+    def __init__(self, directory):
+        try:
+            self.metadata = load_metadata(directory)
+        except InspectError as error:
+            raise DataError(str(error)) from None
+        self.directory = directory
+        self.modalities = tuple(self.metadata["modalities"])
+
+    def check(self, split, modality):
+        """Raises DataError unless ``split`` exists and holds ``modality``'s inputs."""
+        if split not in self.metadata["splits"]:
+            raise DataError(
+                f"{self.directory}: no split {split!r} (has {sorted(self.metadata['splits'])})"
+            )
+        if modality not in MODALITY_INPUTS:
+            raise DataError(f"unknown modality {modality!r}; expected {sorted(MODALITY_INPUTS)}")
+        missing = [m for m in MODALITY_INPUTS[modality] if m not in self.modalities]
+        if missing:
+            raise DataError(
+                f"the {modality} model needs {' and '.join(missing)}, but the records in "
+                f"{self.directory} hold only {', '.join(self.modalities)}"
+            )
+
+    def labelled(self, split):
+        return bool(self.metadata["splits"][split]["labelled"])
+
+    def recordings(self, split):
+        """``[(recording_id, num_frames)]`` in shard order."""
+        info = self.metadata["splits"][split]
+        return [(rid, info["recordings"][rid]) for s in info["shards"] for rid in s["recordings"]]
+
+    def shard_paths(self, split):
+        info = self.metadata["splits"][split]
+        return [os.path.join(self.directory, s["file"]) for s in info["shards"]]
+
+
+def window_starts(length, sequence_length, hop, training):
+    """Start frames of the windows of a recording of ``length`` frames (Python, for tests).
+
+    Training: every ``hop`` frames while a full window fits, plus one ending at the last
+    frame; evaluation: ``0, S, 2S, ...`` (the last window may be short, then padded).
+    """
+    if not training:
+        return list(range(0, length, sequence_length))
+    if length <= sequence_length:
+        return [0]
+    starts = list(range(0, length - sequence_length + 1, hop))
+    if starts[-1] + sequence_length < length:
+        starts.append(length - sequence_length)
+    return starts
+
+
+def _window_starts_tf(length, sequence_length, hop, training):
+    if not training:
+        return tf.range(0, length, sequence_length)
+    last = tf.maximum(length - sequence_length, 0)
+    starts = tf.range(0, last + 1, hop)
+    tail = tf.where(starts[-1] < last, [last], tf.zeros([0], tf.int32))
+    return tf.concat([starts, tail], axis=0)
+
+
+def _parse_raw(serialized, modalities, labelled):
+    parsed = tf.io.parse_single_example(serialized, schema.feature_spec(modalities, labelled))
+    frame = {"recording_id": parsed["recording_id"]}
+    if "audio" in parsed:
+        frame["audio"] = parsed["audio"]
+    if "video" in parsed:
+        frame["video"] = parsed["video"]
+    if labelled:
+        frame["labels"] = tf.stack([parsed[name] for name in schema.LABEL_NAMES])
+    return frame
+
+
+def _slice_window(recording, index, start, sequence_length, keys):
+    """One window ``[S, ...]`` of a whole-recording element, zero-padded, with weights."""
+    length = tf.shape(recording["recording_id"])[0]
+    valid = tf.minimum(sequence_length, length - start)
+    pad = sequence_length - valid
+    window = {}
+    for key in keys:
+        part = recording[key][start : start + valid]
+        paddings = [[0, pad]] + [[0, 0]] * (len(part.shape) - 1)
+        window[key] = tf.pad(part, paddings)  # strings pad with b""
+    window["weights"] = tf.concat([tf.ones([valid]), tf.zeros([pad])], axis=0)
+    window["recording"] = index
+    window["start"] = start
+    return window
+
+
+def _decode_video(strings, image_size):
+    """``[S]`` JPEG/PNG strings (b"" for padding) -> ``[S, H, W, 3]`` float32 in [0, 1]."""
+
+    def decode(encoded):
+        return tf.cond(
+            tf.strings.length(encoded) > 0,
+            lambda: schema.decode_image(encoded, image_size),
+            lambda: tf.zeros([image_size, image_size, 3], tf.uint8),
+        )
+
+    frames = tf.map_fn(
+        decode, strings, fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8)
+    )
+    return tf.image.convert_image_dtype(frames, tf.float32)
+
+
+def augment_video(frames, seed):
+    """The reference's face augmentation on ``[S, 96, 96, 3]`` in [0, 1], per frame.
+
+    Resize to 110x110, random 96x96 crop, brightness +-32/255, saturation x[0.5, 1.5].
+    ``seed`` is a ``[2]`` int tensor (stateless ops: reproducible at any parallelism).
+    """
+    size = frames.shape[1]
+    count = tf.shape(frames)[0]
+    resized = tf.image.resize(frames, [110, 110])
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+
+    def crop(args):
+        image, frame_seed = args
+        return tf.image.stateless_random_crop(image, [size, size, 3], frame_seed)
+
+    frame_seeds = tf.random.experimental.stateless_split(seeds[0], count)
+    cropped = tf.map_fn(
+        crop, (resized, frame_seeds), fn_output_signature=tf.TensorSpec([size, size, 3])
+    )
+    delta = tf.random.stateless_uniform([count, 1, 1, 1], seeds[1], -32 / 255, 32 / 255)
+    brightened = cropped + delta
+    factor = tf.random.stateless_uniform([count], seeds[2], 0.5, 1.5)
+    gray = tf.reduce_mean(brightened, axis=-1, keepdims=True)
+    # Saturation scaling about the grey level (as adjust_saturation, without HSV round trips).
+    saturated = gray + (brightened - gray) * factor[:, None, None, None]
+    return tf.clip_by_value(saturated, 0.0, 1.0)
+
+
+def augment_audio(audio, seed, gain_db, noise):
+    """Random gain (dB) and white noise on ``[S, 640]`` audio."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    if gain_db > 0:
+        gain = tf.random.stateless_uniform([], seeds[0], -gain_db, gain_db)
+        audio = audio * tf.pow(10.0, gain / 20.0)
+    if noise > 0:
+        audio = audio + tf.random.stateless_normal(tf.shape(audio), seeds[1], stddev=noise)
+    return audio
+
+
+def _windows(source, split, modality, config, training, input_context=None):
+    """Dataset of raw windows (video still encoded), deterministic order."""
+    source.check(split, modality)
+    labelled = source.labelled(split)
+    recordings = source.recordings(split)
+    ids = tf.constant([rid for rid, _ in recordings])
+    lengths = tf.constant([n for _, n in recordings], tf.int64)
+    index_of = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(ids, tf.range(len(recordings), dtype=tf.int64)), -1
+    )
+    files = source.shard_paths(split)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    # Auto-shard by file when every input pipeline gets at least one file, else by window.
+    sharded_by_file = pipelines > 1 and len(files) >= pipelines
+    if sharded_by_file:
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+    dataset = dataset.flat_map(tf.data.TFRecordDataset)
+    dataset = dataset.map(
+        lambda s: _parse_raw(s, source.modalities, labelled),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    # Whole recordings: a group closes exactly when its recording's last frame arrives.
+    dataset = dataset.group_by_window(
+        key_func=lambda frame: index_of.lookup(frame["recording_id"]),
+        reduce_func=lambda key, frames: frames.batch(lengths[key]).map(
+            lambda recording: (key, recording)
+        ),
+        window_size_func=lambda key: lengths[key],
+    )
+    keys = [m for m in MODALITY_INPUTS[modality]] + (["labels"] if labelled else [])
+    hop = config.train_hop if training else config.sequence_length
+    size = config.sequence_length
+
+    def to_windows(key, recording):
+        starts = _window_starts_tf(tf.shape(recording["recording_id"])[0], size, hop, training)
+        return tf.data.Dataset.from_tensor_slices(starts).map(
+            lambda start: _slice_window(recording, tf.cast(key, tf.int32), start, size, keys)
+        )
+
+    dataset = dataset.flat_map(to_windows)
+    if pipelines > 1 and not sharded_by_file:
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+    return dataset, labelled
+
+
+def _finish(window, modality, labelled, image_size, training, config, index=None):
+    """Raw window -> (inputs, labels, weights[, info]) with decoded, augmented inputs."""
+    inputs = {}
+    seed = None
+    if training:
+        seed = tf.stack([tf.cast(config.seed, tf.int64), index])
+    if "audio" in window and modality in ("audio", "multimodal"):
+        audio = window["audio"]
+        if training and (config.audio_gain_db > 0 or config.audio_noise > 0):
+            audio = augment_audio(audio, seed + 1, config.audio_gain_db, config.audio_noise)
+        inputs["audio"] = audio
+    if "video" in window and modality in ("visual", "multimodal"):
+        video = _decode_video(window["video"], image_size)
+        if training and config.augment_video:
+            video = augment_video(video, seed + 2)
+        inputs["video"] = video
+    weights = window["weights"]
+    if labelled:
+        labels = window["labels"]
+    else:
+        labels = tf.zeros([config.sequence_length, len(schema.LABEL_NAMES)])
+    if training:
+        return inputs, labels, weights
+    return inputs, labels, weights, {"recording": window["recording"], "start": window["start"]}
+
+
+def training_dataset(
+    directory_or_source, split, modality, config, skip_batches=0, input_context=None
+):
+    """Infinite, shuffled, augmented batches for training.
+
+    Args:
+        directory_or_source: records directory (or a ``RecordSource``).
+        split: usually ``"train"``.
+        modality: ``"audio"``, ``"visual"`` or ``"multimodal"`` (selects the inputs).
+        config: ``SequenceConfig``; ``batch_size`` is the GLOBAL batch.
+        skip_batches: global batches already consumed (resuming at the same data position).
+        input_context: from ``distribute_datasets_from_function``; batches are then
+            per replica and files (or windows) are split across input pipelines.
+
+    Yields:
+        ``(inputs, labels [B, S, 2], weights [B, S])``.
+    """
+    source = _as_source(directory_or_source)
+    source.check(split, modality)
+    if not source.labelled(split):
+        raise DataError(f"{source.directory}: split {split!r} has no labels to train on")
+    windows, labelled = _windows(source, split, modality, config, True, input_context)
+    batch = config.batch_size
+    replicas_per_pipeline = 1
+    if input_context is not None:
+        batch = input_context.get_per_replica_batch_size(config.batch_size)
+        replicas_per_pipeline = (
+            input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        )
+    windows = windows.shuffle(
+        config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True
+    )
+    windows = windows.repeat().enumerate()
+    if skip_batches:
+        windows = windows.skip(skip_batches * batch * replicas_per_pipeline)
+    image_size = source.metadata.get("image_size", schema.IMAGE_SIZE)
+    dataset = windows.map(
+        lambda index, window: _finish(window, modality, labelled, image_size, True, config, index),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    return dataset.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def evaluation_dataset(directory_or_source, split, modality, config):
+    """Deterministic batches tiling every recording: ``(inputs, labels, weights, info)``.
+
+    ``info`` holds ``recording`` (index into ``RecordSource.recordings(split)``) and
+    ``start`` (first frame of the window) so predictions can be put back in place.
+    """
+    source = _as_source(directory_or_source)
+    windows, labelled = _windows(source, split, modality, config, False)
+    image_size = source.metadata.get("image_size", schema.IMAGE_SIZE)
+    dataset = windows.map(
+        lambda window: _finish(window, modality, labelled, image_size, False, config),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    return dataset.batch(config.batch_size).prefetch(AUTOTUNE)
+
+
+def _as_source(directory_or_source):
+    if isinstance(directory_or_source, RecordSource):
+        return directory_or_source
+    return RecordSource(directory_or_source)
+
+
+def count_training_windows(source, split, config):
+    """Number of training windows per epoch (for steps-per-epoch figures)."""
+    return sum(
+        len(window_starts(n, config.sequence_length, config.train_hop, True))
+        for _, n in source.recordings(split)
+    )

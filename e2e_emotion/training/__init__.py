@@ -1,0 +1,30 @@
+"""Training under tf.distribute with the CCC loss, checkpoints and best-model keeping."""
+
+from e2e_emotion.training.distributed_loss import global_ccc, global_ccc_loss
+from e2e_emotion.training.prediction import predict_split
+from e2e_emotion.training.trainer import (
+    STRATEGIES,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    make_strategy,
+    resolve_model_path,
+    save_model_atomically,
+    train,
+    use_logical_cpus,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "global_ccc",
+    "global_ccc_loss",
+    "make_strategy",
+    "predict_split",
+    "resolve_model_path",
+    "save_model_atomically",
+    "train",
+    "use_logical_cpus",
+]

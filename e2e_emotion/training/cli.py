@@ -1,0 +1,74 @@
+"""Flag values of ``bin/train.py`` -> ``TrainConfig`` -> training."""
+
+from __future__ import annotations
+
+from e2e_emotion.data import DataError
+from e2e_emotion.training.trainer import TrainConfig, TrainingError, train, use_logical_cpus
+
+user_errors = (TrainingError, DataError, FileNotFoundError)
+
+
+def _ints(values, flag):
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise TrainingError(f"--{flag}={','.join(values)}: expected integers") from None
+
+
+def config_from_flags(flags, extra_model_config=None):
+    """Builds the ``TrainConfig`` of the parsed flags (see ``bin/train.py``)."""
+    model = {
+        "speech_preset": flags.speech_preset,
+        "lstm_units": flags.lstm_units,
+        "lstm_layers": flags.lstm_layers,
+        "lstm_type": flags.lstm_type,
+        "input_dropout": flags.input_dropout,
+        "stage_blocks": _ints(flags.resnet_blocks, "resnet_blocks"),
+        "stage_filters": _ints(flags.resnet_filters, "resnet_filters"),
+        "stem_filters": flags.stem_filters,
+    }
+    if not isinstance(extra_model_config or {}, dict):
+        raise TrainingError("--model_config must be a JSON object")
+    model.update(extra_model_config or {})
+    sequence = {
+        "sequence_length": flags.sequence_length,
+        "hop": flags.hop,
+        "batch_size": flags.batch_size,
+        "shuffle_buffer": flags.shuffle_buffer,
+        "augment_video": flags.augment_video,
+        "audio_gain_db": flags.audio_gain_db,
+        "audio_noise": flags.audio_noise,
+    }
+    if flags.logical_cpus and flags.strategy != "mirrored":
+        raise TrainingError("--logical_cpus needs --strategy=mirrored")
+    return TrainConfig(
+        records=flags.records,
+        model_dir=flags.model_dir,
+        modality=flags.modality,
+        model=model,
+        sequence=sequence,
+        learning_rate=flags.learning_rate,
+        steps=flags.steps,
+        checkpoint_every=flags.checkpoint_every,
+        eval_every=flags.eval_every,
+        log_every=flags.log_every,
+        train_split=flags.train_split,
+        eval_split=flags.eval_split,
+        strategy=flags.strategy,
+        init_audio=flags.init_audio,
+        init_visual=flags.init_visual,
+        seed=flags.seed,
+    )
+
+
+def train_from_flags(flags, extra_model_config=None):
+    config = config_from_flags(flags, extra_model_config)
+    use_logical_cpus(flags.logical_cpus)
+    try:
+        from e2e_emotion.models import build_model  # noqa: F401  (fail early on bad sizes)
+
+        return train(config)
+    except ValueError as error:  # bad build_model arguments name the value
+        if isinstance(error, DataError):
+            raise
+        raise TrainingError(str(error)) from None

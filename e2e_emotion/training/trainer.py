@@ -1,0 +1,461 @@
+"""Distributed training with the CCC loss: one custom step for every strategy.
+
+``strategy.run`` inside a ``tf.function`` (Keras model and optimizer) runs unchanged
+under the default strategy, ``MirroredStrategy`` (local GPUs, or N logical CPU devices)
+and ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG`` (Keras 3 ``model.fit`` does not
+support the latter, keras-team/keras#20585).
+
+Model directory::
+
+    config.json        resolved configuration (a restart must match it)
+    checkpoints/       model + optimizer + step, every N steps and at the end
+    logs/              TensorBoard events; history.jsonl (one row per log/eval step)
+    best/model.keras   the model with the best dev CCC so far, best/scores.json
+    final/model.keras  the model at the end of training
+
+A run killed at any moment (even SIGKILL) restarts from its last checkpoint with the
+same step count, optimizer state and data position (the seeded input stream is skipped
+forward by the batches already consumed) when the same command is run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
+from e2e_emotion.models import MODALITIES, build_model, load_model
+from e2e_emotion.training.distributed_loss import global_ccc_loss
+from e2e_emotion.training.prediction import predict_split
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+# Keys of config.json that must not change when a model directory is reused.
+COMPATIBLE_KEYS = ("modality", "model", "sequence_length")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs (``bin/train.py`` flags map onto it).
+
+    Attributes:
+        records: directory written by ``bin/make_tfrecords.py``.
+        model_dir: where checkpoints, logs and models go.
+        modality: ``audio``, ``visual`` or ``multimodal``.
+        model: ``build_model`` keyword arguments (``speech_preset``, sizes, ...).
+        sequence: ``SequenceConfig`` fields (sequence_length, hop, batch_size, ...).
+        learning_rate: Adam learning rate (1e-4 in the paper).
+        steps: total training steps (a resumed run continues up to this count).
+        checkpoint_every, eval_every, log_every: in steps (0 disables evaluation).
+        train_split, eval_split: split names in the records.
+        strategy: ``default``, ``mirrored`` or ``multiworker``.
+        init_audio, init_visual: trained audio / visual model (a model directory or a
+            ``.keras`` file) whose feature network initialises this model's (the paper
+            initialises the multimodal model from the unimodal ones).
+        seed: model initialisation, data order and augmentation.
+    """
+
+    records: str
+    model_dir: str
+    modality: str = "audio"
+    model: dict = dataclasses.field(default_factory=dict)
+    sequence: dict = dataclasses.field(default_factory=dict)
+    learning_rate: float = 1e-4
+    steps: int = 1000
+    checkpoint_every: int = 100
+    eval_every: int = 100
+    log_every: int = 10
+    train_split: str = "train"
+    eval_split: str = "dev"
+    strategy: str = "default"
+    init_audio: str | None = None
+    init_visual: str | None = None
+    seed: int = 0
+
+    def check(self):
+        if self.modality not in MODALITIES:
+            raise TrainingError(f"--modality={self.modality!r}: expected one of {MODALITIES}")
+        if self.strategy not in STRATEGIES:
+            raise TrainingError(f"--strategy={self.strategy!r}: expected one of {STRATEGIES}")
+        for name in ("steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"--{name} must be >= 1, received {getattr(self, name)}")
+        if self.eval_every < 0:
+            raise TrainingError(f"--eval_every must be >= 0, received {self.eval_every}")
+        if not self.learning_rate > 0:
+            raise TrainingError(f"--learning_rate must be > 0, received {self.learning_rate}")
+        try:
+            SequenceConfig(**self.sequence)
+        except (TypeError, ValueError) as error:
+            raise TrainingError(f"sequence options: {error}") from None
+        if self.init_audio and self.modality == "visual":
+            raise TrainingError("--init_audio is for audio or multimodal models")
+        if self.init_visual and self.modality == "audio":
+            raise TrainingError("--init_visual is for visual or multimodal models")
+
+    @property
+    def sequence_config(self):
+        return SequenceConfig(**{**self.sequence, "seed": self.seed})
+
+    def to_json(self):
+        data = dataclasses.asdict(self)
+        data["sequence_length"] = self.sequence_config.sequence_length
+        return data
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy for ``--strategy`` (logical CPUs are set up before)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if "TF_CONFIG" not in os.environ:
+        raise TrainingError("--strategy=multiworker needs the TF_CONFIG environment variable")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def use_logical_cpus(count):
+    """Splits the CPU into ``count`` logical devices (before TensorFlow initialises)."""
+    if count <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError as error:
+        raise TrainingError(
+            f"--logical_cpus={count}: TensorFlow was initialised already ({error})"
+        ) from None
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
+def _atomic_write_json(path, data):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    with os.fdopen(handle, "w") as stream:
+        json.dump(data, stream, indent=2, default=_json_default)
+    os.replace(temporary, path)
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_model_atomically(model, path):
+    """``model.save(path)`` through a temporary file renamed at the end."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _check_model_dir(config):
+    """Writes config.json, or checks a reused model directory has a compatible one."""
+    path = os.path.join(config.model_dir, "config.json")
+    new = json.loads(json.dumps(config.to_json(), default=_json_default))
+    if os.path.exists(path):
+        with open(path) as stream:
+            try:
+                old = json.load(stream)
+            except json.JSONDecodeError as error:
+                raise TrainingError(f"{path} is not valid JSON ({error})") from None
+        different = [key for key in COMPATIBLE_KEYS if old.get(key) != new.get(key)]
+        if different:
+            details = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in different)
+            raise TrainingError(
+                f"model directory {config.model_dir} holds a run with another configuration "
+                f"({details}). Use a new --model_dir, or the same flags as that run."
+            )
+    return new
+
+
+def resolve_model_path(path):
+    """A model directory (best/, then final/) or a ``.keras`` file -> a ``.keras`` path."""
+    if path.endswith(".keras"):
+        if not os.path.isfile(path):
+            raise TrainingError(f"model file not found: {path}")
+        return path
+    for candidate in ("best/model.keras", "final/model.keras"):
+        full = os.path.join(path, candidate)
+        if os.path.isfile(full):
+            return full
+    raise TrainingError(f"{path}: no best/model.keras or final/model.keras (not a trained model)")
+
+
+def _initialise_from(model, path, network_name):
+    source = load_model(resolve_model_path(path))
+    try:
+        source_network = source.get_layer(network_name)
+        target_network = model.get_layer(network_name)
+    except ValueError:
+        raise TrainingError(f"{path}: the model has no {network_name}") from None
+    source_weights = source_network.get_weights()
+    shapes = [w.shape for w in source_weights]
+    if shapes != [w.shape for w in target_network.get_weights()]:
+        raise TrainingError(f"{path}: its {network_name} has other sizes than this model's")
+    target_network.set_weights(source_weights)
+
+
+class Trainer:
+    """Builds the model under the strategy and runs the custom training loop."""
+
+    def __init__(self, config, strategy=None, verbose=True):
+        config.check()
+        self.config = config
+        self.verbose = verbose
+        self.source = RecordSource(config.records)
+        self.source.check(config.train_split, config.modality)
+        if config.eval_every:
+            self.source.check(config.eval_split, config.modality)
+            if not self.source.labelled(config.eval_split):
+                raise TrainingError(f"--eval_split={config.eval_split!r} has no labels")
+        self.strategy = strategy or make_strategy(config.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        batch = self.config.sequence_config.batch_size
+        if batch % replicas:
+            raise TrainingError(
+                f"--batch_size={batch} is not divisible by the {replicas} replicas; "
+                f"use a multiple of {replicas}"
+            )
+        self.is_chief = _is_chief(self.strategy)
+        self.resolved = _check_model_dir(config)
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = build_model(config.modality, **config.model)
+            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step
+        )
+        directory = os.path.join(config.model_dir, "checkpoints")
+        if not self.is_chief:  # every worker saves (collective ops); only the chief keeps it
+            directory = tempfile.mkdtemp(prefix="e2e_emotion_worker_ckpt_")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=3)
+        self.best_path = os.path.join(config.model_dir, "best", "scores.json")
+
+    # ------------------------------------------------------------------ pieces
+
+    def _restore_or_initialise(self):
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self._say(f"resumed from {latest} at step {int(self.step.numpy())}")
+            return
+        if self.config.init_audio:
+            _initialise_from(self.model, self.config.init_audio, "speech_network")
+            self._say(f"speech network initialised from {self.config.init_audio}")
+        if self.config.init_visual:
+            _initialise_from(self.model, self.config.init_visual, "visual_network")
+            self._say(f"visual network initialised from {self.config.init_visual}")
+
+    def _distributed_dataset(self, skip_batches):
+        config = self.config
+
+        def dataset_fn(input_context):
+            return training_dataset(
+                self.source,
+                config.train_split,
+                config.modality,
+                config.sequence_config,
+                skip_batches=skip_batches,
+                input_context=input_context,
+            )
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def _make_train_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        replicas = strategy.num_replicas_in_sync
+
+        def replica_step(inputs, labels, weights):
+            with tf.GradientTape() as tape:
+                predictions = model(inputs, training=True)
+                loss = global_ccc_loss(labels, predictions, weights)
+                scaled = loss / replicas  # see distributed_loss: exact global gradient
+            grads = tape.gradient(scaled, model.trainable_variables)
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            finite = tf.logical_and(finite, tf.math.is_finite(loss))
+            # Never apply a non-finite update: the weights stay those of the last good step.
+            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return loss, tf.cast(finite, tf.float32)
+
+        @tf.function
+        def train_step(iterator):
+            loss, finite = strategy.run(replica_step, args=next(iterator))
+            mean_loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+            all_finite = strategy.reduce(tf.distribute.ReduceOp.MEAN, finite, axis=None)
+            self.step.assign_add(1)
+            return mean_loss, all_finite
+
+        return train_step
+
+    def evaluate(self, split=None):
+        """Dev (or ``split``) CCC per dimension of the current model: dict of floats."""
+        from e2e_emotion.evaluation import score_recordings
+
+        split = split or self.config.eval_split
+        predictions, labels = predict_split(
+            self.model, self.source, split, self.config.modality, self.config.sequence_config
+        )
+        result = score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
+        overall = result["overall"]
+        return {
+            "ccc_arousal": overall["arousal"]["ccc"],
+            "ccc_valence": overall["valence"]["ccc"],
+            "ccc_mean": overall["mean_ccc"],
+        }
+
+    def _say(self, message):
+        if self.verbose and self.is_chief:
+            print(message, flush=True)
+
+    # ------------------------------------------------------------------ loop
+
+    def train(self):
+        """Runs (or resumes) training up to ``config.steps``. Returns the last dev scores."""
+        config = self.config
+        if self.is_chief:
+            _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
+        self._restore_or_initialise()
+        replicas = self.strategy.num_replicas_in_sync
+        self._say(
+            f"training the {config.modality} model: {type(self.strategy).__name__} with "
+            f"{replicas} replica{'s' if replicas > 1 else ''}, global batch "
+            f"{config.sequence_config.batch_size} x {config.sequence_config.sequence_length} frames"
+        )
+        start_step = int(self.step.numpy())
+        if start_step >= config.steps:
+            self._say(f"already trained for {start_step} steps (--steps={config.steps})")
+            return self._load_best_scores()
+        iterator = iter(self._distributed_dataset(start_step))
+        train_step = self._make_train_step()
+        log_dir = os.path.join(config.model_dir, "logs")
+        writer = tf.summary.create_file_writer(log_dir) if self.is_chief else None
+        history_path = os.path.join(log_dir, "history.jsonl")
+        sequence = config.sequence_config
+        frames_per_step = sequence.batch_size * sequence.sequence_length
+        progbar = keras.utils.Progbar(
+            config.steps,
+            stateful_metrics=["loss", "frames/s"],
+            verbose=1 if self.verbose and self.is_chief else 0,
+        )
+        progbar.update(start_step)
+        best = self._load_best_scores()
+        last_scores = best
+        window_started, window_steps = time.perf_counter(), 0
+        step = start_step
+        while step < config.steps:
+            loss, finite = train_step(iterator)
+            step = int(self.step.numpy())
+            if float(finite) < 1.0:
+                kept = self.manager.latest_checkpoint
+                raise TrainingError(
+                    f"loss is {float(loss)} (not finite) at step {step}: stopping. The weights "
+                    f"were not updated; the last good checkpoint is {kept}. Lower "
+                    "--learning_rate or check the records (bin/inspect_tfrecords.py)."
+                )
+            window_steps += 1
+            row = None
+            if step % config.log_every == 0 or step == config.steps:
+                elapsed = time.perf_counter() - window_started
+                throughput = window_steps * frames_per_step / max(elapsed, 1e-9)
+                row = {
+                    "step": step,
+                    "loss": float(loss),
+                    "learning_rate": float(config.learning_rate),
+                    "frames_per_second": throughput,
+                }
+                window_started, window_steps = time.perf_counter(), 0
+                progbar.update(step, [("loss", float(loss)), ("frames/s", throughput)])
+            if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
+                scores = self.evaluate()
+                last_scores = scores
+                row = row or {"step": step, "loss": float(loss)}
+                row.update({f"dev_{k}": v for k, v in scores.items()})
+                if best is None or scores["ccc_mean"] > best["ccc_mean"]:
+                    best = {**scores, "step": step}
+                    if self.is_chief:
+                        save_model_atomically(
+                            self.model, os.path.join(config.model_dir, "best", "model.keras")
+                        )
+                        _atomic_write_json(self.best_path, best)
+            if row is not None and self.is_chief:
+                with writer.as_default(step=step):
+                    for key, value in row.items():
+                        if key != "step":
+                            tf.summary.scalar(key, value)
+                writer.flush()
+                with open(history_path, "a") as stream:
+                    stream.write(json.dumps(row) + "\n")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                self.manager.save(checkpoint_number=step)
+        if self.is_chief:
+            save_model_atomically(
+                self.model, os.path.join(config.model_dir, "final", "model.keras")
+            )
+        else:
+            shutil.rmtree(self.manager.directory, ignore_errors=True)
+        if self.verbose and self.is_chief and last_scores:
+            print(
+                f"dev CCC arousal {last_scores['ccc_arousal']:.3f} valence "
+                f"{last_scores['ccc_valence']:.3f} (best mean {best['ccc_mean']:.3f} at step "
+                f"{best['step']})",
+                flush=True,
+            )
+        return last_scores
+
+    def _load_best_scores(self):
+        if os.path.exists(self.best_path):
+            with open(self.best_path) as stream:
+                return json.load(stream)
+        return None
+
+
+def train(config, strategy=None, verbose=True):
+    """Trains (or resumes) the model described by ``config``; returns the dev scores."""
+    try:
+        return Trainer(config, strategy, verbose).train()
+    except DataError as error:
+        raise TrainingError(str(error)) from None
+
+
+__all__ = [
+    "STRATEGIES",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "make_strategy",
+    "resolve_model_path",
+    "save_model_atomically",
+    "train",
+    "use_logical_cpus",
+]

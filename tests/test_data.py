@@ -1,0 +1,162 @@
+"""Input pipeline: windows inside recordings, every frame once, seeds, augmentation."""
+
+import numpy as np
+import pytest
+
+from e2e_emotion.data import (
+    DataError,
+    RecordSource,
+    SequenceConfig,
+    evaluation_dataset,
+    training_dataset,
+    window_starts,
+)
+from tfrecords_tools import inspect_records
+
+
+def recordings_frames(records):
+    """{recording_id: {"audio": [n, 640], "video": [n, 96, 96, 3] uint8, ...}}."""
+    metadata = inspect_records.load_metadata(records)
+    return {
+        rid: inspect_records.read_recording(records, rid, metadata)
+        for info in metadata["splits"].values()
+        for rid in info["recordings"]
+    }
+
+
+def locate(window_audio, frames):
+    """(recording, start) whose frames equal the window's first frame, or None."""
+    for rid, recording in frames.items():
+        hits = np.flatnonzero((recording["audio"] == window_audio[0]).all(axis=1))
+        if len(hits):
+            return rid, int(hits[0])
+    return None
+
+
+@pytest.mark.parametrize("length", [1, 7, 10, 23, 40])
+def test_window_starts(length):
+    s, hop = 10, 4
+    evaluation = window_starts(length, s, hop, training=False)
+    covered = np.concatenate([np.arange(a, min(a + s, length)) for a in evaluation])
+    np.testing.assert_array_equal(covered, np.arange(length))  # every frame exactly once
+    training = window_starts(length, s, hop, training=True)
+    assert all(a + min(s, length) <= length for a in training)
+    if length > s:
+        assert training[-1] == length - s  # the tail is seen
+        assert set(np.diff(training[:-1])) <= {hop}
+
+
+def test_training_sequences_never_cross_recordings(small_records):
+    frames = recordings_frames(small_records)
+    config = SequenceConfig(sequence_length=20, hop=7, batch_size=4, shuffle_buffer=64, seed=3)
+    dataset = training_dataset(small_records, "train", "multimodal", config)
+    seen = set()
+    for inputs, labels, weights in dataset.take(12):
+        assert inputs["audio"].shape == (4, 20, 640)
+        assert inputs["video"].shape == (4, 20, 96, 96, 3)
+        assert labels.shape == (4, 20, 2) and weights.shape == (4, 20)
+        np.testing.assert_array_equal(weights, 1.0)  # recordings (75) are longer than 20
+        video = inputs["video"].numpy()
+        assert video.min() >= 0.0 and video.max() <= 1.0
+        for row in range(4):
+            rid, start = locate(inputs["audio"][row].numpy(), frames)
+            assert rid.startswith("train_")
+            part = slice(start, start + 20)
+            np.testing.assert_array_equal(inputs["audio"][row], frames[rid]["audio"][part])
+            np.testing.assert_array_equal(labels[row, :, 0], frames[rid]["arousal"][part])
+            seen.add((rid, start))
+    assert {s for _, s in seen} <= {0, 7, 14, 21, 28, 35, 42, 49, 55}
+    assert len({rid for rid, _ in seen}) == 2  # shuffled across both recordings
+
+
+def test_evaluation_scores_every_frame_once_without_augmentation(small_records):
+    frames = recordings_frames(small_records)
+    config = SequenceConfig(sequence_length=20, batch_size=3)
+    source = RecordSource(small_records)
+    dataset = evaluation_dataset(source, "dev", "visual", config)
+    counts = {}
+    for inputs, labels, weights, info in dataset:
+        assert set(inputs) == {"video"}
+        for row in range(len(weights)):
+            rid = source.recordings("dev")[int(info["recording"][row])][0]
+            start, valid = int(info["start"][row]), int(weights[row].numpy().sum())
+            np.testing.assert_array_equal(weights[row, valid:], 0.0)
+            expected = frames[rid]["video"][start : start + valid] / 255.0
+            np.testing.assert_allclose(inputs["video"][row, :valid], expected, atol=1e-6)
+            np.testing.assert_array_equal(inputs["video"][row, valid:], 0.0)
+            np.testing.assert_array_equal(
+                labels[row, :valid, 1], frames[rid]["valence"][start : start + valid]
+            )
+            for frame in range(start, start + valid):
+                counts[(rid, frame)] = counts.get((rid, frame), 0) + 1
+    assert sorted(set(counts.values())) == [1]
+    assert len(counts) == sum(n for _, n in source.recordings("dev"))
+
+
+def test_shuffle_is_seeded_and_skip_resumes_the_same_stream(small_records):
+    config = SequenceConfig(sequence_length=15, hop=15, batch_size=2, seed=11, augment_video=False)
+
+    def first_audio(dataset, count):
+        return [batch[0]["audio"].numpy() for batch in dataset.take(count)]
+
+    a = first_audio(training_dataset(small_records, "train", "audio", config), 6)
+    b = first_audio(training_dataset(small_records, "train", "audio", config), 6)
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    resumed = first_audio(
+        training_dataset(small_records, "train", "audio", config, skip_batches=4), 2
+    )
+    np.testing.assert_array_equal(np.stack(resumed), np.stack(a[4:6]))
+    other = first_audio(
+        training_dataset(
+            small_records, "train", "audio", SequenceConfig(**{**config.__dict__, "seed": 12})
+        ),
+        6,
+    )
+    assert not np.array_equal(np.stack(a), np.stack(other))
+
+
+def test_video_augmentation_changes_training_crops_only(small_records):
+    plain = SequenceConfig(sequence_length=10, batch_size=2, seed=1, augment_video=False)
+    augmented = SequenceConfig(sequence_length=10, batch_size=2, seed=1, augment_video=True)
+    x0 = next(iter(training_dataset(small_records, "train", "visual", plain)))[0]["video"].numpy()
+    x1 = next(iter(training_dataset(small_records, "train", "visual", augmented)))[0][
+        "video"
+    ].numpy()
+    assert x0.shape == x1.shape == (2, 10, 96, 96, 3)
+    assert np.abs(x0 - x1).mean() > 0.01
+    assert x1.min() >= 0.0 and x1.max() <= 1.0
+
+
+def test_audio_augmentation_gain_and_noise(small_records):
+    base = SequenceConfig(sequence_length=10, batch_size=2, seed=1)
+    loud = SequenceConfig(
+        sequence_length=10, batch_size=2, seed=1, audio_gain_db=6.0, audio_noise=0.01
+    )
+    a = next(iter(training_dataset(small_records, "train", "audio", base)))[0]["audio"].numpy()
+    b = next(iter(training_dataset(small_records, "train", "audio", loud)))[0]["audio"].numpy()
+    ratio = np.sqrt((b**2).mean() / (a**2).mean())
+    assert 0.45 < ratio < 2.1 and not np.allclose(a, b)
+
+
+def test_pipeline_errors_name_the_problem(small_records, tmp_path):
+    config = SequenceConfig(sequence_length=10)
+    with pytest.raises(DataError, match="no split 'valid'"):
+        training_dataset(small_records, "valid", "audio", config)
+    with pytest.raises(DataError, match="'test' has no labels"):
+        training_dataset(small_records, "test", "audio", config)
+    with pytest.raises(DataError, match="no metadata.json"):
+        training_dataset(str(tmp_path), "train", "audio", config)
+    with pytest.raises(ValueError, match="sequence_length must be a positive integer"):
+        SequenceConfig(sequence_length=0)
+
+
+def test_audio_only_records_refuse_a_visual_model(tmp_path):
+    from conftest import write_records
+
+    records, _ = write_records(str(tmp_path), modalities=("audio",), seconds=1.0, counts=(1, 0, 0))
+    with pytest.raises(DataError, match="visual model needs video.*hold only audio"):
+        training_dataset(records, "train", "visual", SequenceConfig(sequence_length=5))
+    batch = next(
+        iter(training_dataset(records, "train", "audio", SequenceConfig(sequence_length=5)))
+    )
+    assert set(batch[0]) == {"audio"}

@@ -1,0 +1,349 @@
+"""Trainer: learning, replica equivalence, resume after SIGKILL, multi-worker, errors."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import write_records
+
+from e2e_emotion import build_model
+from e2e_emotion.training import (
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    global_ccc_loss,
+    predict_split,
+    train,
+)
+from e2e_emotion.training import trainer as trainer_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+SMALL_AUDIO = {"speech_preset": "reference", "lstm_units": 16, "input_dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def audio_records(tmp_path_factory):
+    """Audio-only records: 4 x 12 s train, 2 x 12 s dev, 1 test (300 frames each)."""
+    directory = str(tmp_path_factory.mktemp("audio_records"))
+    return write_records(directory, modalities=("audio",), seconds=12.0, counts=(4, 2, 1))[0]
+
+
+def read_json(path):
+    with open(path) as stream:
+        return json.load(stream)
+
+
+def read_history(path):
+    with open(path) as stream:
+        return [json.loads(line) for line in stream]
+
+
+def two_cpu_strategy():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def test_global_ccc_loss_and_gradients_equal_single_device_under_two_replicas():
+    rng = np.random.default_rng(0)
+    labels = rng.normal(size=(4, 6, 2)).astype("float32")
+    base = rng.normal(size=(4, 6, 2)).astype("float32")
+    weights = np.ones((4, 6), "float32")
+    weights[3, 4:] = 0
+    variable = tf.Variable(np.float32(0.7))
+
+    def loss_of(y, b, w):
+        return global_ccc_loss(y, variable * b + 0.1 * b**2, w)
+
+    with tf.GradientTape() as tape:
+        single = loss_of(labels, base, weights)
+    single_grad = tape.gradient(single, variable)
+
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        mirrored = tf.Variable(np.float32(0.7))
+    dataset = tf.data.Dataset.from_tensor_slices((labels, base, weights)).batch(4)
+    batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+
+    @tf.function
+    def step(y, b, w):
+        def replica(y, b, w):
+            with tf.GradientTape() as tape:
+                loss = global_ccc_loss(y, mirrored * b + 0.1 * b**2, w)
+                scaled = loss / strategy.num_replicas_in_sync
+            grad = tape.gradient(scaled, mirrored)
+            return loss, grad
+
+        return strategy.run(replica, args=(y, b, w))
+
+    losses, grads = step(*batch)
+    for loss in strategy.experimental_local_results(losses):
+        np.testing.assert_allclose(float(loss), float(single), rtol=1e-5)
+    summed = sum(float(g) for g in strategy.experimental_local_results(grads))
+    np.testing.assert_allclose(summed, float(single_grad), rtol=1e-4)
+
+
+def config_for(records, model_dir, **overrides):
+    values = {
+        "records": records,
+        "model_dir": str(model_dir),
+        "modality": "audio",
+        "model": dict(SMALL_AUDIO),
+        "sequence": {"sequence_length": 50, "hop": 25, "batch_size": 4, "shuffle_buffer": 64},
+        "learning_rate": 3e-3,
+        "steps": 40,
+        "checkpoint_every": 20,
+        "eval_every": 20,
+        "log_every": 10,
+        "seed": 0,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def trained(audio_records, tmp_path_factory):
+    """An audio model trained for 40 steps: ``(model_dir, untrained scores, final scores)``."""
+    model_dir = tmp_path_factory.mktemp("trained") / "model"
+    trainer = Trainer(config_for(audio_records, model_dir), verbose=False)
+    untrained = trainer.evaluate()
+    return model_dir, untrained, trainer.train()
+
+
+def test_training_raises_dev_ccc_of_the_audio_model(audio_records, trained):
+    """Seed 0, 40 Adam steps: dev arousal CCC from ~0 (untrained) to > 0.5.
+
+    The synthetic audio's loudness and pitch follow arousal (per-frame RMS correlates
+    0.9 with it), so a model that learns anything about loudness passes 0.5 easily, while
+    an untrained model is at |CCC| < 0.2. Valence is not in the audio: not asserted.
+    """
+    model_dir, untrained, scores = trained
+    assert abs(untrained["ccc_arousal"]) < 0.2
+    assert scores["ccc_arousal"] > 0.5, scores
+    assert scores["ccc_arousal"] > untrained["ccc_arousal"] + 0.4
+    best = read_json(model_dir / "best" / "scores.json")
+    assert best["ccc_mean"] >= scores["ccc_mean"] - 1e-9
+    history = read_history(model_dir / "logs" / "history.jsonl")
+    assert [row["step"] for row in history] == [10, 20, 30, 40]
+    assert all(row["frames_per_second"] > 0 for row in history)
+    assert "dev_ccc_arousal" in history[1]
+    assert os.path.exists(model_dir / "final" / "model.keras")
+    assert any(name.startswith("events.out") for name in os.listdir(model_dir / "logs"))
+    assert read_json(model_dir / "config.json")["model"]["lstm_units"] == 16
+    # A restart with the same command finds the run complete: same step, same scores.
+    again = Trainer(config_for(audio_records, model_dir), verbose=False)
+    assert again.train() == best
+    assert int(again.step.numpy()) == 40
+
+
+def test_evaluation_report_with_postprocessing_and_baseline(audio_records, trained, tmp_path):
+    from e2e_emotion.evaluation.report import evaluate_model
+
+    model_dir, _, scores = trained
+    output = tmp_path / "eval"
+    report = evaluate_model(
+        str(model_dir), audio_records, str(output), test_split="test", sequence_length=50
+    )
+    best = read_json(model_dir / "best" / "scores.json")
+    # The report scores the best model: the same dev CCC the trainer measured (same windows).
+    np.testing.assert_allclose(
+        report["dev"]["overall"]["arousal"]["ccc"], best["ccc_arousal"], atol=1e-4
+    )
+    assert set(report["dev"]["per_recording"]) == {"dev_1", "dev_2"}
+    assert report["dev"]["num_frames"] == 600
+    assert "dev_postprocessed" in report and "baseline_dev" in report
+    assert (
+        report["dev_postprocessed"]["overall"]["mean_ccc"]
+        >= report["dev"]["overall"]["mean_ccc"] - 1e-9
+    )
+    assert report["baseline_dev"]["overall"]["arousal"]["ccc"] > 0.5  # loudness is learnable
+    on_disk = read_json(output / "report.json")
+    assert on_disk["postprocessing"] == report["postprocessing"]
+    rows = (output / "predictions" / "test" / "test_1.csv").read_text().splitlines()
+    assert rows[0] == "frame,time,arousal,valence,arousal_postprocessed,valence_postprocessed"
+    assert len(rows) == 1 + 300
+    assert (output / "plots" / "dev" / "dev_1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (output / "training_curves.png").exists()
+    assert "dev" in (output / "report.txt").read_text()
+
+
+def test_one_and_two_replicas_give_the_same_weights(audio_records, tmp_path):
+    overrides = {"steps": 3, "eval_every": 0, "checkpoint_every": 3, "log_every": 3}
+    single = Trainer(config_for(audio_records, tmp_path / "one", **overrides), verbose=False)
+    single.train()
+    double = Trainer(
+        config_for(audio_records, tmp_path / "two", **overrides),
+        strategy=two_cpu_strategy(),
+        verbose=False,
+    )
+    assert double.strategy.num_replicas_in_sync == 2
+    double.train()
+    for a, b in zip(single.model.weights, double.model.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    # And the weights did move.
+    fresh = build_model("audio", **SMALL_AUDIO)
+    assert not np.allclose(fresh.get_layer("predictions").get_weights()[0], 0)
+
+
+def test_non_finite_loss_stops_with_a_clear_message(audio_records, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = trainer_module.global_ccc_loss
+
+    def poisoned(labels, predictions, weights):
+        loss = original(labels, predictions, weights)
+        calls["n"] += 1
+        return loss * tf.constant(float("nan"))
+
+    monkeypatch.setattr(trainer_module, "global_ccc_loss", poisoned)
+    config = config_for(audio_records, tmp_path / "nan", steps=5, eval_every=0)
+    trainer = Trainer(config, verbose=False)
+    before = [w.numpy().copy() for w in trainer.model.weights]
+    with pytest.raises(TrainingError, match=r"not finite\) at step 1.*last good checkpoint"):
+        trainer.train()
+    for a, b in zip(before, trainer.model.weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())  # the NaN update was not applied
+
+
+def test_bad_configuration_errors(audio_records, tmp_path):
+    with pytest.raises(TrainingError, match="--batch_size=3 is not divisible by the 2 replicas"):
+        Trainer(
+            config_for(audio_records, tmp_path / "a", sequence={"batch_size": 3}),
+            strategy=two_cpu_strategy(),
+        )
+    with pytest.raises(TrainingError, match="--modality='speech'"):
+        Trainer(config_for(audio_records, tmp_path / "b", modality="speech"))
+    with pytest.raises(TrainingError, match="--steps must be >= 1"):
+        Trainer(config_for(audio_records, tmp_path / "c", steps=0))
+    with pytest.raises(TrainingError, match="sequence options: sequence_length"):
+        Trainer(config_for(audio_records, tmp_path / "d", sequence={"sequence_length": -1}))
+    with pytest.raises(TrainingError, match="visual model needs video"):
+        train(config_for(audio_records, tmp_path / "e", modality="visual"))
+    # A model directory from an incompatible configuration.
+    Trainer(config_for(audio_records, tmp_path / "f", steps=1, eval_every=0), verbose=False).train()
+    other = dict(SMALL_AUDIO, lstm_units=8)
+    with pytest.raises(TrainingError, match=r"another configuration \(model: .*lstm_units"):
+        Trainer(config_for(audio_records, tmp_path / "f", model=other))
+
+
+def test_predict_split_covers_every_frame(audio_records):
+    from e2e_emotion.data import RecordSource, SequenceConfig
+
+    source = RecordSource(audio_records)
+    model = build_model("audio", **SMALL_AUDIO)
+    predictions, labels = predict_split(
+        model, source, "dev", "audio", SequenceConfig(sequence_length=70)
+    )
+    assert {rid: len(p) for rid, p in predictions.items()} == dict(source.recordings("dev"))
+    assert set(labels) == set(predictions)
+    # The same recording predicted in one window equals the model on the whole sequence
+    # only for the first window: check that one.
+    rid, n = source.recordings("dev")[0]
+    from tfrecords_tools import inspect_records
+
+    frames = inspect_records.read_recording(audio_records, rid)
+    direct = model({"audio": frames["audio"][None, :70]}, training=False).numpy()[0]
+    np.testing.assert_allclose(predictions[rid][:70], direct, atol=1e-5)
+    np.testing.assert_array_equal(labels[rid][:, 0], frames["arousal"])
+
+
+def run_train_command(records, model_dir, steps, extra=(), env=None):
+    return [
+        sys.executable,
+        os.path.join(ROOT, "bin", "train.py"),
+        f"--records={records}",
+        f"--model_dir={model_dir}",
+        "--modality=audio",
+        "--speech_preset=reference",
+        "--lstm_units=16",
+        "--input_dropout=0",
+        "--sequence_length=50",
+        "--batch_size=4",
+        f"--steps={steps}",
+        "--checkpoint_every=5",
+        "--eval_every=0",
+        "--log_every=5",
+        "--learning_rate=3e-3",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_kill_minus_9_then_restart_resumes_and_finishes(audio_records, tmp_path):
+    model_dir = tmp_path / "killed"
+    command = run_train_command(audio_records, model_dir, steps=400)
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoints = model_dir / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if checkpoints.exists() and any(
+            n.startswith("ckpt-10.index") for n in os.listdir(checkpoints)
+        ):
+            break
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    killed_at = int(latest.rsplit("-", 1)[1])
+    assert 10 <= killed_at < 400
+    finish = run_train_command(audio_records, model_dir, steps=killed_at + 10)
+    result = subprocess.run(finish, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed from {latest} at step {killed_at}" in result.stdout
+    final = tf.train.latest_checkpoint(str(checkpoints))
+    assert final.endswith(f"ckpt-{killed_at + 10}")
+    # Same weights as an uninterrupted run of the same number of steps (same data, same
+    # optimizer state): the resumed run is indistinguishable.
+    reference_dir = tmp_path / "straight"
+    straight = run_train_command(audio_records, reference_dir, steps=killed_at + 10)
+    result = subprocess.run(straight, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a = keras.saving.load_model(str(model_dir / "final" / "model.keras"))
+    b = keras.saving.load_model(str(reference_dir / "final" / "model.keras"))
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_multiworker_processes_train_in_lock_step(audio_records, tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        command = run_train_command(
+            audio_records, tmp_path / "mw", steps=6, extra=["--strategy=multiworker"]
+        )
+        processes.append(
+            subprocess.Popen(
+                command,
+                env={**ENV, "TF_CONFIG": tf_config},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    history = read_history(tmp_path / "mw" / "logs" / "history.jsonl")
+    assert [row["step"] for row in history] == [5, 6]
+    assert tf.train.latest_checkpoint(str(tmp_path / "mw" / "checkpoints")).endswith("ckpt-6")
+    assert "2 replicas" in outputs[0][0]
