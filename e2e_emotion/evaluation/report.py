@@ -1,0 +1,166 @@
+"""Evaluate a trained model on records: scores, AVEC post-processing, baseline, plots.
+
+``evaluate_model`` is what ``bin/evaluate.py`` runs. Output directory::
+
+    report.json            every score below, post-processing parameters, baseline
+    report.txt             the same as readable tables
+    predictions/SPLIT/ID.csv   per-40 ms arousal and valence (raw and post-processed)
+    plots/SPLIT/ID.png     prediction against gold standard per recording
+    training_curves.png    from the model directory's logs/history.jsonl, if present
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from e2e_emotion.evaluation.baseline import HandcraftedBaseline
+from e2e_emotion.evaluation.plots import plot_recordings, plot_training_curves, read_history
+from e2e_emotion.evaluation.postprocess import PostProcessor
+from e2e_emotion.evaluation.scores import format_table, score_recordings, write_report
+
+LABEL_NAMES = ("arousal", "valence")
+
+
+class EvaluationError(ValueError):
+    """The model or records cannot be evaluated as asked; the message says why."""
+
+
+def _scores(predictions, labels):
+    return score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
+
+
+def _write_predictions(directory, predictions, processed=None, frame_seconds=0.04):
+    os.makedirs(directory, exist_ok=True)
+    for rid, values in predictions.items():
+        path = os.path.join(directory, f"{rid}.csv")
+        temporary = f"{path}.tmp"
+        with open(temporary, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            header = ["frame", "time", "arousal", "valence"]
+            if processed is not None:
+                header += ["arousal_postprocessed", "valence_postprocessed"]
+            writer.writerow(header)
+            for index, row in enumerate(values):
+                line = [index, f"{index * frame_seconds:.2f}", f"{row[0]:.6f}", f"{row[1]:.6f}"]
+                if processed is not None:
+                    line += [f"{processed[rid][index, 0]:.6f}", f"{processed[rid][index, 1]:.6f}"]
+                writer.writerow(line)
+        os.replace(temporary, path)
+
+
+def _frames_for_baseline(records, source, split, modality):
+    from tfrecords_tools import inspect_records
+
+    data = {}
+    for rid, _ in source.recordings(split):
+        frames = inspect_records.read_recording(records, rid, source.metadata)
+        entry = {
+            "audio": frames.get("audio") if modality in ("audio", "multimodal") else None,
+            "video": frames.get("video") if modality in ("visual", "multimodal") else None,
+        }
+        if source.labelled(split):
+            entry["labels"] = np.stack([frames[name] for name in LABEL_NAMES], axis=1)
+        data[rid] = entry
+    return data
+
+
+def evaluate_model(
+    model_path,
+    records,
+    output_dir,
+    eval_split="dev",
+    test_split=None,
+    train_split="train",
+    sequence_length=150,
+    batch_size=4,
+    postprocess=True,
+    baseline=True,
+    plots=True,
+):
+    """Scores a model (directory or ``.keras``) on ``eval_split`` and optionally more.
+
+    Post-processing parameters are chosen on ``eval_split`` and applied to
+    ``test_split``; the handcrafted baseline is fitted on ``train_split`` and scored on
+    the same splits. Returns the report dict (also written to ``report.json``).
+    """
+    from e2e_emotion.data import DataError, RecordSource, SequenceConfig
+    from e2e_emotion.models import load_model
+    from e2e_emotion.training import predict_split, resolve_model_path
+
+    path = resolve_model_path(model_path)
+    model = load_model(path)
+    modality = getattr(model, "modality", None)
+    if modality is None:
+        raise EvaluationError(f"{path} is not an e2e_emotion model")
+    try:
+        source = RecordSource(records)
+        source.check(eval_split, modality)
+        if not source.labelled(eval_split):
+            raise EvaluationError(f"--eval_split={eval_split!r} has no labels to score")
+        if test_split:
+            source.check(test_split, modality)
+    except DataError as error:
+        raise EvaluationError(str(error)) from None
+    sequence = SequenceConfig(sequence_length=sequence_length, batch_size=batch_size)
+    os.makedirs(output_dir, exist_ok=True)
+    report = {"model": path, "records": records, "modality": modality}
+    text = []
+
+    predictions, labels = predict_split(model, source, eval_split, modality, sequence)
+    report[eval_split] = _scores(predictions, labels)
+    text.append(format_table(report[eval_split], f"{modality} model on {eval_split}"))
+    splits = {eval_split: (predictions, labels)}
+    if test_split:
+        splits[test_split] = predict_split(model, source, test_split, modality, sequence)
+
+    processed = {}
+    if postprocess:
+        train_stats = source.metadata["splits"].get(train_split, {}).get("label_stats")
+        processor = PostProcessor().fit(predictions, labels, train_stats)
+        report["postprocessing"] = processor.to_dict()
+        text.append(processor.report())
+        for split, (split_predictions, split_labels) in splits.items():
+            processed[split] = processor.transform(split_predictions)
+            if split_labels:
+                key = f"{split}_postprocessed"
+                report[key] = _scores(processed[split], split_labels)
+                text.append(format_table(report[key], f"{split} after post-processing"))
+
+    for split, (split_predictions, split_labels) in splits.items():
+        if split != eval_split and split_labels:
+            report[split] = _scores(split_predictions, split_labels)
+            text.append(format_table(report[split], f"{modality} model on {split}"))
+        _write_predictions(
+            os.path.join(output_dir, "predictions", split), split_predictions, processed.get(split)
+        )
+        if plots:
+            plot_recordings(
+                os.path.join(output_dir, "plots", split), split_predictions, split_labels or None
+            )
+
+    if baseline:
+        if not source.labelled(train_split):
+            raise EvaluationError(f"baseline: --train_split={train_split!r} has no labels")
+        model_b = HandcraftedBaseline(modality=modality)
+        model_b.fit(_frames_for_baseline(records, source, train_split, modality))
+        for split, (_, split_labels) in splits.items():
+            if not split_labels:
+                continue
+            data = _frames_for_baseline(records, source, split, modality)
+            baseline_predictions = model_b.predict(data)
+            key = f"baseline_{split}"
+            report[key] = _scores(baseline_predictions, split_labels)
+            text.append(format_table(report[key], f"handcrafted baseline ({modality}) on {split}"))
+
+    history = os.path.join(os.path.dirname(os.path.dirname(path)), "logs", "history.jsonl")
+    if plots and os.path.exists(history):
+        plot_training_curves(os.path.join(output_dir, "training_curves.png"), read_history(history))
+    write_report(os.path.join(output_dir, "report.json"), report)
+    summary = "\n\n".join(text)
+    with open(os.path.join(output_dir, "report.txt"), "w") as stream:
+        stream.write(summary + "\n")
+    report["text"] = summary
+    return report

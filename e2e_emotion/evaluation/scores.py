@@ -1,0 +1,322 @@
+"""Scores of continuous predictions: CCC, Pearson correlation, RMSE.
+
+Tzirakis et al. (2017) and AVEC 2016 score arousal and valence with the concordance
+correlation coefficient (CCC) computed once over every frame of an evaluation split.
+Per-recording CCCs and their mean are reported too: short recordings with a flat gold
+standard can have very different per-recording values, so both views are kept.
+
+All moments are population (biased) moments in float64, the same definition as the
+training loss (``e2e_emotion.losses``) and the streaming metric (``e2e_emotion.metrics``).
+NumPy only: this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+DEFAULT_NAMES = ("arousal", "valence")
+METRICS = ("ccc", "pearson", "rmse")
+
+
+def _pair(x, y, what="values"):
+    """Checks two 1-D series of equal length and finite values; returns float64 copies."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"{what}: expected two 1-D arrays, got shapes {x.shape} and {y.shape}.")
+    if x.shape != y.shape:
+        raise ValueError(f"{what}: lengths differ, {x.shape[0]} vs {y.shape[0]}.")
+    if x.size == 0:
+        raise ValueError(f"{what}: cannot score empty arrays.")
+    for label, values in (("first", x), ("second", y)):
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise ValueError(
+                f"{what}: {label} array has a non-finite value ({values[bad]}) at index {bad}."
+            )
+    return x, y
+
+
+def _moments(x, y):
+    mean_x, mean_y = x.mean(), y.mean()
+    dx, dy = x - mean_x, y - mean_y
+    return mean_x, mean_y, np.mean(dx * dx), np.mean(dy * dy), np.mean(dx * dy)
+
+
+def ccc(x, y) -> float:
+    """Concordance correlation coefficient of two 1-D series (``[n]`` each).
+
+    ``2 cov(x, y) / (var x + var y + (mean x - mean y)^2)`` with population moments.
+    Symmetric in ``x`` and ``y``. When the denominator is 0 (both series constant and
+    equal) the CCC is undefined; 0.0 is returned, the value of "no agreement beyond
+    chance", so a degenerate recording never turns a report into NaN.
+    """
+    x, y = _pair(x, y, "ccc")
+    mean_x, mean_y, var_x, var_y, cov = _moments(x, y)
+    denominator = var_x + var_y + (mean_x - mean_y) ** 2
+    if denominator <= 0.0:
+        return 0.0
+    return float(2.0 * cov / denominator)
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation of two 1-D series (``[n]`` each).
+
+    Returns 0.0 when either series is constant (zero variance makes it undefined).
+    """
+    x, y = _pair(x, y, "pearson")
+    _, _, var_x, var_y, cov = _moments(x, y)
+    denominator = math.sqrt(var_x * var_y)
+    if denominator <= 0.0:
+        return 0.0
+    # Rounding can push |r| a hair above 1 for perfectly collinear series.
+    return float(np.clip(cov / denominator, -1.0, 1.0))
+
+
+def rmse(x, y) -> float:
+    """Root mean squared error of two 1-D series (``[n]`` each)."""
+    x, y = _pair(x, y, "rmse")
+    return float(np.sqrt(np.mean((x - y) ** 2)))
+
+
+def _check_matrix(predictions, labels, names, what):
+    predictions = np.asarray(predictions, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    dims = len(names)
+    for label, values in (("predictions", predictions), ("labels", labels)):
+        if values.ndim != 2 or values.shape[1] != dims:
+            raise ValueError(
+                f"{what}: {label} must have shape [frames, {dims}] ({', '.join(names)}), "
+                f"got {values.shape}."
+            )
+        if values.shape[0] == 0:
+            raise ValueError(f"{what}: {label} has no frames.")
+        if not np.all(np.isfinite(values)):
+            frame, dim = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(
+                f"{what}: {label} has a non-finite value ({values[frame, dim]}) at frame "
+                f"{frame}, dimension {names[dim]!r}."
+            )
+    if predictions.shape != labels.shape:
+        raise ValueError(
+            f"{what}: predictions {predictions.shape} and labels {labels.shape} differ in shape."
+        )
+    return predictions, labels
+
+
+def _dimension_scores(predictions, labels, names):
+    """``{name: {"ccc", "pearson", "rmse"}, "mean_ccc": ...}`` of ``[n, D]`` arrays."""
+    result = {}
+    for index, name in enumerate(names):
+        x, y = predictions[:, index], labels[:, index]
+        result[name] = {"ccc": ccc(x, y), "pearson": pearson(x, y), "rmse": rmse(x, y)}
+    result["mean_ccc"] = float(np.mean([result[name]["ccc"] for name in names]))
+    return result
+
+
+def _check_names(names):
+    names = tuple(str(name) for name in names)
+    if not names or len(set(names)) != len(names) or "mean_ccc" in names:
+        raise ValueError(f"`names` must be distinct dimension names, got {names}.")
+    return names
+
+
+def score(
+    predictions,
+    labels,
+    recording_ids=None,
+    names: Sequence[str] = DEFAULT_NAMES,
+) -> dict:
+    """Scores predictions against the gold standard.
+
+    Args:
+        predictions: ``[N, D]`` predictions of every scored frame of a split, the
+            recordings concatenated (D = 2: arousal, valence).
+        labels: ``[N, D]`` gold standard, same order.
+        recording_ids: optional ``[N]`` recording id of every frame; frames of one
+            recording need not be contiguous. Enables the per-recording scores.
+        names: the D dimension names.
+
+    Returns:
+        ``{"overall": {name: {"ccc", "pearson", "rmse"}, ..., "mean_ccc"},
+        "per_recording": {rid: {same, "num_frames"}}, "mean_of_recordings": {name:
+        {"ccc", "pearson", "rmse"} averaged over recordings, ..., "mean_ccc"},
+        "num_frames": N}``. Without ``recording_ids``, ``per_recording`` is ``{}`` and
+        ``mean_of_recordings`` is ``None``. Recording ids are turned into strings (JSON
+        keys), in order of first appearance.
+    """
+    names = _check_names(names)
+    predictions, labels = _check_matrix(predictions, labels, names, "score")
+    result = {
+        "overall": _dimension_scores(predictions, labels, names),
+        "per_recording": {},
+        "mean_of_recordings": None,
+        "num_frames": int(predictions.shape[0]),
+    }
+    if recording_ids is None:
+        return result
+    recording_ids = np.asarray(recording_ids)
+    if recording_ids.shape != (predictions.shape[0],):
+        raise ValueError(
+            f"score: `recording_ids` must have shape [{predictions.shape[0]}] (one id per "
+            f"frame), got {recording_ids.shape}."
+        )
+    unique, first, inverse = np.unique(recording_ids, return_index=True, return_inverse=True)
+    per_recording = {}
+    for group in np.argsort(first):
+        rid = str(unique[group])
+        if rid in per_recording:
+            raise ValueError(f"score: two recording ids turn into the same string {rid!r}.")
+        rows = inverse.reshape(-1) == group
+        scores = _dimension_scores(predictions[rows], labels[rows], names)
+        scores["num_frames"] = int(rows.sum())
+        per_recording[rid] = scores
+    result["per_recording"] = per_recording
+    result["mean_of_recordings"] = _mean_of_recordings(per_recording, names)
+    return result
+
+
+def _mean_of_recordings(per_recording, names):
+    mean = {
+        name: {
+            metric: float(np.mean([scores[name][metric] for scores in per_recording.values()]))
+            for metric in METRICS
+        }
+        for name in names
+    }
+    mean["mean_ccc"] = float(np.mean([mean[name]["ccc"] for name in names]))
+    return mean
+
+
+def score_recordings(recordings: Mapping[str, tuple], names: Sequence[str] = DEFAULT_NAMES) -> dict:
+    """Scores ``{rid: (predictions [n, D], labels [n, D])}``; same result as :func:`score`.
+
+    ``overall`` is computed over all recordings' frames concatenated (in dict order),
+    ``per_recording`` and ``mean_of_recordings`` per recording.
+    """
+    names = _check_names(names)
+    if not recordings:
+        raise ValueError("score_recordings: no recordings given.")
+    all_predictions, all_labels, all_ids = [], [], []
+    for rid, pair in recordings.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(
+                f"score_recordings: recording {rid!r} must map to (predictions, labels), "
+                f"got {type(pair).__name__}."
+            )
+        predictions, labels = _check_matrix(pair[0], pair[1], names, f"recording {rid!r}")
+        all_predictions.append(predictions)
+        all_labels.append(labels)
+        all_ids.append(np.full(predictions.shape[0], str(rid), dtype=object))
+    if len({str(rid) for rid in recordings}) != len(recordings):
+        raise ValueError("score_recordings: two recording ids turn into the same string.")
+    return score(
+        np.concatenate(all_predictions),
+        np.concatenate(all_labels),
+        np.concatenate(all_ids),
+        names,
+    )
+
+
+def _row(label, scores, names, frames):
+    cells = [f"{label:<24.24}"]
+    for name in names:
+        cells.append(
+            f"{scores[name]['ccc']:>8.4f} {scores[name]['pearson']:>8.4f} "
+            f"{scores[name]['rmse']:>8.4f}"
+        )
+    cells.append(f"{scores['mean_ccc']:>8.4f}")
+    cells.append(f"{frames:>8}")
+    return "  ".join(cells)
+
+
+def _names_of(result):
+    return tuple(key for key in result["overall"] if key != "mean_ccc")
+
+
+def format_table(result: Mapping, title: str | None = None) -> str:
+    """Fixed-width text table of a :func:`score` result.
+
+    Rows: every recording, the mean of recordings, and the overall (all frames) score;
+    columns: CCC, Pearson (PCC) and RMSE per dimension, the mean CCC and the frame count.
+    """
+    names = _names_of(result)
+    block = 26  # three 8-wide columns and two spaces: one dimension
+    top = [" " * 24] + [f"{name:^{block}.{block}}" for name in names] + [" " * 8, " " * 8]
+    header = [f"{'recording':<24}"]
+    header += [f"{'CCC':>8} {'PCC':>8} {'RMSE':>8}" for _ in names]
+    header += [f"{'mean CCC':>8}", f"{'frames':>8}"]
+    header_line = "  ".join(header)
+    rule = "-" * len(header_line)
+    lines = [title] if title else []
+    lines.extend(["  ".join(top).rstrip(), header_line, rule])
+    per_recording = result.get("per_recording") or {}
+    for rid, scores in per_recording.items():
+        lines.append(_row(rid, scores, names, scores.get("num_frames", "")))
+    if result.get("mean_of_recordings"):
+        lines.append(_row("mean of recordings", result["mean_of_recordings"], names, ""))
+    if per_recording:
+        lines.append(rule)
+    lines.append(_row("overall (all frames)", result["overall"], names, result["num_frames"]))
+    return "\n".join(lines)
+
+
+def _plain(value, where="result"):
+    """Converts NumPy scalars/arrays to plain Python values for JSON."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"write_report: {where} is {value}, which JSON cannot hold.")
+        return value
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"write_report: {where} has unsupported type {type(value).__name__}.")
+
+
+def write_json_atomic(path, data) -> str:
+    """Writes ``data`` as JSON to ``path`` through a temporary file and ``os.replace``.
+
+    A crash mid-write leaves either the old file or none, never a truncated one.
+    Parent directories are created. Returns the path as a string.
+    """
+    path = os.fspath(path)
+    text = json.dumps(_plain(data), indent=2, sort_keys=False) + "\n"
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def write_report(path_json, result: Mapping) -> str:
+    """Writes a :func:`score` result (or any dict of plain values) as JSON, atomically.
+
+    NumPy numbers become plain floats/ints; non-finite numbers are refused with an error
+    naming their key. Returns the path.
+    """
+    return write_json_atomic(path_json, result)
