@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Trains an audio, visual or multimodal model on TFRecords with the CCC loss.
+
+    python bin/train.py --records=data/records --model_dir=runs/audio --modality=audio
+
+One CPU or GPU by default; `--strategy=mirrored` uses all local GPUs (or
+`--logical_cpus=N` CPU devices); `--strategy=multiworker` reads TF_CONFIG. Re-running the
+same command resumes from the last checkpoint. The paper's recipe for the multimodal model:
+train audio and visual models first, then `--modality=multimodal --init_audio=runs/audio
+--init_visual=runs/visual`.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO lines quiet
+
+
+import json
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("records", None, "Directory written by bin/make_tfrecords.py.")
+flags.DEFINE_string("model_dir", None, "Checkpoints, logs, best and final models.")
+flags.DEFINE_enum("modality", "audio", ["audio", "visual", "multimodal"], "Model.")
+flags.DEFINE_enum("speech_preset", "paper", ["paper", "reference"], "Speech network preset.")
+flags.DEFINE_integer("lstm_units", 256, "LSTM units per layer.", lower_bound=1)
+flags.DEFINE_integer("lstm_layers", 2, "LSTM layers.", lower_bound=1)
+flags.DEFINE_enum("lstm_type", "standard", ["standard", "peephole"], "LSTM cell.")
+flags.DEFINE_float("input_dropout", 0.5, "Dropout on the raw waveform.", 0.0, 0.99)
+flags.DEFINE_list("resnet_blocks", ["3", "4", "6", "3"], "Bottleneck blocks per ResNet stage.")
+flags.DEFINE_list("resnet_filters", ["64", "128", "256", "512"], "ResNet stage widths.")
+flags.DEFINE_integer("stem_filters", 64, "ResNet stem filters.", lower_bound=1)
+flags.DEFINE_string("model_config", None, "JSON of further build_model arguments.")
+flags.DEFINE_integer("sequence_length", 150, "Frames per sequence (150 = 6 s).", lower_bound=1)
+flags.DEFINE_integer("hop", None, "Frames between training windows (default: length).")
+flags.DEFINE_integer("batch_size", 2, "Global batch size (sequences).", lower_bound=1)
+flags.DEFINE_integer("shuffle_buffer", 256, "Training windows in the shuffle buffer.")
+flags.DEFINE_boolean("augment_video", True, "Face crop augmentation (resize/crop/colour).")
+flags.DEFINE_float("audio_gain_db", 0.0, "Random training gain range in dB.", lower_bound=0)
+flags.DEFINE_float("audio_noise", 0.0, "Training white-noise std.", lower_bound=0)
+flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
+flags.DEFINE_integer("steps", 1000, "Total training steps.")
+flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
+flags.DEFINE_integer("eval_every", 100, "Steps between dev evaluations (0: never).")
+flags.DEFINE_integer("log_every", 10, "Steps between log rows.")
+flags.DEFINE_string("train_split", "train", "Training split.")
+flags.DEFINE_string("eval_split", "dev", "Split for the best-model choice.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"], "Distribution.")
+flags.DEFINE_integer("logical_cpus", 0, "With --strategy=mirrored: split the CPU in N devices.")
+flags.DEFINE_string("init_audio", None, "Trained audio model (dir or .keras) to start from.")
+flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) to start from.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.mark_flags_as_required(["records", "model_dir"])
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    from e2e_emotion.training import cli
+
+    try:
+        cli.train_from_flags(FLAGS, json.loads(FLAGS.model_config or "{}"))
+    except cli.user_errors as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    app.run(main)
