@@ -23,12 +23,12 @@ NumPy/scikit-learn only: this module never imports TensorFlow.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES
+from e2e_emotion.files import atomic_path
 
 SAMPLE_RATE = 16000
 FRAME_LENGTH = 640  # 40 ms at 16 kHz
@@ -459,12 +459,6 @@ class HandcraftedBaseline:
         if self.model is None:
             raise RuntimeError("HandcraftedBaseline.save called before fit().")
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-        )
-        os.close(handle)
         payload = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -472,13 +466,8 @@ class HandcraftedBaseline:
             "num_features": self.num_features,
             "model": self.model,
         }
-        try:
+        with atomic_path(path) as temporary:
             joblib.dump(payload, temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
         return path
 
     @classmethod

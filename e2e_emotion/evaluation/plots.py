@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -21,26 +20,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES, ccc
+from e2e_emotion.files import atomic_path
 
 FRAME_SECONDS = 0.04  # one label every 40 ms
 
 
 def _save(figure: Figure, path) -> str:
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".png", dir=directory
-    )
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=".png") as temporary:
         FigureCanvasAgg(figure)
         figure.savefig(temporary, format="png", dpi=100)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
     return path
 
 

@@ -20,6 +20,7 @@ from e2e_emotion.evaluation.baseline import HandcraftedBaseline
 from e2e_emotion.evaluation.plots import plot_recordings, plot_training_curves, read_history
 from e2e_emotion.evaluation.postprocess import PostProcessor
 from e2e_emotion.evaluation.scores import format_table, score_recordings, write_report
+from e2e_emotion.files import atomic_path
 
 LABEL_NAMES = ("arousal", "valence")
 
@@ -36,8 +37,7 @@ def _write_predictions(directory, predictions, processed=None, frame_seconds=0.0
     os.makedirs(directory, exist_ok=True)
     for rid, values in predictions.items():
         path = os.path.join(directory, f"{rid}.csv")
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", newline="") as stream:
+        with atomic_path(path) as temporary, open(temporary, "w", newline="") as stream:
             writer = csv.writer(stream)
             header = ["frame", "time", "arousal", "valence"]
             if processed is not None:
@@ -48,7 +48,6 @@ def _write_predictions(directory, predictions, processed=None, frame_seconds=0.0
                 if processed is not None:
                     line += [f"{processed[rid][index, 0]:.6f}", f"{processed[rid][index, 1]:.6f}"]
                 writer.writerow(line)
-        os.replace(temporary, path)
 
 
 def _frames_for_baseline(records, source, split, modality):
@@ -160,7 +159,7 @@ def evaluate_model(
         plot_training_curves(os.path.join(output_dir, "training_curves.png"), read_history(history))
     write_report(os.path.join(output_dir, "report.json"), report)
     summary = "\n\n".join(text)
-    with open(os.path.join(output_dir, "report.txt"), "w") as stream:
+    with atomic_path(os.path.join(output_dir, "report.txt")) as tmp, open(tmp, "w") as stream:
         stream.write(summary + "\n")
     report["text"] = summary
     return report

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from e2e_emotion.files import atomic_path
 
 DEFAULT_NAMES = ("arousal", "valence")
 METRICS = ("ccc", "pearson", "rmse")
@@ -295,21 +296,10 @@ def write_json_atomic(path, data) -> str:
     """
     path = os.fspath(path)
     text = json.dumps(_plain(data), indent=2, sort_keys=False) + "\n"
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
     return path
 
 

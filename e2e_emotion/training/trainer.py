@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
+from e2e_emotion.files import atomic_path
 from e2e_emotion.models import MODALITIES, build_model, load_model
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import predict_split
@@ -152,12 +153,8 @@ def _is_chief(strategy):
 
 
 def _atomic_write_json(path, data):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    with os.fdopen(handle, "w") as stream:
+    with atomic_path(path) as temporary, open(temporary, "w") as stream:
         json.dump(data, stream, indent=2, default=_json_default)
-    os.replace(temporary, path)
 
 
 def _json_default(value):
@@ -170,10 +167,8 @@ def _json_default(value):
 
 def save_model_atomically(model, path):
     """``model.save(path)`` through a temporary file renamed at the end."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    model.save(temporary)
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
 
 
 def _check_model_dir(config):
