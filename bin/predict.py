@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Predicts arousal and valence every 40 ms for one WAV or MP4 file; writes CSV and PNG.
+
+    python bin/predict.py --media=a.mp4 --model=runs/audio --output_csv=a.csv --output_png=a.png
+
+`--model` is a trained model directory or `.keras` file, a SavedModel directory or a
+`.tflite` from bin/convert_tflite.py. Audio is read at 16 kHz mono (from the WAV or the
+MP4's audio track), faces are cropped as in bin/make_tfrecords.py (`--face_mode=detect`,
+or `centre` when the face fills the picture). The CSV has the columns
+`frame,time,arousal,valence`, one row per 40 ms of media (audio and video trimmed to the
+shorter). Windows of `--sequence_length` frames start from a zero LSTM state, as in
+evaluation (0: the whole file as one sequence).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO lines quiet
+
+import json
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("media", None, "WAV or MP4 file.")
+flags.DEFINE_string("model", None, "Model directory, .keras, SavedModel directory or .tflite.")
+flags.DEFINE_string("output_csv", None, "CSV to write (frame,time,arousal,valence).")
+flags.DEFINE_string("output_png", None, "Optional plot of the two curves.")
+flags.DEFINE_enum("face_mode", "detect", ["detect", "centre"], "Face crop mode.")
+flags.DEFINE_integer("sequence_length", 150, "Frames per window; 0: whole file.", lower_bound=0)
+flags.mark_flags_as_required(["media", "model", "output_csv"])
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    from e2e_emotion import predict
+
+    try:
+        summary = predict.predict_file(
+            FLAGS.media,
+            FLAGS.model,
+            FLAGS.output_csv,
+            output_png=FLAGS.output_png,
+            face_mode=FLAGS.face_mode,
+            sequence_length=FLAGS.sequence_length or None,
+        )
+    except predict.user_errors as error:
+        sys.exit(f"error: {error}")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,380 @@
+"""Arousal and valence every 40 ms for one WAV or MP4 file, from any exported model.
+
+``predict_file`` reads the media with the code that writes the TFRecords
+(``tfrecords_tools.media.read_audio``: 16 kHz mono from a WAV or an MP4's audio track;
+``iter_video_frames`` + ``faces.FaceCropper``: one 96x96 face crop per 40 ms), runs a
+model and writes ``frame,time,arousal,valence`` (one row per 40 ms frame) plus a PNG plot.
+
+Models (``model_path``):
+
+* a trained model directory (``best/model.keras``, else ``final/model.keras``) or a
+  ``.keras`` file;
+* a SavedModel directory (holds ``saved_model.pb``; or an ``EXPORT_BASE/NAME`` directory,
+  whose highest numbered version is taken) with a ``serving_default`` signature taking
+  ``audio`` / ``video`` ``[batch, time, ...]`` and returning ``arousal`` and ``valence``
+  ``[batch, time]``;
+* a ``.tflite`` written by ``e2e_emotion.export.tflite`` (kind, modality and window
+  length are read from its signature).
+
+Windows: the recording is cut into windows of ``sequence_length`` frames, each starting
+from a zero LSTM state, the last one zero-padded (exactly as evaluation does); ``None``
+runs the whole recording as one sequence. A fixed-length ``.tflite`` always uses its own
+window length; a streaming ``.tflite`` runs frame by frame and resets its state every
+``sequence_length`` frames (never if ``None``), so every kind of model gives the same
+numbers for the same window length.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from e2e_emotion.export.tflite import TFLiteExportError
+from tfrecords_tools.media import MediaError
+
+FRAME_SECONDS = 0.04
+FRAME_LENGTH = 640
+CSV_HEADER = "frame,time,arousal,valence"
+FACE_MODES = ("detect", "centre")
+
+__all__ = [
+    "CSV_HEADER",
+    "PredictError",
+    "load_predictor",
+    "predict_file",
+    "read_inputs",
+    "user_errors",
+]
+
+
+class PredictError(ValueError):
+    """A file or model cannot be used for prediction; the message names it."""
+
+
+def _one_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# ---------------------------------------------------------------------------- models
+
+
+class _Predictor:
+    """``predict(inputs) -> [n, 2]`` for ``{"audio": [n, 640], "video": [n, S, S, 3] uint8}``."""
+
+    kind = "?"
+    modality = None
+    image_size = 96
+    window = None
+
+    @property
+    def needs(self):
+        return {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}[
+            self.modality
+        ]
+
+    def describe(self):
+        return f"{self.kind} ({self.modality})"
+
+
+def _windows(call, inputs, window):
+    """Runs ``call({name: [1, w, ...]}) -> [1, w, 2]`` over windows of ``window`` frames."""
+    count = len(next(iter(inputs.values())))
+    window = window or count
+    out = np.zeros((count, 2), np.float32)
+    for start in range(0, count, window):
+        valid = min(window, count - start)
+        chunk = {}
+        for name, values in inputs.items():
+            part = _as_float(values[start : start + window])
+            if valid < window:
+                padding = np.zeros((window - valid, *part.shape[1:]), np.float32)
+                part = np.concatenate([part, padding])
+            chunk[name] = part[np.newaxis]
+        out[start : start + valid] = np.asarray(call(chunk))[0, :valid]
+    return out
+
+
+def _as_float(values):
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) / np.float32(255.0)
+    return np.asarray(values, np.float32)
+
+
+class _KerasPredictor(_Predictor):
+    kind = "keras"
+
+    def __init__(self, path, window):
+        import tensorflow as tf
+
+        from e2e_emotion.models import load_model
+        from e2e_emotion.training.trainer import TrainingError, resolve_model_path
+
+        try:
+            self.path = resolve_model_path(path)
+        except TrainingError as error:
+            raise PredictError(_one_line(error)) from None
+        try:
+            self.model = load_model(self.path)
+        except Exception as error:  # Keras raises many types for a bad archive
+            raise PredictError(f"{self.path}: cannot load the model ({_one_line(error)})") from None
+        self.modality = getattr(self.model, "modality", None)
+        if self.modality is None:
+            raise PredictError(f"{self.path}: not an e2e_emotion model")
+        if self.model.visual_network is not None:
+            self.image_size = self.model.visual_network.image_size
+        self.window = window
+        self._forward = tf.function(
+            lambda inputs: self.model(inputs, training=False), reduce_retracing=True
+        )
+
+    def predict(self, inputs):
+        return _windows(self._forward, inputs, self.window)
+
+
+class _SavedModelPredictor(_Predictor):
+    kind = "saved_model"
+
+    def __init__(self, path, window):
+        import tensorflow as tf
+
+        self.path = path
+        try:
+            loaded = tf.saved_model.load(path)
+        except Exception as error:
+            raise PredictError(f"{path}: cannot load the SavedModel ({_one_line(error)})") from None
+        if "serving_default" not in loaded.signatures:
+            raise PredictError(f"{path}: the SavedModel has no 'serving_default' signature")
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._signature = loaded.signatures["serving_default"]
+        specs = self._signature.structured_input_signature[1]
+        names = {name for name in specs if name in ("audio", "video")}
+        if not names or set(specs) - names:
+            raise PredictError(
+                f"{path}: serving_default takes {sorted(specs)}; expected 'audio' and/or 'video'"
+            )
+        self.modality = {
+            frozenset({"audio"}): "audio",
+            frozenset({"video"}): "visual",
+            frozenset({"audio", "video"}): "multimodal",
+        }[frozenset(names)]
+        if "video" in specs and specs["video"].shape.rank == 5 and specs["video"].shape[2]:
+            self.image_size = int(specs["video"].shape[2])
+        self.window = window
+
+    def _call(self, inputs):
+        import tensorflow as tf
+
+        outputs = self._signature(**{k: tf.constant(v) for k, v in inputs.items()})
+        if "arousal" in outputs and "valence" in outputs:
+            return np.stack([outputs["arousal"], outputs["valence"]], axis=-1)
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        raise PredictError(
+            f"{self.path}: serving_default returns {sorted(outputs)}; expected arousal, valence"
+        )
+
+    def predict(self, inputs):
+        return _windows(self._call, inputs, self.window)
+
+
+class _TFLitePredictor(_Predictor):
+    def __init__(self, path, window):
+        from e2e_emotion.export.tflite import TFLiteExportError, TFLiteModel
+
+        self.path = path
+        try:
+            self.model = TFLiteModel(path)
+        except TFLiteExportError as error:
+            raise PredictError(_one_line(error)) from None
+        self.kind = f"tflite {self.model.kind}"
+        self.modality = self.model.modality
+        if "video" in self.model.frame_shapes:
+            self.image_size = int(self.model.frame_shapes["video"][0])
+        self.window = self.model.sequence_length if self.model.kind == "sequence" else window
+
+    def predict(self, inputs):
+        return self.model.predict(inputs, reset_every=self.window)
+
+
+def _saved_model_dir(path):
+    """``path`` if it holds saved_model.pb, else its highest numbered version, else None."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [
+        name
+        for name in os.listdir(path)
+        if name.isdigit() and os.path.isfile(os.path.join(path, name, "saved_model.pb"))
+    ]
+    if versions:
+        return os.path.join(path, max(versions, key=int))
+    return None
+
+
+def load_predictor(model_path, sequence_length=150):
+    """A model of any supported format, ready to predict a whole recording.
+
+    Args:
+        model_path: model directory, ``.keras``, SavedModel directory or ``.tflite``.
+        sequence_length: frames per window (None: the whole recording at once).
+
+    Returns:
+        An object with ``kind``, ``modality``, ``image_size``, ``window``,
+        ``needs`` (``("audio",)``, ...) and ``predict(inputs) -> [n, 2]``.
+
+    Raises:
+        PredictError: missing or unreadable model.
+    """
+    model_path = os.fspath(model_path)
+    if sequence_length is not None and (
+        isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
+    ):
+        raise PredictError(f"sequence_length must be an integer or None, got {sequence_length!r}")
+    if sequence_length is not None and sequence_length < 1:
+        raise PredictError(f"sequence_length must be >= 1, got {sequence_length}")
+    if not os.path.exists(model_path):
+        raise PredictError(f"{model_path}: model not found")
+    if model_path.endswith(".tflite"):
+        return _TFLitePredictor(model_path, sequence_length)
+    if os.path.isdir(model_path):
+        saved_model = _saved_model_dir(model_path)
+        if saved_model is not None:
+            return _SavedModelPredictor(saved_model, sequence_length)
+    return _KerasPredictor(model_path, sequence_length)
+
+
+# ---------------------------------------------------------------------------- media
+
+
+def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_size=96):
+    """One recording as model inputs, aligned by time and trimmed to the shorter stream.
+
+    Args:
+        media_path: a WAV, MP4 or any file FFmpeg reads.
+        needs: the streams to read, ``"audio"`` and/or ``"video"``.
+        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"``.
+        image_size: side of the face crops.
+
+    Returns:
+        ``(inputs, info)``: ``{"audio": float32 [n, 640], "video": uint8 [n, S, S, 3]}``
+        and ``{"frames": {"audio": ..., "video": ...}, "face_missed_fraction": ...}``.
+
+    Raises:
+        tfrecords_tools.media.MediaError: unreadable file.
+        PredictError: a needed stream is missing, nothing as long as one frame, or (in
+            ``detect`` mode) no face found in any frame.
+    """
+    from tfrecords_tools import faces, media
+
+    media_path = os.fspath(media_path)
+    if face_mode not in FACE_MODES:
+        raise PredictError(f"face_mode must be one of {FACE_MODES}, got {face_mode!r}")
+    stream_info = media.probe(media_path)
+    for need, present in (("audio", stream_info.has_audio), ("video", stream_info.has_video)):
+        if need in needs and not present:
+            raise PredictError(f"{media_path}: the model needs {need} but the file has no {need}")
+    inputs, info = {}, {"frames": {}}
+    if "audio" in needs:
+        samples = media.read_audio(media_path, media.SAMPLE_RATE)
+        count = len(samples) // FRAME_LENGTH
+        if count == 0:
+            raise PredictError(f"{media_path}: audio shorter than one 40 ms frame")
+        inputs["audio"] = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
+        info["frames"]["audio"] = count
+    if "video" in needs:
+        cropper = faces.FaceCropper(size=image_size, mode=face_mode)
+        crops = [
+            cropper.crop(frame)
+            for _, frame in media.iter_video_frames(media_path, media.FRAME_SECONDS)
+        ]
+        if (
+            face_mode == "detect"
+            and cropper.detections_run
+            and not (cropper.detections_run - cropper.missed)
+        ):
+            raise PredictError(
+                f"{media_path}: no face detected in any of its {len(crops)} frames; "
+                "use --face_mode=centre (face_mode='centre') if the face fills the picture"
+            )
+        inputs["video"] = np.stack(crops)
+        info["frames"]["video"] = len(crops)
+        info["face_missed_fraction"] = round(cropper.missed_fraction, 4)
+    count = min(info["frames"].values())
+    return {name: values[:count] for name, values in inputs.items()}, info
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def _write_csv(path, predictions):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(CSV_HEADER + "\n")
+        for frame, (arousal, valence) in enumerate(predictions):
+            handle.write(f"{frame},{frame * FRAME_SECONDS:.2f},{arousal:.6f},{valence:.6f}\n")
+    os.replace(temporary, path)
+
+
+def predict_file(
+    media_path,
+    model_path,
+    output_csv,
+    output_png=None,
+    face_mode="detect",
+    sequence_length=150,
+):
+    """Predicts arousal and valence every 40 ms for one recording; writes CSV (and PNG).
+
+    Args:
+        media_path: WAV or MP4 (audio from the MP4's own track).
+        model_path: model directory, ``.keras``, SavedModel directory or ``.tflite``.
+        output_csv: ``frame,time,arousal,valence``, one row per 40 ms frame; ``time`` is
+            the start of the frame in seconds.
+        output_png: optional plot of both curves over time.
+        face_mode: ``"detect"`` or ``"centre"`` (as ``bin/make_tfrecords.py``).
+        sequence_length: frames per window, each from a zero LSTM state (150 = 6 s, the
+            training length); None for the whole recording as one sequence. See the
+            module docstring for ``.tflite`` files.
+
+    Returns:
+        A summary dict: ``media``, ``model``, ``model_kind``, ``modality``, ``frames``,
+        ``seconds``, ``window``, ``stream_frames`` (frames of each stream before
+        trimming), ``face_missed_fraction`` (video only), ``csv``, ``png``.
+
+    Raises:
+        PredictError, tfrecords_tools.media.MediaError: see ``user_errors``.
+    """
+    media_path, output_csv = os.fspath(media_path), os.fspath(output_csv)
+    if not os.path.isfile(media_path):
+        raise PredictError(f"{media_path}: no such file")
+    predictor = load_predictor(model_path, sequence_length)
+    inputs, info = read_inputs(media_path, predictor.needs, face_mode, predictor.image_size)
+    predictions = np.asarray(predictor.predict(inputs), np.float32)
+    _write_csv(output_csv, predictions)
+    if output_png:
+        from e2e_emotion.evaluation.plots import plot_predictions
+
+        title = f"{os.path.basename(media_path)}: {predictor.describe()}"
+        plot_predictions(os.fspath(output_png), None, predictions, title=title)
+    summary = {
+        "media": media_path,
+        "model": getattr(predictor, "path", os.fspath(model_path)),
+        "model_kind": predictor.kind,
+        "modality": predictor.modality,
+        "frames": int(len(predictions)),
+        "seconds": round(len(predictions) * FRAME_SECONDS, 2),
+        "window": predictor.window,
+        "stream_frames": info["frames"],
+        "csv": output_csv,
+        "png": os.fspath(output_png) if output_png else None,
+    }
+    if "face_missed_fraction" in info:
+        summary["face_missed_fraction"] = info["face_missed_fraction"]
+    return summary
+
+
+user_errors = (PredictError, MediaError, TFLiteExportError)
+"""Exceptions that mean a bad file or argument (print one line, exit 1)."""

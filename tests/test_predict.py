@@ -1,0 +1,199 @@
+"""Prediction on a media file from a .keras model, a SavedModel and .tflite files."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY
+
+import e2e_emotion
+from e2e_emotion import predict
+from e2e_emotion.export import tflite
+from tfrecords_tools import media, synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECONDS = 2.0  # 50 frames of 40 ms
+WINDOW = 20  # 50 = 20 + 20 + 10 (padded): windows and padding are exercised
+
+
+def _lively(model, seed=0):
+    """Larger random head weights so predictions move and differences show."""
+    rng = np.random.default_rng(seed)
+    dense = model.get_layer("predictions")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([rng.normal(0, 1.0, kernel.shape), rng.normal(0, 0.3, bias.shape)])
+    for index in (1, 2):
+        layer = model.get_layer(f"temporal_lstm_{index}")
+        layer.set_weights([w * 3.0 for w in layer.get_weights()])
+    return model
+
+
+def save_serving_model(model, path):
+    """A SavedModel with ``serving_default``: audio / video in, arousal / valence out."""
+    names = [name for name in ("audio", "video") if name in model.input_names]
+    shapes = {"audio": [640], "video": [96, 96, 3]}
+    specs = [tf.TensorSpec([None, None, *shapes[n]], tf.float32, name=n) for n in names]
+
+    def serve(*tensors):
+        out = model(dict(zip(names, tensors, strict=True)), training=False)
+        return {"arousal": out[..., 0], "valence": out[..., 1]}
+
+    function = tf.function(serve, input_signature=specs)
+    module = tf.Module()
+    module.model = model
+    signatures = {"serving_default": function.get_concrete_function()}
+    tf.saved_model.save(module, path, signatures=signatures)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A synthetic MP4 (with audio) and WAV, and one multimodal and one audio model."""
+    root = tmp_path_factory.mktemp("predict")
+    paths = {"mp4": str(root / "talk.mp4"), "wav": str(root / "talk.wav")}
+    synthetic.write_synthetic_recording(
+        "talk",
+        SECONDS,
+        seed=7,
+        audio_path=paths["wav"],
+        video_path=paths["mp4"],
+        image_size=96,
+        audio_in_video=True,
+    )
+    multimodal = _lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    paths["keras"] = str(root / "multimodal.keras")
+    multimodal.save(paths["keras"])
+    paths["saved_model"] = str(root / "export" / "emotion")
+    save_serving_model(multimodal, os.path.join(paths["saved_model"], "1"))
+    tflite.convert(multimodal, root / "tflite", variants=["float32"], sequence_length=WINDOW)
+    paths["sequence"] = str(root / "tflite" / "sequence_float32.tflite")
+    paths["stream"] = str(root / "tflite" / "stream_float32.tflite")
+    audio = _lively(e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8))
+    paths["audio_model_dir"] = str(root / "audio_run")
+    os.makedirs(os.path.join(paths["audio_model_dir"], "best"))
+    audio.save(os.path.join(paths["audio_model_dir"], "best", "model.keras"))
+    tflite.convert(audio, root / "audio_tflite", kinds=["stream"], variants=["int8"])
+    paths["audio_stream"] = str(root / "audio_tflite" / "stream_int8.tflite")
+    paths["root"] = str(root)
+    return paths
+
+
+def _read_csv(path):
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["frame", "time", "arousal", "valence"]
+    values = np.array(rows[1:], dtype=np.float64)
+    np.testing.assert_array_equal(values[:, 0], np.arange(len(values)))
+    np.testing.assert_allclose(values[:, 1], np.arange(len(values)) * 0.04, atol=1e-9)
+    return values[:, 2:]
+
+
+def test_mp4_with_every_model_format(files, tmp_path):
+    results = {}
+    for kind in ("keras", "saved_model", "sequence", "stream"):
+        csv_path, png_path = tmp_path / f"{kind}.csv", tmp_path / f"{kind}.png"
+        summary = predict.predict_file(
+            files["mp4"], files[kind], csv_path, png_path, sequence_length=WINDOW
+        )
+        assert summary["frames"] == 50 and summary["seconds"] == SECONDS
+        assert summary["stream_frames"] == {"audio": 50, "video": 50}
+        assert summary["face_missed_fraction"] == 0.0  # the synthetic face is found
+        assert summary["window"] == WINDOW
+        with open(png_path, "rb") as handle:
+            assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+        results[kind] = _read_csv(csv_path)
+    assert np.std(results["keras"]) > 0.05
+    for kind in ("saved_model", "sequence", "stream"):  # CSV holds 6 decimals
+        np.testing.assert_allclose(results[kind], results["keras"], atol=2e-5, err_msg=kind)
+
+    # The CSV is the model on the inputs the records' code makes, window by window.
+    inputs, _ = predict.read_inputs(files["mp4"], ("audio", "video"), "detect")
+    model = e2e_emotion.load_model(files["keras"])
+    padded = {
+        k: np.concatenate([v, np.zeros((10, *v.shape[1:]), v.dtype)]).reshape(
+            3, WINDOW, *v.shape[1:]
+        )
+        for k, v in inputs.items()
+    }
+    padded["video"] = padded["video"].astype(np.float32) / 255.0
+    expected = np.asarray(model(padded, training=False)).reshape(60, 2)[:50]
+    np.testing.assert_allclose(results["keras"], expected, atol=2e-5)
+
+    # One window over the whole file: the stream model never resets its state.
+    whole = predict.predict_file(
+        files["mp4"], files["stream"], tmp_path / "w.csv", None, "centre", None
+    )
+    assert whole["window"] is None and whole["png"] is None
+    assert (
+        np.max(np.abs(_read_csv(tmp_path / "w.csv")[WINDOW:] - results["stream"][WINDOW:])) > 1e-3
+    )
+
+
+def test_wav_with_audio_models(files, tmp_path):
+    summary = predict.predict_file(
+        files["wav"], files["audio_model_dir"], tmp_path / "a.csv", sequence_length=None
+    )
+    assert summary["model"].endswith(os.path.join("best", "model.keras"))
+    assert summary["frames"] == 50 and "face_missed_fraction" not in summary
+    keras_values = _read_csv(tmp_path / "a.csv")
+    summary = predict.predict_file(
+        files["wav"], files["audio_stream"], tmp_path / "s.csv", sequence_length=None
+    )
+    assert summary["model_kind"] == "tflite stream"
+    np.testing.assert_allclose(_read_csv(tmp_path / "s.csv"), keras_values, atol=0.05)  # int8
+
+
+def test_errors_name_the_file(files, tmp_path):
+    with pytest.raises(predict.PredictError, match=r"talk\.wav: the model needs video"):
+        predict.predict_file(files["wav"], files["keras"], tmp_path / "x.csv")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x01 not a video" * 100)
+    with pytest.raises(predict.user_errors, match="broken.mp4"):
+        predict.predict_file(broken, files["sequence"], tmp_path / "x.csv")
+    with pytest.raises(predict.PredictError, match="missing.mp4: no such file"):
+        predict.predict_file(tmp_path / "missing.mp4", files["keras"], tmp_path / "x.csv")
+    with pytest.raises(predict.PredictError, match="nowhere.tflite: model not found"):
+        predict.predict_file(files["wav"], tmp_path / "nowhere.tflite", tmp_path / "x.csv")
+    with pytest.raises(predict.PredictError, match="no best/model.keras"):
+        predict.predict_file(files["wav"], tmp_path, tmp_path / "x.csv")
+    assert not os.path.exists(tmp_path / "x.csv")
+
+
+def test_video_without_a_face(files, tmp_path):
+    path = tmp_path / "wall.mp4"
+    rng = np.random.default_rng(0)
+    frames = [np.full((96, 96, 3), 90 + rng.integers(0, 5), np.uint8) for _ in range(25)]
+    media.write_video(path, frames, fps=25, audio=np.zeros(16000, np.float32) + 0.01)
+    with pytest.raises(predict.PredictError, match=r"wall\.mp4: no face detected.*centre"):
+        predict.predict_file(path, files["stream"], tmp_path / "x.csv", sequence_length=None)
+    summary = predict.predict_file(path, files["stream"], tmp_path / "c.csv", face_mode="centre")
+    assert summary["frames"] == 25 and len(_read_csv(tmp_path / "c.csv")) == 25
+
+
+def test_script(files, tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    script = [sys.executable, os.path.join(ROOT, "bin", "predict.py")]
+    common = [f"--model={files['sequence']}", f"--output_csv={tmp_path / 'out.csv'}"]
+    result = subprocess.run(
+        [*script, f"--media={files['mp4']}", f"--output_png={tmp_path / 'out.png'}", *common],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"frames": 50' in result.stdout
+    assert len(_read_csv(tmp_path / "out.csv")) == 50 and os.path.isfile(tmp_path / "out.png")
+    result = subprocess.run(
+        [*script, f"--media={files['wav']}", *common],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "talk.wav" in last and "needs video" in last
