@@ -7,6 +7,7 @@ from e2e_emotion.models.emotion_model import (
     build_model,
     load_model,
 )
+from e2e_emotion.models.long_conv import LongConv1D
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
 from e2e_emotion.models.speech import SPEECH_PRESETS, ChannelMaxPool, SpeechNetwork
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
@@ -19,6 +20,7 @@ __all__ = [
     "ChannelMaxPool",
     "EmotionModel",
     "FoldTime",
+    "LongConv1D",
     "PeepholeLSTMCell",
     "SpeechNetwork",
     "UnfoldTime",

@@ -34,6 +34,7 @@ SPEECH_ARGS = {
     "conv2_kernel": "conv2_kernel",
     "channel_pool_size": "channel_pool_size",
     "input_dropout": "input_dropout",
+    "conv2_method": "conv2_method",
 }
 VISUAL_ARGS = {
     "image_size": "image_size",
@@ -51,7 +52,7 @@ class EmotionModel(keras.Model):
     Args:
         modality: ``"audio"``, ``"visual"`` or ``"multimodal"``.
         speech_preset, frame_length, conv1_filters, conv1_kernel, pool1_size,
-            conv2_filters, conv2_kernel, channel_pool_size, input_dropout: the speech
+            conv2_filters, conv2_kernel, channel_pool_size, input_dropout, conv2_method: the speech
             network's arguments (see ``SpeechNetwork``); ignored by the visual model.
         image_size, stem_filters, stage_blocks, stage_filters, expansion: the visual
             network's arguments (see ``VisualNetwork``); ignored by the audio model.
@@ -75,6 +76,7 @@ class EmotionModel(keras.Model):
         conv2_kernel=None,
         channel_pool_size=10,
         input_dropout=0.5,
+        conv2_method="auto",
         image_size=96,
         stem_filters=64,
         stage_blocks=(3, 4, 6, 3),

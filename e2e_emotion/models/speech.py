@@ -15,6 +15,12 @@ import keras
 from keras import layers, ops
 
 from e2e_emotion.models.checks import check_choice, check_positive_int
+from e2e_emotion.models.long_conv import METHODS, LongConv1D
+
+CONV2_METHODS = ("auto", *METHODS)
+# From this many taps on, the FFT beats direct convolution on CPU (measured by
+# bin/benchmark.py; the paper's 4000-tap kernel is ~100x faster by FFT).
+FFT_MIN_KERNEL = 256
 
 SPEECH_PRESETS = {
     "paper": {"conv1_kernel": 80, "conv2_kernel": 4000, "continuous": True},
@@ -64,6 +70,9 @@ class SpeechNetwork(keras.Model):
         pool1_size: max-pool over time after the first convolution (2: 16 -> 8 kHz).
         channel_pool_size: max-pool over channels after the second convolution (10).
         input_dropout: dropout rate on the raw waveform (0.5 in the authors' code).
+        conv2_method: how the `paper` preset's long second convolution is computed:
+            ``"fft"``, ``"direct"`` or ``"auto"`` (FFT from ``FFT_MIN_KERNEL`` taps on).
+            Same weights and outputs (within float32 rounding) either way.
     """
 
     def __init__(
@@ -77,6 +86,7 @@ class SpeechNetwork(keras.Model):
         conv2_kernel=None,
         channel_pool_size=10,
         input_dropout=0.5,
+        conv2_method="auto",
         name="speech_network",
         **kwargs,
     ):
@@ -104,6 +114,7 @@ class SpeechNetwork(keras.Model):
                 f"`conv2_filters` ({conv2_filters}) must be a multiple of "
                 f"`channel_pool_size` ({channel_pool_size})."
             )
+        check_choice("conv2_method", conv2_method, CONV2_METHODS)
         if not 0.0 <= input_dropout < 1.0:
             raise ValueError(f"`input_dropout` must be in [0, 1), received {input_dropout!r}.")
 
@@ -125,7 +136,16 @@ class SpeechNetwork(keras.Model):
             k1, k2, p1 = (1, conv1_kernel), (1, conv2_kernel), (1, pool1_size)
         x = conv(conv1_filters, k1, padding="same", activation="relu", name="speech_conv1")(x)
         x = pool(p1, strides=p1, padding="same", name="speech_pool1")(x)
-        x = conv(conv2_filters, k2, padding="same", activation="relu", name="speech_conv2")(x)
+        if spec["continuous"]:
+            method = conv2_method
+            if method == "auto":
+                method = "fft" if conv2_kernel >= FFT_MIN_KERNEL else "direct"
+            conv2 = LongConv1D(
+                conv2_filters, conv2_kernel, activation="relu", method=method, name="speech_conv2"
+            )
+        else:
+            conv2 = conv(conv2_filters, k2, padding="same", activation="relu", name="speech_conv2")
+        x = conv2(x)
         x = ChannelMaxPool(channel_pool_size, name="speech_channel_pool")(x)
         features = layers.Reshape((-1, num_features), name="speech_features")(x)
         super().__init__(inputs=waveform, outputs=features, name=name, **kwargs)
@@ -139,6 +159,7 @@ class SpeechNetwork(keras.Model):
         self.conv2_kernel = conv2_kernel
         self.channel_pool_size = channel_pool_size
         self.input_dropout = input_dropout
+        self.conv2_method = conv2_method
         self.num_features = num_features
 
     def get_config(self):
@@ -154,6 +175,7 @@ class SpeechNetwork(keras.Model):
             "conv2_kernel": self.conv2_kernel,
             "channel_pool_size": self.channel_pool_size,
             "input_dropout": self.input_dropout,
+            "conv2_method": self.conv2_method,
         }
 
     @classmethod
