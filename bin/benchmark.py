@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Training and inference throughput of every model, the input pipeline, and GFLOP/s.
+
+    python bin/benchmark.py --json=benchmark.json
+
+At the paper's shapes (batch 2, sequences of 150 frames; --batch and --frames change
+them): training frames/s (one Adam step with the CCC loss) and inference frames/s for the
+audio (`paper` with FFT and with direct convolution, `reference`), visual and multimodal
+models, each the median of --repeats runs after --warmup; counted forward FLOPs and the
+achieved GFLOP/s next to the machine's float32 matmul rate; the input pipeline's frames/s
+on the synthetic corpus shards with augmentation; TensorFlow version and thread counts.
+Prints a table and writes JSON.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO lines quiet
+
+import json
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list(
+    "models",
+    ["audio_paper_fft", "audio_paper_direct", "audio_reference", "visual", "multimodal"],
+    "Models to measure (audio_paper_fft, audio_paper_direct, audio_reference, visual, multimodal).",
+)
+flags.DEFINE_integer("batch", 2, "Sequences per batch.", lower_bound=1)
+flags.DEFINE_integer("frames", 150, "Frames per sequence.", lower_bound=1)
+flags.DEFINE_integer("repeats", 3, "Timed runs (the median is reported).", lower_bound=1)
+flags.DEFINE_integer("warmup", 1, "Untimed runs first (tracing, caches).", lower_bound=0)
+flags.DEFINE_boolean("tiny", False, "Tiny layer sizes (for a quick smoke run).")
+flags.DEFINE_boolean("jit_compile", False, "Compile the steps with XLA.")
+flags.DEFINE_boolean("mixed_precision", False, "Build the models with mixed_bfloat16.")
+flags.DEFINE_boolean("pipeline", True, "Also measure the input pipeline.")
+flags.DEFINE_string("records", None, "Records for the pipeline (default: synthetic corpus).")
+flags.DEFINE_string("json", None, "Write the results to this JSON file.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.ERROR)  # one tf.function per model: retracing notes
+    from e2e_emotion import benchmark
+
+    try:
+        results = benchmark.run(
+            FLAGS.models,
+            batch=FLAGS.batch,
+            frames=FLAGS.frames,
+            repeats=FLAGS.repeats,
+            warmup=FLAGS.warmup,
+            tiny=FLAGS.tiny,
+            jit_compile=FLAGS.jit_compile,
+            mixed_precision=FLAGS.mixed_precision,
+            pipeline=FLAGS.pipeline,
+            records=FLAGS.records,
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    print(benchmark.format_table(results))
+    if FLAGS.json:
+        with open(FLAGS.json, "w") as stream:
+            json.dump(results, stream, indent=2)
+        print(f"wrote {FLAGS.json}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,278 @@
+"""Throughput of the models and the input pipeline, with counted FLOPs.
+
+For each model (audio `paper`, audio `reference`, visual, multimodal) at the paper's
+shapes (batch 2, 150 frames; both changeable): training frames/s (one optimizer step with
+the CCC loss) and inference frames/s, each the median of several timed runs after a
+warm-up; the forward FLOPs counted by TensorFlow's profiler on the traced graph (for the
+FFT path, the FLOPs of the direct convolution it replaces are counted, so GFLOP/s is
+"direct-equivalent"); and the machine's measured float32 matmul rate for comparison. The
+input pipeline's frames/s is read from the synthetic corpus shards with augmentation.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from e2e_emotion.losses import ccc_loss
+from e2e_emotion.models import build_model
+
+MODELS = {
+    "audio_paper_fft": ("audio", {"speech_preset": "paper", "conv2_method": "fft"}),
+    "audio_paper_direct": ("audio", {"speech_preset": "paper", "conv2_method": "direct"}),
+    "audio_reference": ("audio", {"speech_preset": "reference"}),
+    "visual": ("visual", {}),
+    "multimodal": ("multimodal", {"speech_preset": "paper", "conv2_method": "fft"}),
+}
+# Small layer sizes for a smoke run (the test suite): same graph structure.
+TINY = {"stem_filters": 4, "stage_blocks": [1, 1], "stage_filters": [4, 8], "lstm_units": 8}
+TINY_PAPER_KERNEL = 300
+
+
+def _inputs(modality, batch, frames, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    if modality in ("audio", "multimodal"):
+        inputs["audio"] = tf.constant(rng.normal(0, 0.1, (batch, frames, 640)).astype("float32"))
+    if modality in ("visual", "multimodal"):
+        video = rng.uniform(0, 1, (batch, frames, 96, 96, 3)).astype("float32")
+        inputs["video"] = tf.constant(video)
+    labels = tf.constant(rng.uniform(-1, 1, (batch, frames, 2)).astype("float32"))
+    return inputs, labels
+
+
+def _median_seconds(function, repeats, warmup):
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def counted_flops(model, inputs):
+    """Forward FLOPs of ``model`` on ``inputs`` counted by the TF profiler (multiply-add = 2)."""
+    specs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in inputs.items()}
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
+    return int(profile.total_float_ops)
+
+
+def matmul_gflops(size=2048, repeats=5):
+    """Measured float32 matmul rate of this machine (GFLOP/s)."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    seconds = _median_seconds(lambda: product().numpy(), repeats, 2)
+    return 2 * size**3 / seconds / 1e9
+
+
+def benchmark_model(
+    name,
+    batch=2,
+    frames=150,
+    repeats=3,
+    warmup=1,
+    model_kwargs=None,
+    jit_compile=False,
+    mixed_precision=False,
+):
+    """Training and inference frames/s and GFLOP/s of one model configuration."""
+    modality, defaults = MODELS[name]
+    keras.utils.set_random_seed(0)
+    previous = keras.mixed_precision.global_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(modality, **{**defaults, **(model_kwargs or {})})
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    inputs, labels = _inputs(modality, batch, frames)
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = ccc_loss(labels, model(inputs, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function(jit_compile=jit_compile)
+    def infer():
+        return model(inputs, training=False)
+
+    train_seconds = _median_seconds(lambda: train_step().numpy(), repeats, warmup)
+    infer_seconds = _median_seconds(lambda: infer().numpy(), repeats, warmup)
+    flops = counted_flops(_direct_twin(model, modality, defaults, model_kwargs), inputs)
+    total = batch * frames
+    return {
+        "model": name,
+        "batch": batch,
+        "frames": frames,
+        "parameters": model.count_params(),
+        "train_step_s": train_seconds,
+        "train_frames_per_s": total / train_seconds,
+        "infer_s": infer_seconds,
+        "infer_frames_per_s": total / infer_seconds,
+        "forward_gflop": flops / 1e9,
+        "infer_gflop_per_s": flops / infer_seconds / 1e9,
+        # Backward is about twice the forward: 3x forward per training step.
+        "train_gflop_per_s": 3 * flops / train_seconds / 1e9,
+    }
+
+
+def _direct_twin(model, modality, defaults, model_kwargs):
+    """The same model with direct convolutions (FLOPs of FFT ops are not counted by TF)."""
+    kwargs = {**defaults, **(model_kwargs or {})}
+    if kwargs.get("conv2_method") != "fft":
+        return model
+    twin = build_model(modality, **{**kwargs, "conv2_method": "direct"})
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def run(
+    names,
+    batch=2,
+    frames=150,
+    repeats=3,
+    warmup=1,
+    tiny=False,
+    jit_compile=False,
+    mixed_precision=False,
+    pipeline=True,
+    records=None,
+):
+    """Every measurement of ``bin/benchmark.py``; returns a JSON-serializable dict."""
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise ValueError(f"--models: unknown {unknown}; choose from {sorted(MODELS)}")
+    results = {
+        "environment": environment(),
+        "shapes": {"batch": batch, "frames": frames},
+        "tiny": tiny,
+        "jit_compile": jit_compile,
+        "mixed_precision": mixed_precision,
+        "matmul_gflop_per_s": matmul_gflops(512 if tiny else 2048),
+        "models": [],
+        "pipeline": [],
+    }
+    for name in names:
+        sizes = None
+        if tiny:
+            sizes = dict(TINY)
+            if MODELS[name][1].get("speech_preset") == "paper":
+                sizes["conv2_kernel"] = TINY_PAPER_KERNEL
+        results["models"].append(
+            benchmark_model(
+                name, batch, frames, repeats, warmup, sizes, jit_compile, mixed_precision
+            )
+        )
+    if pipeline:
+        records = records or synthetic_records(seconds=4.0 if tiny else 20.0)
+        for modality in dict.fromkeys(MODELS[name][0] for name in names):
+            results["pipeline"].append(
+                benchmark_pipeline(
+                    records,
+                    modality,
+                    batch,
+                    min(frames, 50 if tiny else frames),
+                    batches=3 if tiny else 20,
+                )
+            )
+    return results
+
+
+def format_table(results):
+    """The results as a readable table."""
+    env = results["environment"]
+    lines = [
+        f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpu_count']} CPUs "
+        f"(intra-op threads {env['intra_op_threads'] or 'auto'}), GPUs {env['gpus']}; "
+        f"batch {results['shapes']['batch']} x {results['shapes']['frames']} frames"
+        + (", XLA" if results["jit_compile"] else "")
+        + (", mixed_bfloat16" if results["mixed_precision"] else "")
+        + (", tiny sizes" if results["tiny"] else ""),
+        f"float32 matmul: {results['matmul_gflop_per_s']:.1f} GFLOP/s",
+        f"{'model':22s} {'train fr/s':>10s} {'infer fr/s':>10s} {'fwd GFLOP':>10s} "
+        f"{'train GF/s':>10s} {'infer GF/s':>10s}",
+    ]
+    for row in results["models"]:
+        lines.append(
+            f"{row['model']:22s} {row['train_frames_per_s']:10.1f} "
+            f"{row['infer_frames_per_s']:10.1f} {row['forward_gflop']:10.1f} "
+            f"{row['train_gflop_per_s']:10.1f} {row['infer_gflop_per_s']:10.1f}"
+        )
+    for row in results["pipeline"]:
+        lines.append(f"input pipeline ({row['modality']}): {row['frames_per_s']:.0f} frames/s")
+    return "\n".join(lines)
+
+
+def benchmark_pipeline(records, modality, batch=2, frames=150, batches=20):
+    """Frames/s the training input pipeline delivers (with augmentation)."""
+    from e2e_emotion.data import SequenceConfig, training_dataset
+
+    config = SequenceConfig(sequence_length=frames, batch_size=batch, hop=frames // 2)
+    dataset = iter(training_dataset(records, "train", modality, config))
+    next(dataset)  # warm-up: graph building and the first shuffle buffer fill
+    started = time.perf_counter()
+    for _ in range(batches):
+        next(dataset)
+    seconds = time.perf_counter() - started
+    return {"modality": modality, "frames_per_s": batches * batch * frames / seconds}
+
+
+def synthetic_records(work_dir=None, seconds=20.0):
+    """Writes (once) a synthetic corpus and its records; returns the records directory."""
+    from tfrecords_tools import commands, synthetic, writer
+
+    work_dir = work_dir or os.path.join(tempfile.gettempdir(), "e2e_emotion_benchmark_data")
+    corpus = os.path.join(work_dir, "corpus")
+    records = os.path.join(work_dir, "records")
+    if not os.path.exists(os.path.join(corpus, synthetic.MARKER_FILE)):
+        synthetic.write_synthetic_corpus(
+            corpus,
+            num_train=2,
+            num_dev=1,
+            num_test=0,
+            seconds=seconds,
+            image_size=96,
+            overwrite=True,
+        )
+    if not os.path.exists(os.path.join(records, "metadata.json")):
+        options = writer.ConversionOptions(name="bench", face_mode="centre", processes=2)
+        commands.make_tfrecords(
+            "avec2016",
+            corpus,
+            records,
+            options,
+            overwrite=True,
+            progress=False,
+            splits=("train", "dev"),
+        )
+    return records
+
+
+def environment():
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+    }

@@ -1,0 +1,49 @@
+"""The benchmark command runs with tiny shapes and emits valid JSON (no timing checks)."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmark_command_emits_valid_json(small_records, tmp_path):
+    output = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "bin", "benchmark.py"),
+        "--tiny",
+        "--batch=1",
+        "--frames=4",
+        "--repeats=1",
+        "--warmup=0",
+        "--models=audio_paper_fft,audio_paper_direct,visual",
+        f"--records={small_records}",
+        f"--json={output}",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(output.read_text())
+    assert [row["model"] for row in data["models"]] == [
+        "audio_paper_fft",
+        "audio_paper_direct",
+        "visual",
+    ]
+    for row in data["models"]:
+        assert row["train_frames_per_s"] > 0 and row["infer_frames_per_s"] > 0
+        assert row["batch"] == 1 and row["frames"] == 4
+    # Both audio variants count the FLOPs of the same (direct) computation.
+    assert data["models"][0]["forward_gflop"] == data["models"][1]["forward_gflop"] > 0
+    assert {row["modality"] for row in data["pipeline"]} == {"audio", "visual"}
+    assert data["environment"]["tensorflow"].startswith("2.")
+    assert data["matmul_gflop_per_s"] > 0
+    assert "audio_paper_fft" in result.stdout and "input pipeline (visual)" in result.stdout
+
+
+def test_benchmark_rejects_unknown_models():
+    command = [sys.executable, os.path.join(ROOT, "bin", "benchmark.py"), "--models=resnet152"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "unknown ['resnet152']" in result.stderr
