@@ -212,6 +212,27 @@ def test_non_finite_loss_stops_with_a_clear_message(audio_records, tmp_path, mon
         np.testing.assert_array_equal(a, b.numpy())  # the NaN update was not applied
 
 
+def test_xla_and_mixed_precision_options_train(audio_records, tmp_path):
+    overrides = {"steps": 2, "eval_every": 0, "checkpoint_every": 2, "log_every": 1}
+    mixed = Trainer(
+        config_for(audio_records, tmp_path / "bf16", mixed_precision=True, **overrides),
+        verbose=False,
+    )
+    assert mixed.model.get_layer("temporal_lstm_1").compute_dtype == "bfloat16"
+    assert mixed.model.get_layer("predictions").compute_dtype == "float32"
+    mixed.train()
+    assert keras.mixed_precision.global_policy().name == "float32"  # policy restored
+    history = read_history(tmp_path / "bf16" / "logs" / "history.jsonl")
+    assert np.isfinite([row["loss"] for row in history]).all()
+    xla = Trainer(
+        config_for(audio_records, tmp_path / "xla", jit_compile=True, **overrides), verbose=False
+    )
+    xla.train()
+    assert int(xla.step.numpy()) == 2
+    with pytest.raises(TrainingError, match="--jit_compile is supported with --strategy=default"):
+        Trainer(config_for(audio_records, tmp_path / "x", jit_compile=True, strategy="mirrored"))
+
+
 def test_bad_configuration_errors(audio_records, tmp_path):
     with pytest.raises(TrainingError, match="--batch_size=3 is not divisible by the 2 replicas"):
         Trainer(

@@ -87,4 +87,5 @@ def recurrent_head(features, lstm_units, lstm_layers, lstm_type, cell_clip, num_
             x = layers.RNN(cell, return_sequences=True, name=name)(x)
         else:
             x = layers.LSTM(lstm_units, return_sequences=True, name=name)(x)
-    return layers.Dense(num_outputs, name="predictions")(x)
+    # float32 outputs even under a mixed-precision policy: the CCC is computed in float32.
+    return layers.Dense(num_outputs, name="predictions", dtype="float32")(x)

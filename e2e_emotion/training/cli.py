@@ -58,6 +58,8 @@ def config_from_flags(flags, extra_model_config=None):
         init_audio=flags.init_audio,
         init_visual=flags.init_visual,
         seed=flags.seed,
+        jit_compile=flags.jit_compile,
+        mixed_precision=flags.mixed_precision,
     )
 
 

@@ -65,6 +65,9 @@ class TrainConfig:
             ``.keras`` file) whose feature network initialises this model's (the paper
             initialises the multimodal model from the unimodal ones).
         seed: model initialisation, data order and augmentation.
+        jit_compile: compile the training step with XLA (default strategy only).
+        mixed_precision: build the model with the ``mixed_bfloat16`` policy (the
+            predictions and the CCC loss stay float32).
     """
 
     records: str
@@ -83,6 +86,8 @@ class TrainConfig:
     init_audio: str | None = None
     init_visual: str | None = None
     seed: int = 0
+    jit_compile: bool = False
+    mixed_precision: bool = False
 
     def check(self):
         if self.modality not in MODALITIES:
@@ -100,6 +105,8 @@ class TrainConfig:
             SequenceConfig(**self.sequence)
         except (TypeError, ValueError) as error:
             raise TrainingError(f"sequence options: {error}") from None
+        if self.jit_compile and self.strategy != "default":
+            raise TrainingError("--jit_compile is supported with --strategy=default only")
         if self.init_audio and self.modality == "visual":
             raise TrainingError("--init_audio is for audio or multimodal models")
         if self.init_visual and self.modality == "audio":
@@ -242,8 +249,15 @@ class Trainer:
         self.is_chief = _is_chief(self.strategy)
         self.resolved = _check_model_dir(config)
         keras.utils.set_random_seed(config.seed)
+        previous_policy = keras.mixed_precision.global_policy()
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            with self.strategy.scope():
+                self.model = build_model(config.modality, **config.model)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
         with self.strategy.scope():
-            self.model = build_model(config.modality, **config.model)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -303,9 +317,15 @@ class Trainer:
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss, tf.cast(finite, tf.float32)
 
+        @tf.function(jit_compile=self.config.jit_compile)
+        def compiled_step(inputs, labels, weights):
+            return replica_step(inputs, labels, weights)
+
+        step_function = compiled_step if self.config.jit_compile else replica_step
+
         @tf.function
         def train_step(iterator):
-            loss, finite = strategy.run(replica_step, args=next(iterator))
+            loss, finite = strategy.run(step_function, args=next(iterator))
             mean_loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
             all_finite = strategy.reduce(tf.distribute.ReduceOp.MEAN, finite, axis=None)
             self.step.assign_add(1)
