@@ -33,6 +33,7 @@ flags.DEFINE_integer("warmup", 1, "Untimed runs first (tracing, caches).", lower
 flags.DEFINE_boolean("tiny", False, "Tiny layer sizes (for a quick smoke run).")
 flags.DEFINE_boolean("jit_compile", False, "Compile the steps with XLA.")
 flags.DEFINE_boolean("mixed_precision", False, "Build the models with mixed_bfloat16.")
+flags.DEFINE_boolean("time_split", True, "Forward time by part for the paper audio models.")
 flags.DEFINE_boolean("pipeline", True, "Also measure the input pipeline.")
 flags.DEFINE_string("records", None, "Records for the pipeline (default: synthetic corpus).")
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
@@ -55,6 +56,7 @@ def main(argv):
             jit_compile=FLAGS.jit_compile,
             mixed_precision=FLAGS.mixed_precision,
             pipeline=FLAGS.pipeline,
+            time_split=FLAGS.time_split,
             records=FLAGS.records,
         )
     except ValueError as error:

@@ -37,6 +37,10 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
     # Both audio variants count the FLOPs of the same (direct) computation.
     assert data["models"][0]["forward_gflop"] == data["models"][1]["forward_gflop"] > 0
     assert {row["modality"] for row in data["pipeline"]} == {"audio", "visual"}
+    split = data["time_split"][0]
+    assert split["model"] == "audio_paper_fft"
+    assert list(split["parts_s"]) == ["conv1 + pool1", "conv2", "channel pool", "recurrent head"]
+    assert all(seconds >= 0 for seconds in split["parts_s"].values())
     assert data["environment"]["tensorflow"].startswith("2.")
     assert data["matmul_gflop_per_s"] > 0
     assert "audio_paper_fft" in result.stdout and "input pipeline (visual)" in result.stdout

@@ -177,6 +177,16 @@ def test_multimodal_export_matches_keras_and_has_no_wav(tmp_path):
         loaded.signatures["serving_default"](audio=tensors["audio"][:, :2], video=tensors["video"])
 
 
+def test_paper_preset_with_fft_convolution_exports(tmp_path):
+    model = build_model("audio", conv2_kernel=300, conv2_method="fft", lstm_units=8)
+    path = export_saved_model(model, str(tmp_path), "paper")
+    inputs = make_inputs(model, batch=1, time=4)
+    served = tf.saved_model.load(path).signatures["serving_default"](**inputs)
+    expected = model(inputs).numpy()
+    np.testing.assert_allclose(served["arousal"].numpy(), expected[..., 0], atol=1e-5)
+    np.testing.assert_allclose(served["valence"].numpy(), expected[..., 1], atol=1e-5)
+
+
 def test_versions_next_free_explicit_and_overwrite(audio_model, tmp_path):
     model_dir = tmp_path / "m"
     only = ["serving_default"]  # one signature to trace: faster, and enough for versions

@@ -123,9 +123,14 @@ def test_visual_and_multimodal(tmp_path):
 
 
 def test_paper_preset_sequence_converts_and_stream_is_refused(tmp_path):
-    # The paper preset's continuous-waveform convolutions with a shorter second kernel.
-    model = _lively(e2e_emotion.build_model("audio", conv2_kernel=200, lstm_units=8))
+    # The paper preset's continuous-waveform convolutions with a shorter second kernel,
+    # computed by FFT in Keras: traced with the direct method (TFLite has no inverse FFT).
+    model = _lively(
+        e2e_emotion.build_model("audio", conv2_kernel=300, conv2_method="fft", lstm_units=8)
+    )
     assert model.speech_network.preset == "paper"
+    conv2 = model.speech_network.get_layer("speech_conv2")
+    assert conv2.method == "fft"
     with pytest.raises(tflite.TFLiteExportError, match="paper.*sequence"):
         tflite.convert(model, tmp_path, kinds=["stream"])
     with pytest.raises(tflite.TFLiteExportError, match="paper"):
@@ -134,6 +139,7 @@ def test_paper_preset_sequence_converts_and_stream_is_refused(tmp_path):
         model, tmp_path, kinds=["sequence"], variants=["float32"], sequence_length=5, check=True
     )
     _check_report(report, tmp_path, ["sequence"], ["float32"])
+    assert conv2.method == "fft"  # restored after tracing
 
 
 def test_bad_arguments(tmp_path):
