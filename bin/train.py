@@ -52,7 +52,9 @@ flags.DEFINE_integer("logical_cpus", 0, "With --strategy=mirrored: split the CPU
 flags.DEFINE_string("init_audio", None, "Trained audio model (dir or .keras) to start from.")
 flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) to start from.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_boolean("jit_compile", False, "Compile the training step with XLA.")
+flags.DEFINE_enum(
+    "jit_compile", "auto", ["auto", "true", "false"], "XLA training step (auto: default strategy)."
+)
 flags.DEFINE_boolean("mixed_precision", False, "mixed_bfloat16 model (CCC in float32).")
 flags.mark_flags_as_required(["records", "model_dir"])
 

@@ -58,7 +58,7 @@ def config_from_flags(flags, extra_model_config=None):
         init_audio=flags.init_audio,
         init_visual=flags.init_visual,
         seed=flags.seed,
-        jit_compile=flags.jit_compile,
+        jit_compile={"auto": None, "true": True, "false": False}[flags.jit_compile],
         mixed_precision=flags.mixed_precision,
     )
 
