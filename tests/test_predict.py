@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY
+from conftest import TINY, lively
 
 import e2e_emotion
 from e2e_emotion import predict
@@ -18,18 +18,6 @@ from tfrecords_tools import media, synthetic
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = 2.0  # 50 frames of 40 ms
 WINDOW = 20  # 50 = 20 + 20 + 10 (padded): windows and padding are exercised
-
-
-def _lively(model, seed=0):
-    """Larger random head weights so predictions move and differences show."""
-    rng = np.random.default_rng(seed)
-    dense = model.get_layer("predictions")
-    kernel, bias = dense.get_weights()
-    dense.set_weights([rng.normal(0, 1.0, kernel.shape), rng.normal(0, 0.3, bias.shape)])
-    for index in (1, 2):
-        layer = model.get_layer(f"temporal_lstm_{index}")
-        layer.set_weights([w * 3.0 for w in layer.get_weights()])
-    return model
 
 
 def save_serving_model(model, path):
@@ -63,7 +51,7 @@ def files(tmp_path_factory):
         image_size=96,
         audio_in_video=True,
     )
-    multimodal = _lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    multimodal = lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
     paths["keras"] = str(root / "multimodal.keras")
     multimodal.save(paths["keras"])
     paths["saved_model"] = str(root / "export" / "emotion")
@@ -71,7 +59,7 @@ def files(tmp_path_factory):
     tflite.convert(multimodal, root / "tflite", variants=["float32"], sequence_length=WINDOW)
     paths["sequence"] = str(root / "tflite" / "sequence_float32.tflite")
     paths["stream"] = str(root / "tflite" / "stream_float32.tflite")
-    audio = _lively(e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8))
+    audio = lively(e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8))
     paths["audio_model_dir"] = str(root / "audio_run")
     os.makedirs(os.path.join(paths["audio_model_dir"], "best"))
     audio.save(os.path.join(paths["audio_model_dir"], "best", "model.keras"))

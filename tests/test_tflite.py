@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, make_inputs
+from conftest import TINY, lively, make_inputs
 
 import e2e_emotion
 from e2e_emotion.export import tflite
@@ -16,18 +16,6 @@ from e2e_emotion.export import tflite
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_AUDIO = {"speech_preset": "reference", "lstm_units": 8}
 TINY_VISUAL = TINY
-
-
-def _lively(model, seed=0):
-    """Random larger weights in the head so outputs are O(1), not ~1e-3 (a real test)."""
-    rng = np.random.default_rng(seed)
-    dense = model.get_layer("predictions")
-    kernel, bias = dense.get_weights()
-    dense.set_weights([rng.normal(0, 1.0, kernel.shape), rng.normal(0, 0.3, bias.shape)])
-    for index in (1, 2):
-        layer = model.get_layer(f"temporal_lstm_{index}")
-        layer.set_weights([w * 3.0 for w in layer.get_weights()])
-    return model
 
 
 def _assert_builtins(entry):
@@ -56,7 +44,7 @@ def _check_report(report, directory, kinds, variants):
 
 
 def test_audio_all_kinds_and_variants(tmp_path):
-    model = _lively(e2e_emotion.build_model("audio", **TINY_AUDIO))
+    model = lively(e2e_emotion.build_model("audio", **TINY_AUDIO))
     report = tflite.convert(model, tmp_path, sequence_length=10, check=True)
     files = _check_report(report, tmp_path, tflite.KINDS, tflite.VARIANTS)
     assert "CONV_2D" in files[("stream", "float32")]["ops"]
@@ -73,7 +61,7 @@ def test_audio_all_kinds_and_variants(tmp_path):
 
 def test_stream_equals_full_sequence_on_a_long_recording(tmp_path):
     """45 frames step by step (no window) == Keras on the 45 frames as one sequence."""
-    model = _lively(e2e_emotion.build_model("audio", lstm_type="peephole", **TINY_AUDIO))
+    model = lively(e2e_emotion.build_model("audio", lstm_type="peephole", **TINY_AUDIO))
     report = tflite.convert(model, tmp_path, kinds=["stream"], variants=["float32"])
     _assert_builtins(report["files"][0])
     inputs = make_inputs(model, batch=1, time=45, seed=3)
@@ -92,7 +80,7 @@ def test_stream_equals_full_sequence_on_a_long_recording(tmp_path):
 
 
 def test_sequence_model_runs_windows_with_padding(tmp_path):
-    model = _lively(e2e_emotion.build_model("audio", **TINY_AUDIO))
+    model = lively(e2e_emotion.build_model("audio", **TINY_AUDIO))
     tflite.convert(model, tmp_path, kinds=["sequence"], variants=["float32"], sequence_length=8)
     lite = tflite.TFLiteModel(tmp_path / "sequence_float32.tflite")
     inputs = make_inputs(model, batch=1, time=19, seed=4)["audio"][0]  # 8 + 8 + 3 (padded)
@@ -102,13 +90,13 @@ def test_sequence_model_runs_windows_with_padding(tmp_path):
 
 
 def test_visual_and_multimodal(tmp_path):
-    visual = _lively(e2e_emotion.build_model("visual", **TINY_VISUAL))
+    visual = lively(e2e_emotion.build_model("visual", **TINY_VISUAL))
     report = tflite.convert(
         visual, tmp_path / "v", variants=["float32"], sequence_length=5, check=True
     )
     files = _check_report(report, tmp_path / "v", tflite.KINDS, ["float32"])
     assert "MEAN" in files[("stream", "float32")]["ops"]  # global average pooling
-    multimodal = _lively(e2e_emotion.build_model("multimodal", **{**TINY_AUDIO, **TINY_VISUAL}))
+    multimodal = lively(e2e_emotion.build_model("multimodal", **{**TINY_AUDIO, **TINY_VISUAL}))
     report = tflite.convert(
         multimodal, tmp_path / "m", variants=["float32"], sequence_length=5, check=True
     )
@@ -125,7 +113,7 @@ def test_visual_and_multimodal(tmp_path):
 def test_paper_preset_sequence_converts_and_stream_is_refused(tmp_path):
     # The paper preset's continuous-waveform convolutions with a shorter second kernel,
     # computed by FFT in Keras: traced with the direct method (TFLite has no inverse FFT).
-    model = _lively(
+    model = lively(
         e2e_emotion.build_model("audio", conv2_kernel=300, conv2_method="fft", lstm_units=8)
     )
     assert model.speech_network.preset == "paper"
