@@ -1,4 +1,4 @@
-"""FFT convolution equals direct convolution: values, gradients, boundaries, the flag."""
+"""Blocked FFT and direct convolutions equal one convolution: values, gradients, edges, flag."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,12 @@ from conftest import TINY, make_inputs
 
 import e2e_emotion
 from e2e_emotion.models import LongConv1D, SpeechNetwork
-from e2e_emotion.models.long_conv import fft_conv1d_same
+from e2e_emotion.models.long_conv import (
+    block_fft_length,
+    block_length,
+    direct_conv1d_same,
+    fft_conv1d_same,
+)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +40,71 @@ def test_fft_equals_direct_values_and_gradients(length, kernel):
         expected = tape.gradient(direct_loss, variable).numpy()
         got = tape.gradient(fast_loss, variable).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_block_sizes():
+    assert block_fft_length(4000) == 8192 and block_length(4000) == 4193
+    assert block_fft_length(4096) == 8192 and block_length(4096) == 4097
+    assert block_fft_length(4097) == 16384
+    assert block_fft_length(1) == 64 and block_length(1) == 64
+    for kernel in (1, 2, 9, 31, 32, 33, 300, 4000):
+        size = block_fft_length(kernel)
+        assert size & (size - 1) == 0 and size >= 2 * kernel - 1
+        assert block_length(kernel) >= kernel
+    with pytest.raises(ValueError, match="kernel_size"):
+        block_fft_length(0)
+
+
+# Kernel 400 has blocks of 625 outputs: lengths around 1, 2 and 3 blocks, shorter than
+# the kernel, and 1-/2-tap kernels (no or one overlap sample).
+BLOCK_CASES = [(1, 400), (399, 400), (624, 400), (625, 400), (626, 400)]
+BLOCK_CASES += [(1250, 400), (1251, 400), (1874, 400), (200, 1), (129, 2), (4193 * 2 + 7, 4000)]
+
+
+@pytest.mark.parametrize(("length", "kernel"), BLOCK_CASES)
+@pytest.mark.parametrize("method", ["fft", "direct"])
+def test_blocks_equal_one_convolution(method, length, kernel):
+    """Both blocked methods against ``tf.nn.conv1d`` over the whole sequence, with the
+    sequence length static and dynamic (as in the Keras models, time axis None)."""
+    blocked = {"fft": fft_conv1d_same, "direct": direct_conv1d_same}[method]
+    rng = np.random.default_rng(length * 7 + kernel)
+    x = tf.constant(rng.normal(size=(2, length, 3)).astype("float32"))
+    w = tf.constant(rng.normal(size=(kernel, 3, 2)).astype("float32"))
+    probe = tf.constant(rng.normal(size=(2, length, 2)).astype("float32"))
+    whole = tf.nn.conv1d(x, w, 1, "SAME").numpy()
+    scale = np.abs(whole).max()
+
+    def loss_and_grads(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            loss = tf.reduce_sum(blocked(x, w) * probe)
+        return blocked(x, w), tape.gradient(loss, [x, w])
+
+    with tf.GradientTape() as tape:
+        tape.watch([x, w])
+        reference_loss = tf.reduce_sum(tf.nn.conv1d(x, w, 1, "SAME") * probe)
+    reference_grads = tape.gradient(reference_loss, [x, w])
+    dynamic = tf.function(
+        loss_and_grads,
+        input_signature=[tf.TensorSpec([None, None, 3]), tf.TensorSpec([kernel, 3, 2])],
+    )
+    for out, grads in (loss_and_grads(x, w), dynamic(x, w)):
+        assert out.shape == whole.shape
+        np.testing.assert_allclose(out.numpy(), whole, atol=2e-5 * scale)
+        for got, expected in zip(grads, reference_grads, strict=True):
+            expected = expected.numpy()
+            np.testing.assert_allclose(got.numpy(), expected, atol=2e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("method", ["fft", "direct"])
+def test_blocks_compile_with_xla(method):
+    blocked = {"fft": fft_conv1d_same, "direct": direct_conv1d_same}[method]
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(1, 1300, 2)).astype("float32"))
+    w = tf.constant(rng.normal(size=(400, 2, 2)).astype("float32"))
+    compiled = tf.function(blocked, jit_compile=True)(x, w).numpy()
+    whole = tf.nn.conv1d(x, w, 1, "SAME").numpy()
+    np.testing.assert_allclose(compiled, whole, atol=2e-5 * np.abs(whole).max())
 
 
 def test_layer_methods_share_weights_and_config():
@@ -84,3 +154,21 @@ def test_fft_model_saves_and_reloads(tmp_path):
     reloaded = e2e_emotion.load_model(path)
     assert reloaded.get_config()["conv2_method"] == "fft"
     np.testing.assert_array_equal(reloaded(inputs).numpy(), model(inputs).numpy())
+
+
+def _profiled_flops(function, shape, kernel_shape):
+    specs = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(kernel_shape, tf.float32)]
+    graph = tf.function(function).get_concrete_function(*specs).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
+
+
+def test_direct_blocks_cost_what_one_convolution_costs():
+    """No output is computed twice or thrown away: 2 B N K Cin Cout FLOPs, as TF counts
+    for one convolution over the whole sequence (1 to 3 blocks of 625 outputs)."""
+    for length in (600, 1250, 1300):
+        shape, kernel_shape = (2, length, 3), (400, 3, 4)
+        blocked = _profiled_flops(direct_conv1d_same, shape, kernel_shape)
+        whole = _profiled_flops(lambda x, w: tf.nn.conv1d(x, w, 1, "SAME"), shape, kernel_shape)
+        assert blocked == whole == 2 * 2 * length * 400 * 3 * 4

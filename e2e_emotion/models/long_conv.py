@@ -1,16 +1,28 @@
-"""A long 1-D convolution computed directly or through the FFT.
+"""A long 1-D convolution computed in blocks, directly or through the FFT.
 
 The `paper` speech preset's second convolution has 4000 taps and 40 -> 40 channels over
 the continuous waveform of a whole sequence: about 4.1 GFLOP per 40 ms frame when
-computed directly. By the convolution theorem the same SAME-padded cross-correlation is
+computed directly. Both methods here compute TensorFlow's SAME-padded cross-correlation
 
-    y = irfft( sum_c rfft(x_c) * rfft(reverse(w_{c,o})) )[right : right + N]
+    y[n] = sum_k x[n + k - (K - 1) // 2] w[k]
 
-with an FFT length L >= N + K - 1 (no circular wrap-around), costing O(L log L) per
-channel plus one complex [Cin x Cout] product per frequency, about 1000x less at the
-paper's shapes. Both methods share the same weights (``kernel [K, Cin, Cout]``, ``bias``,
-as ``keras.layers.Conv1D``), so a model trained with one runs with the other; TFLite has
-no inverse FFT among its builtin ops, so exports use ``method="direct"``.
+in blocks of ``M = block_length(K)`` outputs, each reading ``M + K - 1`` inputs (the
+block and the ``K - 1`` samples after it), so the values at block edges are exact:
+
+* ``fft`` (overlap-save): each block's circular cross-correlation with the kernel by real
+  FFTs of length ``L = M + K - 1``, the smallest power of two >= ``2K - 1``; its first
+  ``M`` outputs have no wrap-around. Per block and channel pair this costs one complex
+  product per frequency instead of ``K`` multiply-adds per sample, and the kernel's
+  ``Cin x Cout`` transforms stay short (8192 points for 4000 taps) however long the
+  sequence is: at the paper's shapes ~4x faster than one FFT over the whole sequence.
+* ``direct``: ``tf.nn.conv1d`` (VALID) on the blocks, stacked along the batch axis, and
+  on the shorter last block. Same FLOPs as one convolution over the whole sequence, but
+  the filter gradient's im2col buffer is bounded by one block (~2.7 GB at 4000 taps x 40
+  channels) instead of growing with the sequence (~30 GB per sequence of 150 frames).
+
+Both share the weights of ``keras.layers.Conv1D`` (``kernel [K, Cin, Cout]``, ``bias``),
+so a model trained with one runs with the other. TFLite has no inverse FFT among its
+builtin ops, so the TFLite converter traces these layers with ``method="direct"``.
 """
 
 from __future__ import annotations
@@ -22,31 +34,100 @@ from keras import layers
 from e2e_emotion.models.checks import check_choice, check_positive_int
 
 METHODS = ("fft", "direct")
+# The smallest FFT length used for blocks (short kernels): keeps tiny blocks from
+# multiplying the number of transforms.
+MIN_FFT_LENGTH = 64
 
 
-def fft_length(signal_length, kernel_size):
-    """Smallest power of two >= ``signal_length + kernel_size - 1`` (scalar int32 tensor)."""
-    needed = tf.cast(signal_length + kernel_size - 1, tf.float64)
-    exponent = tf.math.ceil(tf.math.log(needed) / tf.math.log(tf.constant(2.0, tf.float64)))
-    return tf.cast(tf.pow(tf.constant(2.0, tf.float64), exponent), tf.int32)
+def block_fft_length(kernel_size):
+    """FFT length of one block: the smallest power of two >= ``2K - 1`` (at least 64)."""
+    check_positive_int("kernel_size", kernel_size)
+    return max(MIN_FFT_LENGTH, 1 << (2 * kernel_size - 2).bit_length())
+
+
+def block_length(kernel_size):
+    """Outputs per block, ``block_fft_length(K) - K + 1`` (always >= K)."""
+    return block_fft_length(kernel_size) - kernel_size + 1
+
+
+def _length(tensor, axis=1):
+    """Static length along ``axis`` when known (Python int), else a scalar tensor."""
+    static = tensor.shape[axis]
+    return static if static is not None else tf.shape(tensor)[axis]
+
+
+def _pad_time(inputs, before, after):
+    return tf.pad(inputs, [[0, 0], [before, after], [0, 0]])
+
+
+def _blocks(padded, count, block, overlap):
+    """``[B, P, C] -> [B, count, block + overlap, C]``, overlapping blocks.
+
+    Block ``j`` is ``padded[j * block : (j + 1) * block + overlap]``: its own slice
+    followed by the first ``overlap`` samples of the next one. Needs
+    ``overlap <= block`` and ``P >= (count + 1) * block``.
+    """
+    channels = padded.shape[-1]
+    batch = tf.shape(padded)[0]
+    own = tf.reshape(padded[:, : count * block], [batch, count, block, channels])
+    following = tf.reshape(padded[:, block : (count + 1) * block], [batch, count, block, channels])
+    return tf.concat([own, following[:, :, :overlap]], axis=2)
+
+
+def _ceil_div(a, b):
+    return (a + b - 1) // b
 
 
 def fft_conv1d_same(inputs, kernel):
-    """SAME cross-correlation of ``[B, N, Cin]`` with ``[K, Cin, Cout]`` via real FFTs.
+    """SAME cross-correlation of ``[B, N, Cin]`` with ``[K, Cin, Cout]``, overlap-save FFT.
 
     Equals ``tf.nn.conv1d(inputs, kernel, 1, "SAME")`` (TensorFlow's padding rule:
     ``(K - 1) // 2`` zeros before, the rest after) up to float32 rounding.
     """
+    kernel_size, _, filters = kernel.shape
+    size = block_fft_length(kernel_size)
+    block = size - kernel_size + 1
+    length = _length(inputs)
+    count = _ceil_div(length, block)
+    before = (kernel_size - 1) // 2
+    padded = _pad_time(inputs, before, (count + 1) * block - length - before)
+    blocks = _blocks(padded, count, block, kernel_size - 1)  # [B, J, L, Cin]
+    spectrum = tf.signal.rfft(tf.transpose(blocks, [0, 1, 3, 2]), fft_length=[size])
+    kernel_spectrum = tf.signal.rfft(tf.transpose(kernel, [1, 2, 0]), fft_length=[size])
+    # Cross-correlation: conjugate kernel spectrum (no kernel reversal needed).
+    product = tf.einsum("bjcf,cof->bjof", spectrum, tf.math.conj(kernel_spectrum))
+    outputs = tf.signal.irfft(product, fft_length=[size])[..., :block]  # [B, J, Cout, M]
+    outputs = tf.reshape(tf.transpose(outputs, [0, 1, 3, 2]), [tf.shape(inputs)[0], -1, filters])
+    return outputs[:, :length]
+
+
+def direct_conv1d_same(inputs, kernel):
+    """``tf.nn.conv1d(inputs, kernel, 1, "SAME")`` computed in blocks of ``block_length(K)``.
+
+    Full blocks are stacked along the batch axis, the last (1 to ``M`` outputs) is one more
+    convolution: no output is computed twice and none is thrown away.
+    """
     kernel_size = kernel.shape[0]
-    right = kernel_size - 1 - (kernel_size - 1) // 2
-    length = tf.shape(inputs)[1]
-    size = fft_length(length, kernel_size)
-    spectrum = tf.signal.rfft(tf.transpose(inputs, [0, 2, 1]), fft_length=[size])  # [B,Cin,F]
-    reversed_kernel = tf.transpose(tf.reverse(kernel, axis=[0]), [1, 2, 0])  # [Cin,Cout,K]
-    kernel_spectrum = tf.signal.rfft(reversed_kernel, fft_length=[size])  # [Cin, Cout, F]
-    product = tf.einsum("bcf,cof->bof", spectrum, kernel_spectrum)
-    full = tf.signal.irfft(product, fft_length=[size])  # [B, Cout, L], linear convolution
-    return tf.transpose(full[:, :, right : right + length], [0, 2, 1])
+    block = block_length(kernel_size)
+    length = _length(inputs)
+    # The last block always has 1..M outputs: a convolution with no output has a wrong
+    # filter gradient on CPU (TensorFlow 2.21).
+    full = (length - 1) // block
+    rest = length - full * block
+    before = (kernel_size - 1) // 2
+    padded = _pad_time(inputs, before, kernel_size - 1 - before)  # length N + K - 1
+    if isinstance(full, int) and full == 0:  # short static sequence: one convolution
+        return tf.nn.conv1d(padded, kernel, 1, "VALID")
+    # Zeros beyond N + K - 1 only fill the unused tail of the last reshape.
+    shortfall = block - rest - (kernel_size - 1)
+    extra = max(shortfall, 0) if isinstance(shortfall, int) else tf.maximum(shortfall, 0)
+    blocks = _blocks(_pad_time(padded, 0, extra), full, block, kernel_size - 1)
+    batch = tf.shape(inputs)[0]
+    stacked = tf.reshape(blocks, [-1, block + kernel_size - 1, inputs.shape[-1]])
+    head = tf.nn.conv1d(stacked, kernel, 1, "VALID")  # [B * full, M, Cout]
+    head = tf.reshape(head, [batch, -1, kernel.shape[2]])
+    tail = tf.nn.conv1d(padded[:, full * block :], kernel, 1, "VALID")  # [B, rest, Cout]
+    return tf.concat([head, tail], axis=1)
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
@@ -57,8 +138,8 @@ class LongConv1D(layers.Layer):
         filters: output channels.
         kernel_size: taps.
         activation: Keras activation name (e.g. ``"relu"``) or None.
-        method: ``"fft"`` (fast for long kernels, with gradients) or ``"direct"``
-            (``tf.nn.conv1d``; for TFLite export). Weights are the same either way.
+        method: ``"fft"`` (overlap-save blocks; fast for long kernels) or ``"direct"``
+            (``tf.nn.conv1d`` on blocks; for TFLite export). Weights are the same.
     """
 
     def __init__(self, filters, kernel_size, activation=None, method="fft", **kwargs):
@@ -87,7 +168,7 @@ class LongConv1D(layers.Layer):
                 inputs.dtype,
             )
         else:
-            outputs = tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
+            outputs = direct_conv1d_same(inputs, kernel)
         return self.activation(outputs + tf.cast(self.bias, inputs.dtype))
 
     def compute_output_shape(self, input_shape):
