@@ -38,6 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.timing import timed_runs
 from tfrecords_tools import schema
 
 SERVING_DEFAULT = "serving_default"
@@ -474,13 +475,8 @@ def benchmark_saved_model(path, batch_size=4, frames=150, runs=10, warmup=2, see
     load_seconds = time.perf_counter() - start
     function = loaded.signatures[SERVING_DEFAULT]
     inputs = _random_inputs(function, batch_size, frames, seed)
-    for _ in range(warmup):
-        function(**inputs)["arousal"].numpy()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function(**inputs)["arousal"].numpy()
-        times.append((time.perf_counter() - start) * 1000)
+    seconds = timed_runs(lambda: function(**inputs)["arousal"].numpy(), int(runs), int(warmup))
+    times = [1000 * value for value in seconds]
     median = statistics.median(times)
     return {
         "batch_size": int(batch_size),

@@ -55,6 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
+from e2e_emotion.timing import timed_runs
 
 KINDS = ("sequence", "stream")
 VARIANTS = ("float32", "float16", "int8")
@@ -719,15 +720,13 @@ def benchmark(paths, repeats=50, warmup=5, num_threads=1, seed=0):
             frames = 1
             feed = {k: _random(rng, k, (1, *s)) for k, s in lite.frame_shapes.items()}
         state = lite.zero_state()
-        times = []
-        for run in range(warmup + repeats):
-            started = time.perf_counter()
+
+        def run(lite=lite, feed=feed, state=state):
             result = lite.runner(**feed, **state)
-            elapsed = time.perf_counter() - started
-            if lite.kind == "stream":
-                state = {name: result[f"new_{name}"] for name in lite.state_shapes}
-            if run >= warmup:
-                times.append(elapsed)
+            if lite.kind == "stream":  # feed the new LSTM state back, as when streaming
+                state.update({name: result[f"new_{name}"] for name in lite.state_shapes})
+
+        times = timed_runs(run, repeats, warmup)
         ms = 1000 * statistics.median(times) / frames
         name = os.path.basename(path)
         variant = next((v for v in VARIANTS if name.endswith(f"_{v}.tflite")), "?")
