@@ -8,8 +8,8 @@ them): training frames/s (one Adam step with the CCC loss) and inference frames/
 audio (`paper` with FFT and with direct convolution, `reference`), visual and multimodal
 models, each the median of --repeats runs after --warmup; counted forward FLOPs and the
 achieved GFLOP/s next to the machine's float32 matmul rate; the input pipeline's frames/s
-on the synthetic corpus shards with augmentation; TensorFlow version and thread counts.
-Prints a table and writes JSON.
+on the synthetic corpus shards with augmentation; TensorFlow version and thread counts;
+the `paper` model's FFT over direct speed-up. Prints a table and writes JSON.
 """
 
 import os
@@ -44,6 +44,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.ERROR)  # one tf.function per model: retracing notes
     from e2e_emotion import benchmark
+    from e2e_emotion.files import atomic_path
 
     try:
         results = benchmark.run(
@@ -63,7 +64,7 @@ def main(argv):
         raise app.UsageError(str(error)) from None
     print(benchmark.format_table(results))
     if FLAGS.json:
-        with open(FLAGS.json, "w") as stream:
+        with atomic_path(FLAGS.json) as temporary, open(temporary, "w") as stream:
             json.dump(results, stream, indent=2)
         print(f"wrote {FLAGS.json}")
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from e2e_emotion.losses import ccc_loss
 from e2e_emotion.models import build_model
+from e2e_emotion.timing import timed_runs
 
 MODELS = {
     "audio_paper_fft": ("audio", {"speech_preset": "paper", "conv2_method": "fft"}),
@@ -49,14 +50,7 @@ def _inputs(modality, batch, frames, seed=0):
 
 
 def _median_seconds(function, repeats, warmup):
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(timed_runs(function, repeats, warmup))
 
 
 def counted_flops(model, inputs):
@@ -122,8 +116,7 @@ def benchmark_model(
         try:
             seconds = _median_seconds(lambda f=function: f().numpy(), repeats, warmup)
         except tf.errors.ResourceExhaustedError as error:
-            # The direct 4000-tap convolution's gradient needs a [frames*320, 160000]
-            # buffer: ~30 GB at 150 frames. Recorded, not fatal.
+            # E.g. large batches: recorded, not fatal (the other models still run).
             row[f"{key}_error"] = "out of memory: " + error.message.splitlines()[0][:160]
             continue
         row[f"{key}_s"] = seconds
@@ -181,6 +174,7 @@ def run(
                 name, batch, frames, repeats, warmup, sizes, jit_compile, mixed_precision
             )
         )
+    results["fft_speedup"] = fft_speedup(results["models"])
     results["time_split"] = []
     if time_split:
         for name in names:
@@ -202,6 +196,21 @@ def run(
                 )
             )
     return results
+
+
+def fft_speedup(rows):
+    """``{"train": x, "infer": x}``: FFT over direct frames/s of the `paper` audio model
+    (None for a figure that is missing: model not run, or out of memory)."""
+    by_name = {row["model"]: row for row in rows}
+    fft, direct = by_name.get("audio_paper_fft"), by_name.get("audio_paper_direct")
+    if fft is None or direct is None:
+        return None
+    speedup = {}
+    for key in ("train", "infer"):
+        rate = f"{key}_frames_per_s"
+        both = rate in fft and rate in direct
+        speedup[key] = fft[rate] / direct[rate] if both else None
+    return speedup
 
 
 def format_table(results):
@@ -228,6 +237,12 @@ def format_table(results):
             f"{cell(row, 'infer_frames_per_s')} {row['forward_gflop']:10.1f} "
             f"{cell(row, 'train_gflop_per_s')} {cell(row, 'infer_gflop_per_s')}"
         )
+    speedup = results.get("fft_speedup")
+    if speedup:
+        figures = ", ".join(
+            f"{key} {'n/a' if value is None else f'{value:.1f}x'}" for key, value in speedup.items()
+        )
+        lines.append(f"audio paper, FFT over direct convolution: {figures}")
     for row in results["time_split"]:
         parts = ", ".join(f"{part} {seconds:.3f} s" for part, seconds in row["parts_s"].items())
         lines.append(f"forward split, {row['model']} ({row['forward_s']:.3f} s): {parts}")

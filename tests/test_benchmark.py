@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,6 +38,12 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
         assert row["batch"] == 1 and row["frames"] == 4
     # Both audio variants count the FLOPs of the same (direct) computation.
     assert data["models"][0]["forward_gflop"] == data["models"][1]["forward_gflop"] > 0
+    fft, direct = data["models"][0], data["models"][1]
+    assert data["fft_speedup"] == {
+        "train": fft["train_frames_per_s"] / direct["train_frames_per_s"],
+        "infer": fft["infer_frames_per_s"] / direct["infer_frames_per_s"],
+    }
+    assert "audio paper, FFT over direct convolution: train " in result.stdout
     assert {row["modality"] for row in data["pipeline"]} == {"audio", "visual"}
     split = data["time_split"][0]
     assert split["model"] == "audio_paper_fft"
@@ -51,3 +59,15 @@ def test_benchmark_rejects_unknown_models():
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "unknown ['resnet152']" in result.stderr
+
+
+def test_timed_runs_counts_calls_and_checks_arguments():
+    from e2e_emotion.timing import timed_runs
+
+    calls = []
+    times = timed_runs(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and len(times) == 3 and all(t >= 0 for t in times)
+    with pytest.raises(ValueError, match="repeats must be >= 1, got 0"):
+        timed_runs(lambda: None, repeats=0)
+    with pytest.raises(ValueError, match="warmup must be >= 0, got -1"):
+        timed_runs(lambda: None, repeats=1, warmup=-1)
