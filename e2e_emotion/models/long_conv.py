@@ -84,7 +84,7 @@ def fft_conv1d_same(inputs, kernel):
     Equals ``tf.nn.conv1d(inputs, kernel, 1, "SAME")`` (TensorFlow's padding rule:
     ``(K - 1) // 2`` zeros before, the rest after) up to float32 rounding.
     """
-    kernel_size, _, filters = kernel.shape
+    kernel_size, channels, filters = kernel.shape
     size = block_fft_length(kernel_size)
     block = size - kernel_size + 1
     length = _length(inputs)
@@ -92,12 +92,17 @@ def fft_conv1d_same(inputs, kernel):
     before = (kernel_size - 1) // 2
     padded = _pad_time(inputs, before, (count + 1) * block - length - before)
     blocks = _blocks(padded, count, block, kernel_size - 1)  # [B, J, L, Cin]
-    spectrum = tf.signal.rfft(tf.transpose(blocks, [0, 1, 3, 2]), fft_length=[size])
-    kernel_spectrum = tf.signal.rfft(tf.transpose(kernel, [1, 2, 0]), fft_length=[size])
-    # Cross-correlation: conjugate kernel spectrum (no kernel reversal needed).
-    product = tf.einsum("bjcf,cof->bjof", spectrum, tf.math.conj(kernel_spectrum))
-    outputs = tf.signal.irfft(product, fft_length=[size])[..., :block]  # [B, J, Cout, M]
-    outputs = tf.reshape(tf.transpose(outputs, [0, 1, 3, 2]), [tf.shape(inputs)[0], -1, filters])
+    blocks = tf.reshape(tf.transpose(blocks, [0, 1, 3, 2]), [-1, channels, size])
+    # Frequency-major spectra: the channel mixing is one batched complex matmul over the
+    # frequencies (an einsum over [BJ, Cin, F] x [Cin, Cout, F] is ~4x slower on CPU).
+    spectrum = tf.transpose(tf.signal.rfft(blocks, fft_length=[size]), [2, 0, 1])  # [F, BJ, Cin]
+    kernel_spectrum = tf.signal.rfft(tf.transpose(kernel, [2, 1, 0]), fft_length=[size])
+    kernel_spectrum = tf.transpose(kernel_spectrum, [2, 0, 1])  # [F, Cout, Cin]
+    # Cross-correlation: the conjugate kernel spectrum (adjoint), no kernel reversal.
+    product = tf.matmul(spectrum, kernel_spectrum, adjoint_b=True)  # [F, BJ, Cout]
+    outputs = tf.signal.irfft(tf.transpose(product, [1, 2, 0]), fft_length=[size])
+    outputs = tf.transpose(outputs[..., :block], [0, 2, 1])  # [BJ, M, Cout]
+    outputs = tf.reshape(outputs, [tf.shape(inputs)[0], -1, filters])
     return outputs[:, :length]
 
 
