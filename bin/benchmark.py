@@ -35,8 +35,23 @@ flags.DEFINE_boolean("jit_compile", False, "Compile the steps with XLA.")
 flags.DEFINE_boolean("mixed_precision", False, "Build the models with mixed_bfloat16.")
 flags.DEFINE_boolean("time_split", True, "Forward time by part for the paper audio models.")
 flags.DEFINE_boolean("pipeline", True, "Also measure the input pipeline.")
+flags.DEFINE_list(
+    "conv_kernels",
+    [],
+    "Also time the paper model's second convolution alone, FFT vs direct, at these kernel "
+    "lengths (e.g. 32,64,256,4000: where the FFT starts to win).",
+)
 flags.DEFINE_string("records", None, "Records for the pipeline (default: synthetic corpus).")
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
+
+
+def _kernel_sizes(values):
+    sizes = []
+    for value in values:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise app.UsageError(f"--conv_kernels: expected positive integers, got {value!r}")
+        sizes.append(int(value))
+    return sizes
 
 
 def main(argv):
@@ -59,6 +74,7 @@ def main(argv):
             pipeline=FLAGS.pipeline,
             time_split=FLAGS.time_split,
             records=FLAGS.records,
+            conv_kernels=_kernel_sizes(FLAGS.conv_kernels),
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None

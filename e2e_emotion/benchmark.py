@@ -148,6 +148,7 @@ def run(
     pipeline=True,
     records=None,
     time_split=True,
+    conv_kernels=(),
 ):
     """Every measurement of ``bin/benchmark.py``; returns a JSON-serializable dict."""
     unknown = [name for name in names if name not in MODELS]
@@ -183,6 +184,9 @@ def run(
                 results["time_split"].append(
                     speech_time_split(name, batch, frames, repeats, warmup, sizes)
                 )
+    results["long_conv"] = [
+        long_conv_seconds(kernel, batch, frames, repeats, warmup) for kernel in conv_kernels
+    ]
     if pipeline:
         records = records or synthetic_records(seconds=4.0 if tiny else 20.0)
         for modality in dict.fromkeys(MODELS[name][0] for name in names):
@@ -224,9 +228,12 @@ def format_table(results):
         + (", mixed_bfloat16" if results["mixed_precision"] else "")
         + (", tiny sizes" if results["tiny"] else ""),
         f"float32 matmul: {results['matmul_gflop_per_s']:.1f} GFLOP/s",
-        f"{'model':22s} {'train fr/s':>10s} {'infer fr/s':>10s} {'fwd GFLOP':>10s} "
-        f"{'train GF/s':>10s} {'infer GF/s':>10s}",
     ]
+    if results["models"]:
+        lines.append(
+            f"{'model':22s} {'train fr/s':>10s} {'infer fr/s':>10s} {'fwd GFLOP':>10s} "
+            f"{'train GF/s':>10s} {'infer GF/s':>10s}"
+        )
 
     def cell(row, key):
         return f"{row[key]:10.1f}" if key in row else f"{'OOM':>10s}"
@@ -246,6 +253,12 @@ def format_table(results):
     for row in results["time_split"]:
         parts = ", ".join(f"{part} {seconds:.3f} s" for part, seconds in row["parts_s"].items())
         lines.append(f"forward split, {row['model']} ({row['forward_s']:.3f} s): {parts}")
+    for row in results.get("long_conv", []):
+        lines.append(
+            f"conv2 alone, {row['kernel_size']} taps: forward FFT {row['fft_forward_s']:.3f} s / "
+            f"direct {row['direct_forward_s']:.3f} s, forward+backward FFT "
+            f"{row['fft_train_s']:.3f} s / direct {row['direct_train_s']:.3f} s"
+        )
     for row in results["pipeline"]:
         lines.append(f"input pipeline ({row['modality']}): {row['frames_per_s']:.0f} frames/s")
     return "\n".join(lines)
@@ -282,6 +295,36 @@ def speech_time_split(name, batch=2, frames=150, repeats=3, warmup=1, model_kwar
     total = _median_seconds(lambda: whole(inputs).numpy(), repeats, warmup)
     split["recurrent head"] = max(total - previous, 0.0)
     return {"model": name, "forward_s": total, "parts_s": split}
+
+
+def long_conv_seconds(kernel_size, batch=2, frames=150, repeats=3, warmup=1, channels=40):
+    """Seconds of the `paper` model's second convolution alone, FFT vs direct, for one
+    kernel length: forward, and forward + backward (gradients of input and kernel).
+
+    Shapes as in the model: ``frames * 320`` samples (8 kHz after the first pooling) and
+    ``channels -> channels``. Where the FFT wins decides ``speech.FFT_MIN_KERNEL``.
+    """
+    from e2e_emotion.models.long_conv import direct_conv1d_same, fft_conv1d_same
+
+    rng = np.random.default_rng(kernel_size)
+    x = tf.constant(rng.normal(size=(batch, frames * 320, channels)).astype("float32"))
+    w = tf.constant(rng.normal(size=(kernel_size, channels, channels)).astype("float32"))
+    probe = tf.constant(rng.normal(size=x.shape).astype("float32"))
+    row = {"kernel_size": kernel_size, "batch": batch, "frames": frames}
+    for method, convolve in (("fft", fft_conv1d_same), ("direct", direct_conv1d_same)):
+
+        def gradients(convolve=convolve):
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                loss = tf.reduce_sum(convolve(x, w) * probe)
+            return tape.gradient(loss, [x, w])
+
+        forward, train = tf.function(lambda c=convolve: c(x, w)), tf.function(gradients)
+        row[f"{method}_forward_s"] = _median_seconds(lambda f=forward: f().numpy(), repeats, warmup)
+        row[f"{method}_train_s"] = _median_seconds(
+            lambda f=train: [g.numpy() for g in f()], repeats, warmup
+        )
+    return row
 
 
 def benchmark_pipeline(records, modality, batch=2, frames=150, batches=20):

@@ -23,6 +23,7 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
         "--models=audio_paper_fft,audio_paper_direct,visual",
         f"--records={small_records}",
         f"--json={output}",
+        "--conv_kernels=9,40",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
@@ -49,16 +50,28 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
     assert split["model"] == "audio_paper_fft"
     assert list(split["parts_s"]) == ["conv1 + pool1", "conv2", "channel pool", "recurrent head"]
     assert all(seconds >= 0 for seconds in split["parts_s"].values())
+    assert [row["kernel_size"] for row in data["long_conv"]] == [9, 40]
+    for row in data["long_conv"]:
+        assert row["frames"] == 4
+        assert all(row[f"{m}_{k}_s"] > 0 for m in ("fft", "direct") for k in ("forward", "train"))
+    assert "conv2 alone, 40 taps: forward FFT" in result.stdout
     assert data["environment"]["tensorflow"].startswith("2.")
     assert data["matmul_gflop_per_s"] > 0
     assert "audio_paper_fft" in result.stdout and "input pipeline (visual)" in result.stdout
 
 
-def test_benchmark_rejects_unknown_models():
-    command = [sys.executable, os.path.join(ROOT, "bin", "benchmark.py"), "--models=resnet152"]
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--models=resnet152", "unknown ['resnet152']"),
+        ("--conv_kernels=64,big", "--conv_kernels: expected positive integers, got 'big'"),
+    ],
+)
+def test_benchmark_rejects_bad_flags(flag, message):
+    command = [sys.executable, os.path.join(ROOT, "bin", "benchmark.py"), flag]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    assert "unknown ['resnet152']" in result.stderr
+    assert message in result.stderr
 
 
 def test_timed_runs_counts_calls_and_checks_arguments():

@@ -1,5 +1,6 @@
 """Blocked FFT and direct convolutions equal one convolution: values, gradients, edges, flag."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -172,3 +173,33 @@ def test_direct_blocks_cost_what_one_convolution_costs():
         blocked = _profiled_flops(direct_conv1d_same, shape, kernel_shape)
         whole = _profiled_flops(lambda x, w: tf.nn.conv1d(x, w, 1, "SAME"), shape, kernel_shape)
         assert blocked == whole == 2 * 2 * length * 400 * 3 * 4
+
+
+def test_xla_training_steps_give_the_same_weights():
+    """The trainer's default (XLA) against the plain step for the FFT `paper` model: same
+    initial weights, three Adam steps with the CCC loss, dropout off."""
+    from e2e_emotion.losses import ccc_loss
+
+    inputs = make_inputs("audio", batch=2, time=6, seed=4)
+    labels = np.random.default_rng(5).uniform(-1, 1, (2, 6, 2)).astype("float32")
+    trained = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        model = e2e_emotion.build_model(
+            "audio", speech_preset="paper", conv2_kernel=700, input_dropout=0.0, **TINY
+        )
+        assert model.speech_network.get_layer("speech_conv2").method == "fft"
+        optimizer = keras.optimizers.Adam(1e-3)
+
+        @tf.function(jit_compile=jit_compile)
+        def step(model=model, optimizer=optimizer):
+            with tf.GradientTape() as tape:
+                loss = ccc_loss(labels, model(inputs, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+        for _ in range(3):
+            step()
+        trained.append([w.numpy() for w in model.trainable_variables])
+    for plain, compiled in zip(*trained, strict=True):
+        np.testing.assert_allclose(compiled, plain, atol=1e-5)
