@@ -196,6 +196,9 @@ def test_baseline_errors_name_the_recording():
         HandcraftedBaseline().fit({"r1": {**entry, "labels": entry["labels"][:30]}})
     with pytest.raises(ValueError, match="recording 'r2': the visual baseline needs 'video'"):
         HandcraftedBaseline("visual").fit({"r2": entry})
+    no_audio = {"video": np.zeros((40, 96, 96, 3), np.uint8), "labels": entry["labels"]}
+    with pytest.raises(ValueError, match=r"'r4': the multimodal baseline needs 'audio' \[n, 640\]"):
+        HandcraftedBaseline("multimodal").fit({"r4": no_audio})
     with pytest.raises(ValueError, match="recording 'r3': audio has 40 frames but video 10"):
         HandcraftedBaseline("multimodal").fit(
             {"r3": {**entry, "video": np.zeros((10, 96, 96, 3), np.uint8)}}

@@ -206,6 +206,10 @@ def test_median_filter_and_shift_values():
     np.testing.assert_array_equal(shift_earlier(np.arange(5.0), 2), [2, 3, 4, 4, 4])
     np.testing.assert_array_equal(shift_earlier(np.arange(3.0), 7), [2, 2, 2])
     np.testing.assert_array_equal(shift_earlier(np.arange(3.0), 0), [0, 1, 2])
+    with pytest.raises(ValueError, match=r"median_filter: expected a 1-D array, got shape \(2, 3"):
+        median_filter(np.zeros((2, 3)), 3)
+    with pytest.raises(ValueError, match=r"shift_earlier: expected a 1-D array, got shape \(\)"):
+        shift_earlier(1.0, 1)
 
 
 def delayed_split(num_recordings, delay, seed, noise=0.05, frames=500):

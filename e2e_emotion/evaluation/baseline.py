@@ -367,6 +367,11 @@ class HandcraftedBaseline:
             "names": list(self.names),
         }
 
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Entry keys the modality reads, in feature order: audio before video."""
+        return {"audio": ("audio",), "visual": ("video",)}.get(self.modality, ("audio", "video"))
+
     def features(self, entry: Mapping, rid="recording") -> np.ndarray:
         """``[n, F]`` features of one recording entry (``{"audio": ..., "video": ...}``)."""
         if not isinstance(entry, Mapping):
@@ -374,25 +379,20 @@ class HandcraftedBaseline:
                 f"recording {rid!r}: expected a dict with 'audio'/'video', got "
                 f"{type(entry).__name__}."
             )
+        extractors = {
+            "audio": ("[n, 640]", lambda x: acoustic_features(x, self.sample_rate, self.context)),
+            "video": ("[n, 96, 96, 3]", lambda x: visual_features(x, self.context)),
+        }
         parts = []
-        if self.modality in ("audio", "multimodal"):
-            audio = entry.get("audio")
-            if audio is None:
+        for key in self.streams:
+            shape, extract = extractors[key]
+            values = entry.get(key)
+            if values is None:
                 raise ValueError(
-                    f"recording {rid!r}: the {self.modality} baseline needs 'audio' [n, 640]."
+                    f"recording {rid!r}: the {self.modality} baseline needs {key!r} {shape}."
                 )
             try:
-                parts.append(acoustic_features(audio, self.sample_rate, self.context))
-            except ValueError as error:
-                raise ValueError(f"recording {rid!r}: {error}") from None
-        if self.modality in ("visual", "multimodal"):
-            video = entry.get("video")
-            if video is None:
-                raise ValueError(
-                    f"recording {rid!r}: the {self.modality} baseline needs 'video' [n, 96, 96, 3]."
-                )
-            try:
-                parts.append(visual_features(video, self.context))
+                parts.append(extract(values))
             except ValueError as error:
                 raise ValueError(f"recording {rid!r}: {error}") from None
         if len(parts) == 2 and parts[0].shape[0] != parts[1].shape[0]:

@@ -53,15 +53,21 @@ _PARAMETER = {"median": "median_window", "centre": "centre", "scale": "scale", "
 IDENTITY = {"median_window": 1, "centre": False, "scale": False, "shift": 0}
 
 
+def _series(values, function: str) -> np.ndarray:
+    """``values`` as a float64 1-D array; a ValueError naming ``function`` otherwise."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"{function}: expected a 1-D array, got shape {values.shape}.")
+    return values
+
+
 def median_filter(values, window: int) -> np.ndarray:
     """Running median of ``values`` ``[n]`` over an odd ``window`` of frames -> ``[n]``.
 
     Edges are padded by repeating the first/last value. ``window=1`` returns a copy.
     """
     window = _check_window(window)
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1:
-        raise ValueError(f"median_filter: expected a 1-D array, got shape {values.shape}.")
+    values = _series(values, "median_filter")
     if window == 1 or values.size == 0:
         return values.copy()
     half = window // 2
@@ -75,9 +81,7 @@ def shift_earlier(values, frames: int) -> np.ndarray:
     The last ``frames`` outputs repeat the last value, so the length is kept.
     """
     frames = _check_shift(frames)
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1:
-        raise ValueError(f"shift_earlier: expected a 1-D array, got shape {values.shape}.")
+    values = _series(values, "shift_earlier")
     if frames == 0 or values.size == 0:
         return values.copy()
     if frames >= values.size:
