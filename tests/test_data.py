@@ -17,11 +17,10 @@ from tfrecords_tools import inspect_records
 def recordings_frames(records):
     """{recording_id: {"audio": [n, 640], "video": [n, 96, 96, 3] uint8, ...}}."""
     metadata = inspect_records.load_metadata(records)
-    return {
-        rid: inspect_records.read_recording(records, rid, metadata)
-        for info in metadata["splits"].values()
-        for rid in info["recordings"]
-    }
+    frames = {}
+    for split in metadata["splits"]:
+        frames.update(inspect_records.read_split(records, split, metadata))
+    return frames
 
 
 def locate(window_audio, frames):

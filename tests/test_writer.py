@@ -79,6 +79,25 @@ def test_round_trip_values_are_identical(records):
                 )
 
 
+def test_read_split_reads_each_shard_once_and_equals_read_recording(records, tmp_path):
+    output, metadata, _ = records
+    for split, info in metadata["splits"].items():
+        frames = inspect_records.read_split(output, split)
+        assert list(frames) == list(info["recordings"])  # metadata order
+        for rid, arrays in frames.items():
+            single = inspect_records.read_recording(output, rid)
+            assert sorted(arrays) == sorted(single)
+            for key in single:
+                np.testing.assert_array_equal(arrays[key], single[key])
+            assert len(arrays["audio"]) == info["recordings"][rid]
+    with pytest.raises(inspect_records.InspectError, match="split 'valid' is not in .*'train'"):
+        inspect_records.read_split(output, "valid")
+    broken = json.loads(json.dumps(metadata))
+    broken["splits"]["dev"]["recordings"]["ghost"] = 10
+    with pytest.raises(inspect_records.InspectError, match=r"split 'dev' lists \['ghost'\]"):
+        inspect_records.read_split(output, "dev", broken)
+
+
 def test_metadata_matches_shards(records):
     output, metadata, _ = records
     with open(os.path.join(output, "metadata.json")) as stream:

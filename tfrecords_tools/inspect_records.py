@@ -204,9 +204,35 @@ def read_recording(directory, recording_id, metadata=None):
                         for r in iter_shard(directory, metadata, split, shard["file"])
                         if r["recording_id"].decode() == recording_id
                     ]
-                    return {key: np.stack([f[key] for f in frames]) for key in frames[0]}
+                    return _stack(frames)
     known = [rid for info in metadata["splits"].values() for rid in info["recordings"]]
     raise InspectError(f"recording {recording_id!r} is not in {directory}; known: {known}")
+
+
+def read_split(directory, split, metadata=None):
+    """All recordings of one split, each shard read once: ``{rid: stacked arrays}``.
+
+    Recordings come in ``metadata.json`` order; one listed there without frames in its
+    shards is an error naming it.
+    """
+    metadata = metadata or load_metadata(directory)
+    if split not in metadata["splits"]:
+        raise InspectError(
+            f"split {split!r} is not in {directory}; splits: {sorted(metadata['splits'])}"
+        )
+    info = metadata["splits"][split]
+    grouped = {rid: [] for rid in info["recordings"]}
+    for shard in info["shards"]:
+        for record in iter_shard(directory, metadata, split, shard["file"]):
+            grouped.setdefault(record["recording_id"].decode(), []).append(record)
+    missing = [rid for rid, frames in grouped.items() if not frames]
+    if missing:
+        raise InspectError(f"{directory}: split {split!r} lists {missing} but no shard holds them")
+    return {rid: _stack(frames) for rid, frames in grouped.items()}
+
+
+def _stack(frames):
+    return {key: np.stack([frame[key] for frame in frames]) for key in frames[0]}
 
 
 def contact_sheet(directory, output_png, per_recording=4, columns=8, metadata=None):

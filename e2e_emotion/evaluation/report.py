@@ -54,8 +54,9 @@ def _frames_for_baseline(records, source, split, modality):
     from tfrecords_tools import inspect_records
 
     data = {}
+    recordings = inspect_records.read_split(records, split, source.metadata)
     for rid, _ in source.recordings(split):
-        frames = inspect_records.read_recording(records, rid, source.metadata)
+        frames = recordings[rid]
         entry = {
             "audio": frames.get("audio") if modality in ("audio", "multimodal") else None,
             "video": frames.get("video") if modality in ("visual", "multimodal") else None,
