@@ -117,6 +117,49 @@ def test_wav_signature_rejects_other_sample_rates(audio_export, tmp_path):
         loaded.signatures["wav"](wav=tf.constant(short.read_bytes()))
 
 
+def test_wav_signature_checks_run_before_the_model(audio_export, tmp_path):
+    # The model's own error for a zero-frame input ("input depth must be evenly divisible")
+    # must never be what the client sees: the checks are control dependencies of its input.
+    _, loaded, _ = audio_export
+    short = tmp_path / "short.wav"
+    _write_wav(short, seconds=0.01, channels=1)
+    for _ in range(20):
+        with pytest.raises(tf.errors.InvalidArgumentError) as error:
+            loaded.signatures["wav"](wav=tf.constant(short.read_bytes()))
+        assert "shorter than one frame (640 samples)" in str(error.value)
+        assert "evenly divisible" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ((1, 10, 320), r"audio \[1,10,320\] is not compatible with expected shape \[\?,\?,640\]"),
+        ((2, 10, 640, 1), r"audio \[2,10,640,1\] is not compatible with expected shape"),
+        ((10, 640), r"audio \[10,640\] is not compatible with expected shape \[\?,\?,640\]"),
+        ((1, 0, 640), "audio: at least one frame is needed"),
+    ],
+)
+def test_serving_default_rejects_bad_shapes(audio_export, shape, expected):
+    _, loaded, _ = audio_export
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected):
+        loaded.signatures["serving_default"](audio=tf.zeros(shape))
+
+
+def test_serving_default_rejects_non_finite_audio_naming_the_frame(audio_export):
+    _, loaded, _ = audio_export
+    audio = np.zeros((2, 6, 640), np.float32)
+    audio[1, 4, 17] = np.nan
+    audio[1, 5, 0] = np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        loaded.signatures["serving_default"](audio=tf.constant(audio))
+    message = str(error.value)
+    assert "audio: NaN or Inf in the input; first bad [batch item, frame] =" in message
+    assert "[[1 4]]" in message
+    audio[1, 4, 17] = 0.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[\[1 5\]\]"):
+        loaded.signatures["serving_default"](audio=tf.constant(audio))
+
+
 def test_metadata_signature_and_assets(audio_model, audio_export):
     path, loaded, _ = audio_export
     meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
@@ -175,6 +218,13 @@ def test_multimodal_export_matches_keras_and_has_no_wav(tmp_path):
     assert_outputs_close(loaded.signatures["examples"](examples=tf.constant(rows)), expected)
     with pytest.raises(tf.errors.InvalidArgumentError, match="same \\[batch, time\\]"):
         loaded.signatures["serving_default"](audio=tensors["audio"][:, :2], video=tensors["video"])
+    # 8-bit pixel values sent as floats, and a wrong crop size, are refused.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"video: pixels must be .* in \[0, 1"):
+        loaded.signatures["serving_default"](audio=tensors["audio"], video=tensors["video"] * 255)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected shape \[\?,\?,96,96,3\]"):
+        loaded.signatures["serving_default"](
+            audio=tensors["audio"], video=tf.image.resize(tensors["video"][0], [64, 64])[None]
+        )
 
 
 def test_paper_preset_with_fft_convolution_exports(tmp_path):
@@ -252,6 +302,21 @@ def test_benchmark_reports_batch_latency(audio_export):
     assert "batch 2 x 5 frames: median" in line and "ms per batch" in line
 
 
+_HANG_AFTER_SAVE = """
+import runpy, sys, time
+import tensorflow as tf
+save, marker = tf.saved_model.save, sys.argv.pop(1)
+def save_then_hang(*args, **kwargs):
+    save(*args, **kwargs)
+    open(marker, "w").close()
+    while True:
+        time.sleep(60)
+tf.saved_model.save = save_then_hang
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up(
     audio_model, tmp_path
 ):
@@ -261,7 +326,11 @@ def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up
     model_dir = base / "killed"
     script = [sys.executable, os.path.join(ROOT, "bin", "export.py")]
     command = [*script, f"--model={keras_file}", f"--export_base={base}", "--model_name=killed"]
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The script runs with tf.saved_model.save made to hang once it has written the
+    # staged version: the kill lands midway every time, not when a poll happens to see it.
+    saved = tmp_path / "saved"
+    hanging = [sys.executable, "-c", _HANG_AFTER_SAVE, str(saved), *command[1:]]
+    process = subprocess.Popen(hanging, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Meanwhile (CPU time is short): a whole run of the script with its benchmark.
     scripted = [
         *script,
@@ -275,15 +344,14 @@ def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up
         "--benchmark_warmup=1",
     ]
     complete = subprocess.Popen(scripted, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    temporaries = []
-    while time.time() < deadline and process.poll() is None and not temporaries:
-        if model_dir.is_dir():
-            temporaries = [n for n in os.listdir(model_dir) if n.startswith(".export-tmp-")]
-        time.sleep(0.01)
+    deadline = time.monotonic() + 300
+    while not saved.exists():
+        assert process.poll() is None, process.communicate()[1].decode()[-3000:]
+        assert time.monotonic() < deadline, "the export did not reach its save within 300 s"
+        time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.communicate()
-    assert process.returncode == -signal.SIGKILL, "the export finished before it was killed"
+    assert process.returncode == -signal.SIGKILL
     left = os.listdir(model_dir)
     assert left and all(n.startswith(".export-tmp-") for n in left)  # killed midway
     assert saved_model.existing_versions(model_dir) == []

@@ -156,15 +156,62 @@ class EmotionServingModule(tf.Module):
 
         self._signature_names = tuple(signatures)
 
-    # Model call shared by every signature.
-    def _predict(self, inputs):
-        if self.modality == "multimodal":
-            tf.debugging.assert_equal(
-                tf.shape(inputs["audio"])[:2],
-                tf.shape(inputs["video"])[:2],
+    def _validated(self, inputs):
+        """``inputs`` checked, as tensors that the model can only read after the checks ran.
+
+        A SavedModel's runtime does not enforce the signature's shapes (a loaded signature
+        or TF Serving accepts ``audio`` ``[1, 10, 320]`` and returns wrong answers), so
+        every request is checked here: rank and size (``EnsureShape``, whose error states
+        the expected shape), finite values (NaN/Inf are rejected, never predicted; the error
+        gives the first bad ``[batch item, frame]``), video in [0, 1], and for the
+        multimodal model the same ``[batch, time]`` for both streams. Each check is a
+        control dependency of the tensor handed to the model: none can run after it.
+        """
+        size = self.image_size
+        expected = {
+            "audio": [None, None, self.frame_length],
+            "video": [None, None, size, size, 3],
+        }
+        checked = {}
+        for name, tensor in inputs.items():
+            tensor = tf.ensure_shape(tensor, expected[name], name=f"{name}_shape")
+            bad = tf.logical_not(tf.math.is_finite(tensor))
+            data = [f"{name}: NaN or Inf in the input; first bad [batch item, frame] ="]
+            checks = [
+                tf.debugging.assert_positive(
+                    tf.shape(tensor)[1],
+                    message=f"{name}: at least one frame is needed (time axis is empty)",
+                )
+            ]
+            if name == "video":
+                bad = tf.logical_or(bad, tf.logical_or(tensor < 0.0, tensor > 1.0))
+                data[0] = (
+                    "video: pixels must be finite float32 in [0, 1] (8-bit pixels divided "
+                    "by 255); first bad [batch item, frame] ="
+                )
+            bad_frames = tf.reduce_any(bad, axis=list(range(2, len(expected[name]))))
+            checks.append(
+                tf.debugging.Assert(
+                    tf.logical_not(tf.reduce_any(bad_frames)),
+                    data + [tf.where(bad_frames)[:1]],
+                    name=f"{name}_values",
+                )
+            )
+            with tf.control_dependencies(checks):
+                checked[name] = tf.identity(tensor, name=f"{name}_checked")
+        if len(checked) == 2:
+            same = tf.debugging.assert_equal(
+                tf.shape(checked["audio"])[:2],
+                tf.shape(checked["video"])[:2],
                 message="audio and video must have the same [batch, time]",
             )
-        outputs = self.model(inputs, training=False)
+            with tf.control_dependencies([same]):
+                checked = {name: tf.identity(tensor) for name, tensor in checked.items()}
+        return checked
+
+    # Model call shared by every signature.
+    def _predict(self, inputs):
+        outputs = self.model(self._validated(inputs), training=False)
         return {
             name: tf.identity(outputs[..., index], name=name)
             for index, name in enumerate(LABEL_NAMES)
@@ -242,18 +289,21 @@ class EmotionServingModule(tf.Module):
 
         def serve_wav(wav):
             audio, sample_rate = tf.audio.decode_wav(wav)
-            tf.debugging.assert_equal(
+            rate = tf.debugging.assert_equal(
                 sample_rate,
                 tf.constant(SAMPLE_RATE, tf.int32),
                 message=f"wav: the WAV sample rate must be {SAMPLE_RATE} Hz (resample the file)",
             )
             mono = tf.reduce_mean(audio, axis=1)
             frames = tf.shape(mono)[0] // frame_length
-            tf.debugging.assert_positive(
+            length = tf.debugging.assert_positive(
                 frames,
                 message=f"wav: the WAV is shorter than one frame ({frame_length} samples)",
             )
-            mono = mono[: frames * frame_length]
+            # The checks come first: the model never sees a WAV that failed one (without
+            # these dependencies its own error could be reported instead).
+            with tf.control_dependencies([rate, length]):
+                mono = tf.identity(mono[: frames * frame_length])
             return self._predict({"audio": tf.reshape(mono, [1, frames, frame_length])})
 
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
