@@ -308,17 +308,23 @@ def test_kill_minus_9_then_restart_resumes_and_finishes(audio_records, tmp_path)
     command = run_train_command(audio_records, model_dir, steps=400)
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     checkpoints = model_dir / "checkpoints"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if checkpoints.exists() and any(
-            n.startswith("ckpt-10.index") for n in os.listdir(checkpoints)
-        ):
-            break
-        time.sleep(0.2)
+
+    def checkpointed_step():
+        # The checkpoint state file is written last (atomically) once a checkpoint is
+        # complete: only a step it names is one that a restart can resume from.
+        latest = tf.train.latest_checkpoint(str(checkpoints))
+        return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+    deadline = time.monotonic() + 300
+    while checkpointed_step() < 10:
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint of step >= 10 within 300 s"
+        time.sleep(0.1)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    assert process.returncode == -signal.SIGKILL
     latest = tf.train.latest_checkpoint(str(checkpoints))
-    killed_at = int(latest.rsplit("-", 1)[1])
+    killed_at = checkpointed_step()
     assert 10 <= killed_at < 400
     finish = run_train_command(audio_records, model_dir, steps=killed_at + 10)
     result = subprocess.run(finish, env=ENV, capture_output=True, text=True, timeout=600)
@@ -339,13 +345,23 @@ def test_kill_minus_9_then_restart_resumes_and_finishes(audio_records, tmp_path)
 
 
 def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """Ports for servers that other processes will bind, taken below the kernel's
+    ephemeral range: a port that bind(0) hands out is free again once closed, and any
+    connection or other bind(0) could take it before the server binds it; ports below
+    the range are never handed out by the kernel."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    ports = []
+    for port in range(max(1024, low - 4000 + os.getpid() % 2000), low):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: try the next one
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise AssertionError(f"no {count} free ports below {low}")
 
 
 @pytest.mark.slow
