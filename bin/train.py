@@ -28,7 +28,9 @@ flags.DEFINE_enum("speech_preset", "paper", ["paper", "reference"], "Speech netw
 flags.DEFINE_integer("lstm_units", 256, "LSTM units per layer.", lower_bound=1)
 flags.DEFINE_integer("lstm_layers", 2, "LSTM layers.", lower_bound=1)
 flags.DEFINE_enum("lstm_type", "standard", ["standard", "peephole"], "LSTM cell.")
-flags.DEFINE_float("input_dropout", 0.5, "Dropout on the raw waveform.", 0.0, 0.99)
+flags.DEFINE_float(
+    "input_dropout", 0.0, "Dropout on the raw waveform (the paper's code: 0.5).", 0.0, 0.99
+)
 flags.DEFINE_list("resnet_blocks", ["3", "4", "6", "3"], "Bottleneck blocks per ResNet stage.")
 flags.DEFINE_list("resnet_filters", ["64", "128", "256", "512"], "ResNet stage widths.")
 flags.DEFINE_integer("stem_filters", 64, "ResNet stem filters.", lower_bound=1)
@@ -37,7 +39,7 @@ flags.DEFINE_integer("sequence_length", 150, "Frames per sequence (150 = 6 s).",
 flags.DEFINE_integer("hop", None, "Frames between training windows (default: length).")
 flags.DEFINE_integer("batch_size", 2, "Global batch size (sequences).", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", 256, "Training windows in the shuffle buffer.")
-flags.DEFINE_boolean("augment_video", True, "Face crop augmentation (resize/crop/colour).")
+flags.DEFINE_boolean("augment_video", True, "Face augmentation (shifts, brightness, saturation).")
 flags.DEFINE_float("audio_gain_db", 0.0, "Random training gain range in dB.", lower_bound=0)
 flags.DEFINE_float("audio_noise", 0.0, "Training white-noise std.", lower_bound=0)
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
@@ -56,6 +58,12 @@ flags.DEFINE_enum(
     "jit_compile", "auto", ["auto", "true", "false"], "XLA training step (auto: default strategy)."
 )
 flags.DEFINE_boolean("mixed_precision", False, "mixed_bfloat16 model (CCC in float32).")
+flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"], "Learning-rate schedule.")
+flags.DEFINE_integer("warmup_steps", 0, "Linear warm-up steps of the cosine schedule.")
+flags.DEFINE_integer("patience", 0, "Stop after N evaluations without a better dev CCC (0: never).")
+flags.DEFINE_boolean("restore_best", True, "final/ holds the model with the best dev CCC.")
+flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")
+flags.DEFINE_boolean("baseline", True, "Log the handcrafted baseline's dev CCC beside the model's.")
 flags.mark_flags_as_required(["records", "model_dir"])
 
 
@@ -66,7 +74,14 @@ def main(argv):
     from e2e_emotion.training import cli
 
     try:
-        cli.train_from_flags(FLAGS, json.loads(FLAGS.model_config or "{}"))
+        reference = None
+        if FLAGS.baseline and FLAGS.eval_every:
+            from e2e_emotion.evaluation.report import baseline_reference
+
+            reference = baseline_reference(
+                FLAGS.records, FLAGS.modality, FLAGS.train_split, FLAGS.eval_split
+            )
+        cli.train_from_flags(FLAGS, json.loads(FLAGS.model_config or "{}"), reference)
     except cli.user_errors as error:
         sys.exit(f"error: {error}")
 

@@ -145,7 +145,7 @@ def test_training_raises_dev_ccc_of_the_audio_model(audio_records, trained):
 
 
 def test_evaluation_report_with_postprocessing_and_baseline(audio_records, trained, tmp_path):
-    from e2e_emotion.evaluation.report import evaluate_model
+    from e2e_emotion.evaluation.report import baseline_reference, evaluate_model
 
     model_dir, _, scores = trained
     output = tmp_path / "eval"
@@ -165,6 +165,11 @@ def test_evaluation_report_with_postprocessing_and_baseline(audio_records, train
         >= report["dev"]["overall"]["mean_ccc"] - 1e-9
     )
     assert report["baseline_dev"]["overall"]["arousal"]["ccc"] > 0.5  # loudness is learnable
+    # The reference line of training is the same baseline on the same split.
+    reference = baseline_reference(audio_records, "audio")
+    baseline_dev = report["baseline_dev"]["overall"]
+    assert reference["ccc_arousal"] == pytest.approx(baseline_dev["arousal"]["ccc"], abs=1e-9)
+    assert reference["ccc_mean"] == pytest.approx(baseline_dev["mean_ccc"], abs=1e-9)
     on_disk = read_json(output / "report.json")
     assert on_disk["postprocessing"] == report["postprocessing"]
     rows = (output / "predictions" / "test" / "test_1.csv").read_text().splitlines()
@@ -173,6 +178,103 @@ def test_evaluation_report_with_postprocessing_and_baseline(audio_records, train
     assert (output / "plots" / "dev" / "dev_1.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "training_curves.png").exists()
     assert "dev" in (output / "report.txt").read_text()
+
+
+def test_inference_mode_matches_training_mode_and_a_mismatch_is_caught(
+    audio_records, trained, tmp_path, capsys
+):
+    """The CCC of the training batches in training mode against the same model in
+    inference mode on its training recordings: close for the default model, far apart
+    with heavy dropout on the waveform before max-pooling (a known mismatch)."""
+    model_dir, _, _ = trained
+    history = read_history(model_dir / "logs" / "history.jsonl")
+    evaluated = [row for row in history if "dev_ccc_mean" in row]
+    assert [row["step"] for row in evaluated] == [20, 40]
+    last = evaluated[-1]
+    assert last["train_inference_ccc_arousal"] > 0.6
+    assert abs(last["train_mode_gap"]) < 0.1, last
+    assert last["train_mode_gap"] == pytest.approx(
+        last["train_training_mode_ccc_mean"] - last["train_inference_ccc_mean"]
+    )
+    heavy = dict(SMALL_AUDIO, input_dropout=0.8)
+    Trainer(config_for(audio_records, tmp_path / "heavy", model=heavy), verbose=True).train()
+    rows = [
+        r
+        for r in read_history(tmp_path / "heavy" / "logs" / "history.jsonl")
+        if "dev_ccc_mean" in r
+    ]
+    assert max(row["train_mode_gap"] for row in rows) > trainer_module.MISMATCH_WARNING, rows
+    out = capsys.readouterr().out
+    assert "warning: on its training recordings the model scores" in out
+    assert "less in inference mode than in training mode" in out
+    assert "train (inference)" in out and "train batches (training mode)" in out
+
+
+def _scripted_evaluations(monkeypatch, dev_means):
+    """Trainer.evaluate returns ``dev_means`` in turn for dev, a constant for train."""
+    means = iter(dev_means)
+
+    def evaluate(self, split=None):
+        if split == self.config.train_split:
+            return {"ccc_arousal": 0.5, "ccc_valence": 0.5, "ccc_mean": 0.5}
+        value = next(means)
+        return {"ccc_arousal": value, "ccc_valence": value, "ccc_mean": value}
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+
+
+def test_early_stopping_restores_the_best_model_and_survives_a_restart(
+    audio_records, tmp_path, monkeypatch, capsys
+):
+    _scripted_evaluations(monkeypatch, [0.1, 0.4, 0.3, 0.35, 0.2, 0.9, 0.9])
+    reference = {"ccc_arousal": 0.25, "ccc_valence": 0.05, "ccc_mean": 0.15}
+    config = config_for(
+        audio_records,
+        tmp_path / "early",
+        steps=40,
+        eval_every=5,
+        log_every=5,
+        checkpoint_every=100,
+        patience=3,
+        reference_scores=reference,
+    )
+    Trainer(config, verbose=True).train()
+    out = capsys.readouterr().out
+    # Best 0.4 at step 10; 0.3, 0.35, 0.2 are three evaluations without better: stop at 25.
+    assert (
+        "stopping early at step 25: no better dev CCC in 3 evaluations (best 0.400 at step 10)"
+        in out
+    )
+    assert "final model = the best on dev (step 10, mean CCC 0.400)" in out
+    history = read_history(tmp_path / "early" / "logs" / "history.jsonl")
+    assert [row["step"] for row in history] == [5, 10, 15, 20, 25]
+    assert all(row["reference_ccc_mean"] == 0.15 for row in history)
+    assert "baseline 0.250 / 0.050" in out
+    assert tf.train.latest_checkpoint(str(tmp_path / "early" / "checkpoints")).endswith("ckpt-25")
+    best = tmp_path / "early" / "best" / "model.keras"
+    assert (tmp_path / "early" / "final" / "model.keras").read_bytes() == best.read_bytes()
+    # The same command again: still stopped (the count of stale evaluations is checkpointed).
+    assert Trainer(config, verbose=True).train()["step"] == 10
+    assert "stopped early at step 25" in capsys.readouterr().out
+
+
+def test_cosine_schedule_with_warm_up(audio_records, tmp_path):
+    config = config_for(
+        audio_records,
+        tmp_path / "cosine",
+        steps=20,
+        eval_every=0,
+        log_every=5,
+        lr_schedule="cosine",
+        warmup_steps=10,
+        restore_best=False,
+    )
+    Trainer(config, verbose=False).train()
+    rates = [
+        row["learning_rate"] for row in read_history(tmp_path / "cosine" / "logs" / "history.jsonl")
+    ]
+    # Logged after each step: warm-up 5/10 and 10/10 of 3e-3, then cosine over 10 steps.
+    np.testing.assert_allclose(rates, [1.5e-3, 3e-3, 1.5e-3, 0.0], atol=1e-9)
 
 
 def test_one_and_two_replicas_give_the_same_weights(audio_records, tmp_path):
@@ -251,6 +353,14 @@ def test_bad_configuration_errors(audio_records, tmp_path):
         Trainer(config_for(audio_records, tmp_path / "c", steps=0))
     with pytest.raises(TrainingError, match="sequence options: sequence_length"):
         Trainer(config_for(audio_records, tmp_path / "d", sequence={"sequence_length": -1}))
+    with pytest.raises(TrainingError, match="--lr_schedule='step'"):
+        Trainer(config_for(audio_records, tmp_path / "g", lr_schedule="step"))
+    with pytest.raises(TrainingError, match="--warmup_steps=40 must be below --steps=40"):
+        Trainer(config_for(audio_records, tmp_path / "g", lr_schedule="cosine", warmup_steps=40))
+    with pytest.raises(TrainingError, match="--patience needs evaluations"):
+        Trainer(config_for(audio_records, tmp_path / "g", patience=2, eval_every=0))
+    with pytest.raises(TrainingError, match="--patience must be >= 0, received -1"):
+        Trainer(config_for(audio_records, tmp_path / "g", patience=-1))
     with pytest.raises(TrainingError, match="visual model needs video"):
         train(config_for(audio_records, tmp_path / "e", modality="visual"))
     # A model directory from an incompatible configuration.

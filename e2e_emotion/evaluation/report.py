@@ -67,6 +67,24 @@ def _frames_for_baseline(records, source, split, modality):
     return data
 
 
+def baseline_reference(records, modality, train_split="train", eval_split="dev"):
+    """The handcrafted baseline's raw CCC on ``eval_split`` (fitted on ``train_split``):
+    ``{"ccc_arousal", "ccc_valence", "ccc_mean"}``, the reference line of training."""
+    from e2e_emotion.data import RecordSource
+
+    source = RecordSource(records)
+    baseline = HandcraftedBaseline(modality=modality)
+    baseline.fit(_frames_for_baseline(records, source, train_split, modality))
+    data = _frames_for_baseline(records, source, eval_split, modality)
+    labels = {rid: entry["labels"] for rid, entry in data.items()}
+    overall = _scores(baseline.predict(data), labels)["overall"]
+    return {
+        "ccc_arousal": overall["arousal"]["ccc"],
+        "ccc_valence": overall["valence"]["ccc"],
+        "ccc_mean": overall["mean_ccc"],
+    }
+
+
 def evaluate_model(
     model_path,
     records,

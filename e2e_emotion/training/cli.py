@@ -15,7 +15,7 @@ def _ints(values, flag):
         raise TrainingError(f"--{flag}={','.join(values)}: expected integers") from None
 
 
-def config_from_flags(flags, extra_model_config=None):
+def config_from_flags(flags, extra_model_config=None, reference_scores=None):
     """Builds the ``TrainConfig`` of the parsed flags (see ``bin/train.py``)."""
     model = {
         "speech_preset": flags.speech_preset,
@@ -60,11 +60,17 @@ def config_from_flags(flags, extra_model_config=None):
         seed=flags.seed,
         jit_compile={"auto": None, "true": True, "false": False}[flags.jit_compile],
         mixed_precision=flags.mixed_precision,
+        lr_schedule=flags.lr_schedule,
+        warmup_steps=flags.warmup_steps,
+        patience=flags.patience,
+        restore_best=flags.restore_best,
+        eval_train=flags.eval_train,
+        reference_scores=reference_scores,
     )
 
 
-def train_from_flags(flags, extra_model_config=None):
-    config = config_from_flags(flags, extra_model_config)
+def train_from_flags(flags, extra_model_config=None, reference_scores=None):
+    config = config_from_flags(flags, extra_model_config, reference_scores)
     use_logical_cpus(flags.logical_cpus)
     try:
         from e2e_emotion.models import build_model  # noqa: F401  (fail early on bad sizes)

@@ -38,6 +38,10 @@ from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import predict_split
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+LR_SCHEDULES = ("constant", "cosine")
+# A training-mode CCC this much above the inference-mode CCC on the same (training)
+# recordings means the model computes something else in inference: warn.
+MISMATCH_WARNING = 0.15
 # Keys of config.json that must not change when a model directory is reused.
 COMPATIBLE_KEYS = ("modality", "model", "sequence_length")
 
@@ -70,6 +74,19 @@ class TrainConfig:
             steps), none under Mirrored/MultiWorker strategies.
         mixed_precision: build the model with the ``mixed_bfloat16`` policy (the
             predictions and the CCC loss stay float32).
+        lr_schedule: ``constant`` or ``cosine`` (linear warm-up over ``warmup_steps``,
+            then cosine decay to 0 at ``steps``).
+        warmup_steps: linear learning-rate warm-up steps of the cosine schedule.
+        patience: stop after this many evaluations without a better raw dev mean CCC
+            (0: never stop early).
+        restore_best: at the end, ``final/model.keras`` is the model with the best raw
+            dev mean CCC (the last weights stay in the checkpoints).
+        eval_train: at each evaluation also score the training split in inference mode,
+            beside the CCC of the training batches in training mode: a large gap means
+            the model behaves differently in training and in inference.
+        reference_scores: optional ``{"ccc_arousal", "ccc_valence", "ccc_mean"}`` of a
+            reference (the handcrafted baseline on the eval split), logged beside the
+            model's at each evaluation.
     """
 
     records: str
@@ -90,6 +107,12 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool | None = None
     mixed_precision: bool = False
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    patience: int = 0
+    restore_best: bool = True
+    eval_train: bool = True
+    reference_scores: dict | None = None
 
     def check(self):
         if self.modality not in MODALITIES:
@@ -99,8 +122,19 @@ class TrainConfig:
         for name in ("steps", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"--{name} must be >= 1, received {getattr(self, name)}")
-        if self.eval_every < 0:
-            raise TrainingError(f"--eval_every must be >= 0, received {self.eval_every}")
+        for name in ("eval_every", "warmup_steps", "patience"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"--{name} must be >= 0, received {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise TrainingError(
+                f"--lr_schedule={self.lr_schedule!r}: expected one of {LR_SCHEDULES}"
+            )
+        if self.lr_schedule == "cosine" and self.warmup_steps >= self.steps:
+            raise TrainingError(
+                f"--warmup_steps={self.warmup_steps} must be below --steps={self.steps}"
+            )
+        if self.patience and not self.eval_every:
+            raise TrainingError("--patience needs evaluations (--eval_every > 0)")
         if not self.learning_rate > 0:
             raise TrainingError(f"--learning_rate must be > 0, received {self.learning_rate}")
         try:
@@ -128,6 +162,56 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["sequence_length"] = self.sequence_config.sequence_length
         return data
+
+
+def learning_rate_schedule(config):
+    """Adam's learning rate: a float, or a schedule over the optimizer's iterations
+    (checkpointed with it, so a resumed run continues the same curve)."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    decay = config.steps - config.warmup_steps
+    if config.warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay,
+            warmup_target=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+        )
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay)
+
+
+def ccc_moments(labels, predictions, weights):
+    """``[6, D]`` weighted sums (n, x, y, xx, yy, xy) of predictions x and labels y: they add
+    up over batches and replicas into the CCC of all of them (``ccc_from_moments``)."""
+    dims = predictions.shape[-1]
+    x = tf.reshape(tf.cast(predictions, tf.float32), [-1, dims])
+    y = tf.reshape(tf.cast(labels, tf.float32), [-1, dims])
+    w = tf.reshape(tf.cast(weights, tf.float32), [-1, 1])
+    return tf.stack(
+        [
+            tf.reduce_sum(w * tf.ones_like(x), axis=0),
+            tf.reduce_sum(w * x, axis=0),
+            tf.reduce_sum(w * y, axis=0),
+            tf.reduce_sum(w * x * x, axis=0),
+            tf.reduce_sum(w * y * y, axis=0),
+            tf.reduce_sum(w * x * y, axis=0),
+        ]
+    )
+
+
+def ccc_from_moments(moments):
+    """``{"ccc_arousal", "ccc_valence", "ccc_mean"}`` of summed ``ccc_moments``."""
+    count, sx, sy, sxx, syy, sxy = np.asarray(moments, np.float64)
+    count = np.maximum(count, 1e-12)
+    mx, my = sx / count, sy / count
+    vx, vy = sxx / count - mx * mx, syy / count - my * my
+    cov = sxy / count - mx * my
+    ccc = 2 * cov / np.maximum(vx + vy + (mx - my) ** 2, 1e-12)
+    return {
+        "ccc_arousal": float(ccc[0]),
+        "ccc_valence": float(ccc[1]),
+        "ccc_mean": float(np.mean(ccc)),
+    }
 
 
 def make_strategy(name):
@@ -268,12 +352,15 @@ class Trainer:
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         with self.strategy.scope():
-            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            # Evaluations since the best raw dev CCC (early stopping survives a restart).
+            self.stale = tf.Variable(0, dtype=tf.int64, trainable=False, name="stale_evals")
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step
+            model=self.model, optimizer=self.optimizer, step=self.step, stale=self.stale
         )
+        self._train_moments = None
         directory = os.path.join(config.model_dir, "checkpoints")
         if not self.is_chief:  # every worker saves (collective ops); only the chief keeps it
             directory = tempfile.mkdtemp(prefix="e2e_emotion_worker_ckpt_")
@@ -325,7 +412,8 @@ class Trainer:
             # Never apply a non-finite update: the weights stay those of the last good step.
             grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            return loss, tf.cast(finite, tf.float32)
+            moments = ccc_moments(labels, predictions, weights)
+            return loss, tf.cast(finite, tf.float32), moments
 
         @tf.function(jit_compile=True)
         def compiled_step(inputs, labels, weights):
@@ -337,11 +425,12 @@ class Trainer:
 
         @tf.function
         def train_step(iterator):
-            loss, finite = strategy.run(step_function, args=next(iterator))
+            loss, finite, moments = strategy.run(step_function, args=next(iterator))
             mean_loss = strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
             all_finite = strategy.reduce(tf.distribute.ReduceOp.MEAN, finite, axis=None)
+            moments = strategy.reduce(tf.distribute.ReduceOp.SUM, moments, axis=None)
             self.step.assign_add(1)
-            return mean_loss, all_finite
+            return mean_loss, all_finite, moments
 
         return train_step
 
@@ -400,9 +489,22 @@ class Trainer:
         last_scores = best
         window_started, window_steps = time.perf_counter(), 0
         step = start_step
+        if config.patience and int(self.stale.numpy()) >= config.patience:
+            self._say(
+                f"stopped early at step {start_step}: no better {config.eval_split} CCC in "
+                f"{config.patience} evaluations (--patience); raise --patience to go on"
+            )
+            self._finish(best)
+            return best
+        self._train_moments = None
         while step < config.steps:
-            loss, finite = train_step(iterator)
+            loss, finite, moments = train_step(iterator)
             step = int(self.step.numpy())
+            moments = moments.numpy().astype(np.float64)
+            if self._train_moments is None:
+                self._train_moments = moments
+            else:
+                self._train_moments += moments
             if float(finite) < 1.0:
                 kept = self.manager.latest_checkpoint
                 raise TrainingError(
@@ -418,23 +520,31 @@ class Trainer:
                 row = {
                     "step": step,
                     "loss": float(loss),
-                    "learning_rate": float(config.learning_rate),
+                    "learning_rate": float(self.optimizer.learning_rate.numpy()),
                     "frames_per_second": throughput,
                 }
                 window_started, window_steps = time.perf_counter(), 0
                 progbar.update(step, [("loss", float(loss)), ("frames/s", throughput)])
+            stop_early = False
             if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
                 scores = self.evaluate()
                 last_scores = scores
                 row = row or {"step": step, "loss": float(loss)}
-                row.update({f"dev_{k}": v for k, v in scores.items()})
+                row.update(self._consistency_row(scores))
                 if best is None or scores["ccc_mean"] > best["ccc_mean"]:
                     best = {**scores, "step": step}
+                    self.stale.assign(0)
                     if self.is_chief:
                         save_model_atomically(
                             self.model, os.path.join(config.model_dir, "best", "model.keras")
                         )
                         _atomic_write_json(self.best_path, best)
+                else:
+                    self.stale.assign_add(1)
+                    stop_early = bool(config.patience) and (
+                        int(self.stale.numpy()) >= config.patience
+                    )
+                self._say_scores(row, best)
             if row is not None and self.is_chief:
                 with writer.as_default(step=step):
                     for key, value in row.items():
@@ -443,22 +553,92 @@ class Trainer:
                 writer.flush()
                 with open(history_path, "a") as stream:
                     stream.write(json.dumps(row) + "\n")
-            if step % config.checkpoint_every == 0 or step == config.steps:
+            if step % config.checkpoint_every == 0 or step == config.steps or stop_early:
                 self.manager.save(checkpoint_number=step)
-        if self.is_chief:
-            save_model_atomically(
-                self.model, os.path.join(config.model_dir, "final", "model.keras")
-            )
-        else:
-            shutil.rmtree(self.manager.directory, ignore_errors=True)
+            if stop_early:
+                self._say(
+                    f"stopping early at step {step}: no better {config.eval_split} CCC in "
+                    f"{config.patience} evaluations (best {best['ccc_mean']:.3f} at step "
+                    f"{best['step']})"
+                )
+                break
+        self._finish(best)
         if self.verbose and self.is_chief and last_scores:
             print(
-                f"dev CCC arousal {last_scores['ccc_arousal']:.3f} valence "
+                f"{config.eval_split} CCC arousal {last_scores['ccc_arousal']:.3f} valence "
                 f"{last_scores['ccc_valence']:.3f} (best mean {best['ccc_mean']:.3f} at step "
                 f"{best['step']})",
                 flush=True,
             )
         return last_scores
+
+    def _finish(self, best):
+        """Writes ``final/model.keras``: the best model on dev if asked, else the last."""
+        config = self.config
+        if not self.is_chief:
+            shutil.rmtree(self.manager.directory, ignore_errors=True)
+            return
+        final = os.path.join(config.model_dir, "final", "model.keras")
+        best_model = os.path.join(config.model_dir, "best", "model.keras")
+        if config.restore_best and best is not None and os.path.exists(best_model):
+            with atomic_path(final, suffix=".keras") as temporary:
+                shutil.copyfile(best_model, temporary)
+            self._say(
+                f"final model = the best on {config.eval_split} (step {best['step']}, mean "
+                f"CCC {best['ccc_mean']:.3f}); the last weights are in the checkpoints"
+            )
+        else:
+            save_model_atomically(self.model, final)
+
+    def _consistency_row(self, scores):
+        """History columns of one evaluation: raw dev CCC, the same model in inference mode
+        on its training recordings, the training batches' CCC in training mode since the
+        last evaluation, and the reference (handcrafted baseline), each per dimension."""
+        config = self.config
+        row = {f"dev_{k}": v for k, v in scores.items()}
+        if config.eval_train:
+            inference = self.evaluate(config.train_split)
+            row.update({f"train_inference_{k}": v for k, v in inference.items()})
+        if self._train_moments is not None:
+            training = ccc_from_moments(self._train_moments)
+            row.update({f"train_training_mode_{k}": v for k, v in training.items()})
+            self._train_moments = None
+            if config.eval_train:
+                gap = training["ccc_mean"] - row["train_inference_ccc_mean"]
+                row["train_mode_gap"] = gap
+        if config.reference_scores:
+            row.update({f"reference_{k}": v for k, v in config.reference_scores.items()})
+        return row
+
+    def _say_scores(self, row, best):
+        if not (self.verbose and self.is_chief):
+            return
+
+        def pair(prefix):
+            return f"{row[prefix + 'ccc_arousal']:.3f} / {row[prefix + 'ccc_valence']:.3f}"
+
+        parts = [f"{self.config.eval_split} {pair('dev_')}"]
+        if "train_inference_ccc_mean" in row:
+            parts.append(f"train (inference) {pair('train_inference_')}")
+        if "train_training_mode_ccc_mean" in row:
+            parts.append(f"train batches (training mode) {pair('train_training_mode_')}")
+        if "reference_ccc_mean" in row:
+            parts.append(f"baseline {pair('reference_')}")
+        print(
+            f"\nstep {row['step']}: CCC arousal / valence: "
+            + "; ".join(parts)
+            + f" (best mean {best['ccc_mean']:.3f} at step {best['step']})",
+            flush=True,
+        )
+        gap = row.get("train_mode_gap")
+        if gap is not None and gap > MISMATCH_WARNING:
+            print(
+                f"warning: on its training recordings the model scores {gap:.2f} mean CCC "
+                "less in inference mode than in training mode: it computes something else "
+                "in inference (dropout before max-pooling, BatchNorm statistics, "
+                "augmentation that inference never sees?)",
+                flush=True,
+            )
 
     def _load_best_scores(self):
         if os.path.exists(self.best_path):
