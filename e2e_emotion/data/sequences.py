@@ -47,7 +47,7 @@ class SequenceConfig:
         batch_size: sequences per (global) batch.
         shuffle_buffer: training windows in the shuffle buffer.
         seed: shuffling and augmentation seed.
-        augment_video: resize to 110, random crop 96, brightness and saturation jitter.
+        augment_video: random shifts (pad to 110, crop 96), brightness and saturation jitter.
         audio_gain_db: random gain in [-g, g] dB on training audio (0: off).
         audio_noise: standard deviation of white noise added to training audio (0: off).
     """
@@ -189,14 +189,19 @@ def _decode_video(strings, image_size):
 
 
 def augment_video(frames, seed):
-    """The reference's face augmentation on ``[S, 96, 96, 3]`` in [0, 1], per frame.
+    """Face augmentation on ``[S, 96, 96, 3]`` in [0, 1], per frame: random shifts of up
+    to 7 pixels (mirror padding to 110x110, random 96x96 crop), brightness +-32/255,
+    saturation x[0.5, 1.5].
 
-    Resize to 110x110, random 96x96 crop, brightness +-32/255, saturation x[0.5, 1.5].
-    ``seed`` is a ``[2]`` int tensor (stateless ops: reproducible at any parallelism).
+    The authors' code resizes to 110x110 before its random crop: training then sees faces
+    magnified 1.15x that inference (the plain 96x96 crop) never sees. Padding keeps the
+    scale of inference and the same range of shifts. ``seed`` is a ``[2]`` int tensor
+    (stateless ops: reproducible at any parallelism).
     """
     size = frames.shape[1]
     count = tf.shape(frames)[0]
-    resized = tf.image.resize(frames, [110, 110])
+    margin = (110 - size) // 2
+    resized = tf.pad(frames, [[0, 0], [margin, margin], [margin, margin], [0, 0]], "SYMMETRIC")
     seeds = tf.random.experimental.stateless_split(seed, 3)
 
     def crop(args):

@@ -75,7 +75,7 @@ class EmotionModel(keras.Model):
         conv2_filters=40,
         conv2_kernel=None,
         channel_pool_size=10,
-        input_dropout=0.5,
+        input_dropout=0.0,
         conv2_method="auto",
         image_size=96,
         stem_filters=64,

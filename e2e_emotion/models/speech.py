@@ -71,7 +71,10 @@ class SpeechNetwork(keras.Model):
             preset's value.
         pool1_size: max-pool over time after the first convolution (2: 16 -> 8 kHz).
         channel_pool_size: max-pool over channels after the second convolution (10).
-        input_dropout: dropout rate on the raw waveform (0.5 in the authors' code).
+        input_dropout: dropout rate on the raw waveform. Default 0: before max-pooling it
+            makes the features differ between training and inference (the train split
+            scored 0.2-0.3 mean CCC lower in inference mode at 0.8, see the README);
+            the authors' code uses 0.5.
         conv2_method: how the `paper` preset's long second convolution is computed:
             ``"fft"``, ``"direct"`` or ``"auto"`` (FFT from ``FFT_MIN_KERNEL`` taps on).
             Same weights and outputs (within float32 rounding) either way.
