@@ -240,11 +240,24 @@ def test_visual_weights_from_local_file(tmp_path):
         ({"modality": "audio", "lstm_type": "gru"}, "Unknown lstm_type 'gru'"),
         ({"modality": "visual", "stage_blocks": (1, 2), "stage_filters": (4,)}, "equal length"),
         ({"modality": "audio", "lstm_units": -3}, "`lstm_units` must be a positive integer"),
+        ({"modality": "visual", "bn_momentum": 1.0}, "`bn_momentum` must be in \\[0, 1\\)"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         e2e_emotion.build_model(**kwargs)
+
+
+def test_batch_norm_momentum_is_an_argument_and_round_trips():
+    def momenta(model):
+        layers = model.visual_network.layers
+        return {layer.momentum for layer in layers if hasattr(layer, "moving_mean")}
+
+    model = e2e_emotion.build_model("visual", bn_momentum=0.8, **TINY)
+    assert momenta(model) == {0.8}
+    assert model.get_config()["bn_momentum"] == 0.8
+    assert momenta(e2e_emotion.EmotionModel.from_config(model.get_config())) == {0.8}
+    assert momenta(e2e_emotion.build_model("visual", **TINY)) == {0.9}
 
 
 def test_wrong_frame_length_at_call_names_the_shape():

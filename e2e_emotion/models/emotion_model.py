@@ -17,7 +17,7 @@ from keras import layers
 from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.recurrent import recurrent_head
 from e2e_emotion.models.speech import SpeechNetwork
-from e2e_emotion.models.visual import VisualNetwork
+from e2e_emotion.models.visual import BN_MOMENTUM, VisualNetwork
 
 MODALITIES = ("audio", "visual", "multimodal")
 LSTM_TYPES = ("standard", "peephole")
@@ -42,6 +42,7 @@ VISUAL_ARGS = {
     "stage_blocks": "stage_blocks",
     "stage_filters": "stage_filters",
     "expansion": "expansion",
+    "bn_momentum": "bn_momentum",
 }
 
 
@@ -54,7 +55,7 @@ class EmotionModel(keras.Model):
         speech_preset, frame_length, conv1_filters, conv1_kernel, pool1_size,
             conv2_filters, conv2_kernel, channel_pool_size, input_dropout, conv2_method: the speech
             network's arguments (see ``SpeechNetwork``); ignored by the visual model.
-        image_size, stem_filters, stage_blocks, stage_filters, expansion: the visual
+        image_size, stem_filters, stage_blocks, stage_filters, expansion, bn_momentum: the visual
             network's arguments (see ``VisualNetwork``); ignored by the audio model.
         visual_weights: optional local ``.weights.h5`` of a ``VisualNetwork`` of the same
             configuration, loaded once at construction (not stored in the config).
@@ -82,6 +83,7 @@ class EmotionModel(keras.Model):
         stage_blocks=(3, 4, 6, 3),
         stage_filters=(64, 128, 256, 512),
         expansion=4,
+        bn_momentum=BN_MOMENTUM,
         visual_weights=None,
         lstm_units=256,
         lstm_layers=2,
