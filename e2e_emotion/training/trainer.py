@@ -357,8 +357,18 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # Evaluations since the best raw dev CCC (early stopping survives a restart).
             self.stale = tf.Variable(0, dtype=tf.int64, trainable=False, name="stale_evals")
+        # Keras keeps the state of each layer's random stream (dropout) in a seed-generator
+        # variable that the model's checkpoint does not hold: saved here, so a resumed run
+        # draws the same masks as an uninterrupted one.
+        random_states = [
+            v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")
+        ]
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step, stale=self.stale
+            model=self.model,
+            optimizer=self.optimizer,
+            step=self.step,
+            stale=self.stale,
+            random_states=random_states,
         )
         self._train_moments = None
         directory = os.path.join(config.model_dir, "checkpoints")
