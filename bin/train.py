@@ -71,18 +71,17 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    from e2e_emotion.evaluation.report import EvaluationError, baseline_reference
     from e2e_emotion.training import cli
 
     try:
         reference = None
         if FLAGS.baseline and FLAGS.eval_every:
-            from e2e_emotion.evaluation.report import baseline_reference
-
             reference = baseline_reference(
                 FLAGS.records, FLAGS.modality, FLAGS.train_split, FLAGS.eval_split
             )
         cli.train_from_flags(FLAGS, json.loads(FLAGS.model_config or "{}"), reference)
-    except cli.user_errors as error:
+    except (*cli.user_errors, EvaluationError) as error:
         sys.exit(f"error: {error}")
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -366,6 +367,44 @@ def test_resume_is_exact_with_dropout_and_augmentation(
     straight = run(tmp_path / "straight", 20)
     for a, b in zip(resumed.weights, straight.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-7, err_msg=a.path)
+
+
+def _corrupt_copy(records, destination, split):
+    """A copy of ``records`` with bytes in the middle of the first ``split`` shard flipped."""
+    shutil.copytree(records, destination)
+    shard = sorted(p for p in os.listdir(destination) if f"-{split}.tfrecord" in p)[0]
+    path = os.path.join(destination, shard)
+    with open(path, "rb") as stream:
+        data = bytearray(stream.read())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    with open(path, "wb") as stream:
+        stream.write(data)
+    return path
+
+
+def test_corrupted_shard_is_named_and_the_checkpoint_kept(audio_records, tmp_path):
+    from e2e_emotion.evaluation.report import EvaluationError, evaluate_model
+
+    # Train a few steps on good records, then go on over a corrupted copy.
+    good = config_for(audio_records, tmp_path / "model", steps=5, eval_every=0, checkpoint_every=5)
+    Trainer(good, verbose=False).train()
+    corrupted = str(tmp_path / "corrupted")
+    shard = _corrupt_copy(audio_records, corrupted, "train")
+    config = config_for(corrupted, tmp_path / "model", steps=400, eval_every=0, checkpoint_every=5)
+    with pytest.raises(TrainingError) as error:
+        Trainer(config, verbose=False).train()
+    message = str(error.value)
+    assert f"corrupted TFRecord data in {shard}: corrupted record at byte offset" in message
+    assert f"python bin/inspect_tfrecords.py {corrupted}" in message
+    assert "the last checkpoint (" in message and "ckpt-5) is kept" in message
+    checkpoints = str(tmp_path / "model" / "checkpoints")
+    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-5")
+    # Evaluation of a corrupted dev split names the dev shard.
+    dev_copy = str(tmp_path / "corrupted_dev")
+    dev_shard = _corrupt_copy(audio_records, dev_copy, "dev")
+    with pytest.raises(EvaluationError, match=f"corrupted TFRecord data in {dev_shard}"):
+        evaluate_model(str(tmp_path / "model"), dev_copy, str(tmp_path / "eval"), baseline=False)
 
 
 def test_non_finite_loss_stops_with_a_clear_message(audio_records, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 import tensorflow as tf
 
@@ -117,6 +118,34 @@ class RecordSource:
     def shard_paths(self, split):
         info = self.metadata["splits"][split]
         return [os.path.join(self.directory, s["file"]) for s in info["shards"]]
+
+    def corruption_error(self, split, error):
+        """A ``DataError`` for a ``tf.errors.DataLossError`` raised while reading ``split``:
+        the pipeline's message names no file, so each shard is read once more to find the
+        first one that fails, and the message names it, the offset and how to check."""
+        for path in self.shard_paths(split):
+            try:
+                for _ in tf.data.TFRecordDataset(path):
+                    pass
+            except tf.errors.OpError as shard_error:
+                found = f"{path}: {_reading_error(shard_error)}"
+                break
+        else:
+            found = f"a shard of split {split!r} in {self.directory}: {_reading_error(error)}"
+        return DataError(
+            f"corrupted TFRecord data in {found}. Check every shard with `python "
+            f"bin/inspect_tfrecords.py {self.directory}` and rewrite the records "
+            "(bin/make_tfrecords.py --overwrite)"
+        )
+
+
+def _reading_error(error):
+    """TensorFlow's reading error without its op and function names."""
+    offset = re.search(r"corrupted record at (\d+)", error.message)
+    if offset:
+        return f"corrupted record at byte offset {offset.group(1)}"
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message)
+    return message.split(" [Op:")[0].strip()
 
 
 def window_starts(length, sequence_length, hop, training):

@@ -54,7 +54,12 @@ def _frames_for_baseline(records, source, split, modality):
     from tfrecords_tools import inspect_records
 
     data = {}
-    recordings = inspect_records.read_split(records, split, source.metadata)
+    try:
+        recordings = inspect_records.read_split(records, split, source.metadata)
+    except inspect_records.InspectError as error:
+        raise EvaluationError(
+            f"{error}. Check every shard with `python bin/inspect_tfrecords.py {records}`"
+        ) from None
     for rid, _ in source.recordings(split):
         frames = recordings[rid]
         entry = {
@@ -73,6 +78,8 @@ def baseline_reference(records, modality, train_split="train", eval_split="dev")
     from e2e_emotion.data import RecordSource
 
     source = RecordSource(records)
+    for split in (train_split, eval_split):
+        source.check(split, modality)
     baseline = HandcraftedBaseline(modality=modality)
     baseline.fit(_frames_for_baseline(records, source, train_split, modality))
     data = _frames_for_baseline(records, source, eval_split, modality)
@@ -104,6 +111,8 @@ def evaluate_model(
     ``test_split``; the handcrafted baseline is fitted on ``train_split`` and scored on
     the same splits. Returns the report dict (also written to ``report.json``).
     """
+    import tensorflow as tf
+
     from e2e_emotion.data import DataError, RecordSource, SequenceConfig
     from e2e_emotion.models import load_model
     from e2e_emotion.training import predict_split, resolve_model_path
@@ -127,12 +136,18 @@ def evaluate_model(
     report = {"model": path, "records": records, "modality": modality}
     text = []
 
-    predictions, labels = predict_split(model, source, eval_split, modality, sequence)
+    def predict(split):
+        try:
+            return predict_split(model, source, split, modality, sequence)
+        except tf.errors.DataLossError as error:
+            raise EvaluationError(str(source.corruption_error(split, error))) from None
+
+    predictions, labels = predict(eval_split)
     report[eval_split] = _scores(predictions, labels)
     text.append(format_table(report[eval_split], f"{modality} model on {eval_split}"))
     splits = {eval_split: (predictions, labels)}
     if test_split:
-        splits[test_split] = predict_split(model, source, test_split, modality, sequence)
+        splits[test_split] = predict(test_split)
 
     processed = {}
     if postprocess:

@@ -449,9 +449,16 @@ class Trainer:
         from e2e_emotion.evaluation import score_recordings
 
         split = split or self.config.eval_split
-        predictions, labels = predict_split(
-            self.model, self.source, split, self.config.modality, self.config.sequence_config
-        )
+        try:
+            predictions, labels = predict_split(
+                self.model, self.source, split, self.config.modality, self.config.sequence_config
+            )
+        except tf.errors.DataLossError as error:
+            kept = self.manager.latest_checkpoint or "none yet"
+            raise TrainingError(
+                f"{self.source.corruption_error(split, error)}; the last checkpoint ({kept}) "
+                "is kept"
+            ) from None
         result = score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
         overall = result["overall"]
         return {
@@ -508,7 +515,15 @@ class Trainer:
             return best
         self._train_moments = None
         while step < config.steps:
-            loss, finite, moments = train_step(iterator)
+            try:
+                loss, finite, moments = train_step(iterator)
+            except tf.errors.DataLossError as error:
+                kept = self.manager.latest_checkpoint or "none yet"
+                raise TrainingError(
+                    f"{self.source.corruption_error(config.train_split, error)}; training "
+                    f"stopped at step {int(self.step.numpy())}, the last checkpoint ({kept}) "
+                    "is kept"
+                ) from None
             step = int(self.step.numpy())
             moments = moments.numpy().astype(np.float64)
             if self._train_moments is None:
