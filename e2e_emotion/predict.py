@@ -31,6 +31,7 @@ import os
 import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
+from e2e_emotion.frames import check_frames
 from tfrecords_tools.media import MediaError
 
 FRAME_SECONDS = 0.04
@@ -76,6 +77,15 @@ class _Predictor:
 
     def describe(self):
         return f"{self.kind} ({self.modality})"
+
+    def predict(self, inputs):
+        """Checked ``inputs`` (see ``e2e_emotion.frames.check_frames``) -> ``[n, 2]``."""
+        shapes = {"audio": (FRAME_LENGTH,), "video": (self.image_size, self.image_size, 3)}
+        try:
+            frames = check_frames(inputs, {k: shapes[k] for k in self.needs}, self.describe())
+        except ValueError as error:
+            raise PredictError(str(error)) from None
+        return self._predict(frames)
 
 
 def _windows(call, inputs, window):
@@ -129,7 +139,7 @@ class _KerasPredictor(_Predictor):
             lambda inputs: self.model(inputs, training=False), reduce_retracing=True
         )
 
-    def predict(self, inputs):
+    def _predict(self, inputs):
         return _windows(self._forward, inputs, self.window)
 
 
@@ -175,7 +185,7 @@ class _SavedModelPredictor(_Predictor):
             f"{self.path}: serving_default returns {sorted(outputs)}; expected arousal, valence"
         )
 
-    def predict(self, inputs):
+    def _predict(self, inputs):
         return _windows(self._call, inputs, self.window)
 
 
@@ -194,7 +204,7 @@ class _TFLitePredictor(_Predictor):
             self.image_size = int(self.model.frame_shapes["video"][0])
         self.window = self.model.sequence_length if self.model.kind == "sequence" else window
 
-    def predict(self, inputs):
+    def _predict(self, inputs):
         return self.model.predict(inputs, reset_every=self.window)
 
 
@@ -353,6 +363,9 @@ def predict_file(
     predictor = load_predictor(model_path, sequence_length)
     inputs, info = read_inputs(media_path, predictor.needs, face_mode, predictor.image_size)
     predictions = np.asarray(predictor.predict(inputs), np.float32)
+    if not np.all(np.isfinite(predictions)):
+        first = int(np.flatnonzero(~np.isfinite(predictions).all(axis=1))[0])
+        raise PredictError(f"{predictor.describe()}: non-finite prediction at frame {first}")
     _write_csv(output_csv, predictions)
     if output_png:
         from e2e_emotion.evaluation.plots import plot_predictions

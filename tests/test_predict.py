@@ -131,7 +131,8 @@ def test_wav_with_audio_models(files, tmp_path):
         files["wav"], files["audio_stream"], tmp_path / "s.csv", sequence_length=None
     )
     assert summary["model_kind"] == "tflite stream"
-    np.testing.assert_allclose(_read_csv(tmp_path / "s.csv"), keras_values, atol=0.05)  # int8
+    # int8: the error grows with the output (up to 2.6 with these enlarged head weights).
+    np.testing.assert_allclose(_read_csv(tmp_path / "s.csv"), keras_values, atol=0.05, rtol=0.05)
 
 
 def test_errors_name_the_file(files, tmp_path):
@@ -185,3 +186,45 @@ def test_script(files, tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "talk.wav" in last and "needs video" in last
+
+
+@pytest.mark.parametrize("kind", ["keras", "saved_model", "sequence", "stream"])
+def test_every_model_format_refuses_bad_frames(files, kind):
+    predictor = predict.load_predictor(files[kind], WINDOW)
+    rng = np.random.default_rng(3)
+    good = {
+        "audio": rng.normal(0, 0.1, (12, 640)).astype(np.float32),
+        "video": rng.integers(0, 256, (12, 96, 96, 3), dtype=np.uint8),
+    }
+    assert predictor.predict(good).shape == (12, 2)
+    cases = [
+        (
+            {"audio": good["audio"][:, :320]},
+            r"'audio' must have shape \[frames, 640\], got \[12, 320\]",
+        ),
+        ({"audio": good["audio"][..., None]}, r"'audio' must have shape \[frames, 640\]"),
+        ({"video": good["video"][:, :64, :64]}, r"'video' must have shape \[frames, 96, 96, 3\]"),
+        ({"audio": good["audio"][:0], "video": good["video"][:0]}, "'audio' has no frames"),
+        ({"video": good["video"].astype(np.int32)}, "'video' must be float32 or uint8, got int32"),
+        ({"video": good["video"].astype(np.float32)}, r"'video' frame 0 .* outside \[0, 1\]"),
+        ({"video": good["video"][:11]}, "different frame counts"),
+    ]
+    nan = good["audio"].copy()
+    nan[7, 100] = np.nan
+    cases.append(({"audio": nan}, r"'audio' frame 7 \(at 0.28 s\) has NaN or Inf; .* refused"))
+    for change, message in cases:
+        with pytest.raises(predict.PredictError, match=message):
+            predictor.predict({**good, **change})
+    with pytest.raises(predict.PredictError, match="needs a 'video' input"):
+        predictor.predict({"audio": good["audio"]})
+
+
+def test_tflite_wrapper_refuses_bad_frames(files):
+    model = tflite.TFLiteModel(files["stream"])
+    audio = np.zeros((4, 640), np.float32)
+    audio[2, 0] = np.inf
+    video = np.zeros((4, 96, 96, 3), np.float32)
+    with pytest.raises(
+        tflite.TFLiteExportError, match=r"'audio' frame 2 \(at 0.08 s\) has NaN or Inf"
+    ):
+        model.predict({"audio": audio, "video": video})

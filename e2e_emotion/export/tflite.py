@@ -54,6 +54,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.frames import check_frames
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
 from e2e_emotion.timing import timed_runs
 
@@ -588,21 +589,10 @@ def _padded(values, length):
 
 
 def _check_inputs(inputs, frame_shapes, what):
-    frames = {}
-    for name, shape in frame_shapes.items():
-        if name not in inputs:
-            raise TFLiteExportError(f"{what}: needs a {name!r} input")
-        value = np.asarray(inputs[name])
-        if value.shape[1:] != tuple(shape):
-            raise TFLiteExportError(
-                f"{what}: {name!r} must have shape [frames, {', '.join(map(str, shape))}], "
-                f"got {list(value.shape)}"
-            )
-        frames[name] = value
-    counts = {len(value) for value in frames.values()}
-    if len(counts) != 1:
-        raise TFLiteExportError(f"{what}: audio and video frame counts differ ({counts})")
-    return frames
+    try:
+        return check_frames(inputs, frame_shapes, what)
+    except ValueError as error:
+        raise TFLiteExportError(str(error)) from None
 
 
 # ---------------------------------------------------------------------------- parity
