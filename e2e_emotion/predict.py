@@ -118,12 +118,11 @@ class _KerasPredictor(_Predictor):
     def __init__(self, path, window):
         import tensorflow as tf
 
-        from e2e_emotion.models import load_model
-        from e2e_emotion.training.trainer import TrainingError, resolve_model_path
+        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
 
         try:
             self.path = resolve_model_path(path)
-        except TrainingError as error:
+        except ModelNotFoundError as error:
             raise PredictError(_one_line(error)) from None
         try:
             self.model = load_model(self.path)

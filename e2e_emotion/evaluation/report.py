@@ -114,8 +114,8 @@ def evaluate_model(
     import tensorflow as tf
 
     from e2e_emotion.data import DataError, RecordSource, SequenceConfig
-    from e2e_emotion.models import load_model
-    from e2e_emotion.training import predict_split, resolve_model_path
+    from e2e_emotion.models import load_model, resolve_model_path
+    from e2e_emotion.training import predict_split
 
     path = resolve_model_path(model_path)
     model = load_model(path)

@@ -66,15 +66,14 @@ def _load(model_or_path):
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
-        from e2e_emotion.models import load_model
-        from e2e_emotion.training.trainer import TrainingError, resolve_model_path
+        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
 
         path = os.fspath(model_or_path)
         if not os.path.exists(path):
             raise ExportError(f"--model={path}: no such file or directory")
         try:
             keras_file = resolve_model_path(path)
-        except TrainingError as error:
+        except ModelNotFoundError as error:
             raise ExportError(f"--model={path}: {error}") from None
         try:
             model = load_model(keras_file)

@@ -368,12 +368,11 @@ def file_name(kind, variant):
 
 def load_keras_model(path):
     """A trained model directory (best/model.keras) or a ``.keras`` file -> EmotionModel."""
-    from e2e_emotion.models import load_model
-    from e2e_emotion.training.trainer import TrainingError, resolve_model_path
+    from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
 
     try:
-        return load_model(resolve_model_path(os.fspath(path)))
-    except TrainingError as error:
+        return load_model(resolve_model_path(path))
+    except ModelNotFoundError as error:
         raise TFLiteExportError(str(error)) from None
 
 

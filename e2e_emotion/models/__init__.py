@@ -8,6 +8,7 @@ from e2e_emotion.models.emotion_model import (
     load_model,
 )
 from e2e_emotion.models.long_conv import LongConv1D
+from e2e_emotion.models.paths import ModelNotFoundError, resolve_model_path
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
 from e2e_emotion.models.speech import SPEECH_PRESETS, ChannelMaxPool, SpeechNetwork
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
@@ -21,10 +22,12 @@ __all__ = [
     "EmotionModel",
     "FoldTime",
     "LongConv1D",
+    "ModelNotFoundError",
     "PeepholeLSTMCell",
     "SpeechNetwork",
     "UnfoldTime",
     "VisualNetwork",
     "build_model",
     "load_model",
+    "resolve_model_path",
 ]

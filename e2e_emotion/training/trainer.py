@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
 from e2e_emotion.files import atomic_path
-from e2e_emotion.models import MODALITIES, build_model, load_model
+from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import predict_split
 
@@ -290,19 +290,6 @@ def _check_model_dir(config):
     return new
 
 
-def resolve_model_path(path):
-    """A model directory (best/, then final/) or a ``.keras`` file -> a ``.keras`` path."""
-    if path.endswith(".keras"):
-        if not os.path.isfile(path):
-            raise TrainingError(f"model file not found: {path}")
-        return path
-    for candidate in ("best/model.keras", "final/model.keras"):
-        full = os.path.join(path, candidate)
-        if os.path.isfile(full):
-            return full
-    raise TrainingError(f"{path}: no best/model.keras or final/model.keras (not a trained model)")
-
-
 def _initialise_from(model, path, network_name):
     source = load_model(resolve_model_path(path))
     try:
@@ -446,8 +433,6 @@ class Trainer:
 
     def evaluate(self, split=None):
         """Dev (or ``split``) CCC per dimension of the current model: dict of floats."""
-        from e2e_emotion.evaluation import score_recordings
-
         split = split or self.config.eval_split
         try:
             predictions, labels = predict_split(
@@ -459,13 +444,12 @@ class Trainer:
                 f"{self.source.corruption_error(split, error)}; the last checkpoint ({kept}) "
                 "is kept"
             ) from None
-        result = score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
-        overall = result["overall"]
-        return {
-            "ccc_arousal": overall["arousal"]["ccc"],
-            "ccc_valence": overall["valence"]["ccc"],
-            "ccc_mean": overall["mean_ccc"],
-        }
+        # CCC over every frame of the split at once (as the evaluation report's overall).
+        x = np.concatenate([predictions[rid] for rid in predictions]).astype(np.float64)
+        y = np.concatenate([labels[rid] for rid in predictions]).astype(np.float64)
+        moments = [np.full(x.shape[1], len(x)), x.sum(0), y.sum(0)]
+        moments += [(x * x).sum(0), (y * y).sum(0), (x * y).sum(0)]
+        return ccc_from_moments(np.stack(moments))
 
     def _say(self, message):
         if self.verbose and self.is_chief:
@@ -686,7 +670,6 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "make_strategy",
-    "resolve_model_path",
     "save_model_atomically",
     "train",
     "use_logical_cpus",
