@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -43,6 +44,7 @@ def assert_same(actual, expected, atol=1e-5):
 def served(tmp_path_factory):
     """Audio and visual exports, each behind a gRPC and a REST server, plus media files."""
     base = tmp_path_factory.mktemp("serving")
+    keras.utils.set_random_seed(12)  # module fixtures run before the per-test seed
     audio_model = build_model("audio", speech_preset="reference", lstm_units=8)
     visual_model = build_model("visual", **TINY)
     export_saved_model(audio_model, base, "emotion_audio")
