@@ -254,6 +254,7 @@ def test_batch_norm_momentum_is_an_argument_and_round_trips():
         return {layer.momentum for layer in layers if hasattr(layer, "moving_mean")}
 
     model = e2e_emotion.build_model("visual", bn_momentum=0.8, **TINY)
+    assert model.get_layer("visual_network") is model.visual_network
     assert momenta(model) == {0.8}
     assert model.get_config()["bn_momentum"] == 0.8
     assert momenta(e2e_emotion.EmotionModel.from_config(model.get_config())) == {0.8}

@@ -105,8 +105,8 @@ class VisualNetwork(keras.Model):
         for stage, (blocks, filters) in enumerate(stages, start=1):
             for block in range(1, blocks + 1):
                 strides = 2 if block == 1 and stage > 1 else 1
-                name = f"resnet_stage{stage}_block{block}"
-                x = _bottleneck(x, filters, expansion, strides, name, bn_momentum)
+                block_name = f"resnet_stage{stage}_block{block}"
+                x = _bottleneck(x, filters, expansion, strides, block_name, bn_momentum)
         x = layers.GlobalAveragePooling2D(name="resnet_global_pool")(x)
         features = UnfoldTime(name="visual_features")([x, frames])
         super().__init__(inputs=frames, outputs=features, name=name, **kwargs)
