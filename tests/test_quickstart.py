@@ -1,0 +1,78 @@
+"""The main job end to end on a tiny built-in corpus, and on a corpus it did not write."""
+
+import json
+
+import pytest
+
+from e2e_emotion import quickstart
+from tfrecords_tools import synthetic
+
+
+def test_three_models_and_the_results_table(tmp_path, capsys):
+    result = quickstart.run_quickstart(
+        str(tmp_path / "run"), steps=3, seconds=4.0, recordings=(2, 1, 1)
+    )
+    rows = result["rows"]
+    assert [(r["model"], r["dimension"]) for r in rows] == [
+        (model, dimension)
+        for model in ("audio", "visual", "multimodal")
+        for dimension in ("arousal", "valence")
+    ]
+    for row in rows:  # raw dev CCC of the model and of the baseline, all scored
+        for key in ("dev", "baseline_dev"):
+            assert -1.0 <= row[key] <= 1.0, row
+    # The table holds the reports' raw (not post-processed) numbers.
+    for model, index in (("audio", 0), ("visual", 3)):
+        report = result["reports"][model]
+        dimension = rows[index]["dimension"]
+        assert rows[index]["dev"] == report["dev"]["overall"][dimension]["ccc"]
+        assert rows[index]["baseline_dev"] == report["baseline_dev"]["overall"][dimension]["ccc"]
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["rows"] == rows
+    # Test labels are scored only when the corpus has them (test_labels/, withheld).
+    labelled = saved["test_split"] == "test"
+    assert all((row["test"] is not None) == labelled for row in rows)
+    out = capsys.readouterr().out
+    assert "raw CCC (no post-processing; models chosen on dev)" in out
+    # The paper's recipe: the multimodal model starts from the two unimodal ones.
+    assert "speech network initialised from" in out and "visual network initialised from" in out
+    assert (tmp_path / "run" / "results.txt").read_text().strip() == result["text"]
+
+
+def test_withheld_test_labels_are_put_beside_the_others(tmp_path):
+    for dimension in ("arousal", "valence"):
+        (tmp_path / "test_labels" / dimension).mkdir(parents=True)
+        (tmp_path / "test_labels" / dimension / "test_1.arff").write_text(dimension)
+    quickstart._score_test_once(str(tmp_path))
+    for dimension in ("arousal", "valence"):
+        copied = tmp_path / "ratings_gold_standard" / dimension / "test_1.arff"
+        assert copied.read_text() == dimension
+
+
+def test_a_corpus_in_the_avec_layout_without_test_labels(tmp_path):
+    corpus = tmp_path / "theirs"
+    synthetic.write_synthetic_corpus(corpus, 2, 1, 1, seconds=4.0, seed=3, image_size=96)
+    result = quickstart.run_quickstart(
+        str(tmp_path / "run"), modalities=("audio",), steps=2, corpus=str(corpus)
+    )
+    assert [r["test"] for r in result["rows"]] == [None, None]
+    assert all(isinstance(r["dev"], float) for r in result["rows"])
+    assert "         -" in result["text"]
+
+
+def test_bad_modality_is_named(tmp_path):
+    with pytest.raises(ValueError, match="--modalities: expected some of"):
+        quickstart.run_quickstart(str(tmp_path), modalities=("audio", "speech"))
+
+
+def test_script_names_a_missing_corpus(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, os.path.join(root, "bin", "quickstart.py")]
+    command += [f"--work_dir={tmp_path / 'run'}", f"--corpus={tmp_path / 'missing'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert f"error: AVEC 2016 root directory {tmp_path / 'missing'} does not exist" in result.stderr
