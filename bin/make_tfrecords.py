@@ -106,7 +106,7 @@ def main(argv):
             f"{len(info['shards'])} shards"
         )
     if metadata["face_missed_fraction"] is not None:
-        print(f"frames without a detected face: {100 * metadata['face_missed_fraction']:.1f}%")
+        print(f"face-detector runs without a face: {100 * metadata['face_missed_fraction']:.1f}%")
     for rid, report in metadata["recordings"].items():
         if report["trimmed_frames"]:
             print(f"trimmed {rid}: {report['trimmed_frames']}")

@@ -24,6 +24,7 @@ import tensorflow as tf
 from e2e_emotion.losses import ccc_loss
 from e2e_emotion.models import build_model
 from e2e_emotion.timing import timed_runs
+from tfrecords_tools.schema import FRAME_LENGTH
 
 MODELS = {
     "audio_paper_fft": ("audio", {"speech_preset": "paper", "conv2_method": "fft"}),
@@ -41,7 +42,8 @@ def _inputs(modality, batch, frames, seed=0):
     rng = np.random.default_rng(seed)
     inputs = {}
     if modality in ("audio", "multimodal"):
-        inputs["audio"] = tf.constant(rng.normal(0, 0.1, (batch, frames, 640)).astype("float32"))
+        audio = rng.normal(0, 0.1, (batch, frames, FRAME_LENGTH)).astype("float32")
+        inputs["audio"] = tf.constant(audio)
     if modality in ("visual", "multimodal"):
         video = rng.uniform(0, 1, (batch, frames, 96, 96, 3)).astype("float32")
         inputs["video"] = tf.constant(video)

@@ -31,11 +31,11 @@ import os
 import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
+from e2e_emotion.files import atomic_path
 from e2e_emotion.frames import check_frames
 from tfrecords_tools.media import MediaError
+from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS
 
-FRAME_SECONDS = 0.04
-FRAME_LENGTH = 640
 CSV_HEADER = "frame,time,arousal,valence"
 FACE_MODES = ("detect", "centre")
 
@@ -317,14 +317,13 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_
 
 
 def _write_csv(path, predictions):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
+    with (
+        atomic_path(path, suffix=".csv") as temporary,
+        open(temporary, "w", encoding="utf-8") as handle,
+    ):
         handle.write(CSV_HEADER + "\n")
         for frame, (arousal, valence) in enumerate(predictions):
             handle.write(f"{frame},{frame * FRAME_SECONDS:.2f},{arousal:.6f},{valence:.6f}\n")
-    os.replace(temporary, path)
 
 
 def predict_file(

@@ -9,6 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import e2e_emotion
 from e2e_emotion.losses import ccc_loss
+from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.models import (
     ChannelMaxPool,
     PeepholeLSTMCell,
@@ -16,7 +17,6 @@ from e2e_emotion.models import (
     VisualNetwork,
 )
 
-MODALITIES = ("audio", "visual", "multimodal")
 PRESETS = ("paper", "reference")
 
 

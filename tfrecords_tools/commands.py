@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from tfrecords_tools import corpora, inspect_records, labels, media, synthetic, writer
+from tfrecords_tools import corpora, inspect_records, labels, media, schema, synthetic, writer
 
 CORPUS_KINDS = ("avec2016", "recola", "manifest")
 
@@ -36,11 +36,6 @@ user_errors = (
     FileExistsError,
     FileNotFoundError,
 )
-
-
-def parse_subjects(text):
-    """``"P16,P17"`` -> ``["P16", "P17"]`` (empty entries dropped)."""
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def read_corpus(
@@ -66,7 +61,7 @@ def read_corpus(
         raise UserError(f"--corpus={kind!r}: expected one of {', '.join(CORPUS_KINDS)}")
     if not input_path:
         raise UserError("--input is required (corpus root, or manifest CSV)")
-    unknown = sorted(set(modalities) - set(corpora.MODALITIES))
+    unknown = sorted(set(modalities) - set(schema.STREAMS))
     if unknown or not modalities:
         raise UserError(f"--modalities={','.join(modalities)}: choose from audio, video")
     if kind == "avec2016":
@@ -172,7 +167,7 @@ def benchmark_conversion(
         name: labels.LabelTrack(
             times=np.arange(len(values)) * 0.04, values=values[:, d], source="benchmark"
         )
-        for d, name in enumerate(labels.LABEL_NAMES)
+        for d, name in enumerate(schema.LABEL_NAMES)
     }
     recording = corpora.Recording("bench_1", "train", audio_path, video_path, tracks)
     figures = {

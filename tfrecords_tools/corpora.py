@@ -1,6 +1,6 @@
 """Corpus readers: find the recordings (media + labels) of a corpus on disk.
 
-Three layouts (see ``reference/system.md``):
+Three layouts (README, "From recordings to TFRecords"):
 
 * :func:`read_avec2016`: the AVEC 2016 release of RECOLA (``recordings_audio/train_1.wav``,
   ``recordings_video/train_1.mp4``, ``ratings_gold_standard/arousal/train_1.arff``).
@@ -26,12 +26,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tfrecords_tools.labels import LABEL_NAMES, LabelTrack, read_arff, read_ratings_csv
+from tfrecords_tools.labels import LabelTrack, read_arff, read_ratings_csv
+from tfrecords_tools.schema import LABEL_NAMES, STREAMS
 
 __all__ = [
     "AVEC2016_SPLITS",
     "MANIFEST_COLUMNS",
-    "MODALITIES",
     "CorpusError",
     "Recording",
     "read_avec2016",
@@ -42,7 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "video")
 AVEC2016_SPLITS = ("train", "dev", "test")
 MANIFEST_COLUMNS = (
     "recording_id",
@@ -115,7 +114,7 @@ class Recording:
     def modalities(self) -> tuple[str, ...]:
         """The modalities present, a subset of ``("audio", "video")`` in that order."""
         return tuple(
-            m for m, p in zip(MODALITIES, (self.audio_path, self.video_path), strict=True) if p
+            m for m, p in zip(STREAMS, (self.audio_path, self.video_path), strict=True) if p
         )
 
 
@@ -142,10 +141,6 @@ def _check_label_pair(recording_id: str, labels: dict[str, LabelTrack]) -> dict[
     return labels
 
 
-def _natural_key(recording_id: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", recording_id)]
-
-
 # --------------------------------------------------------------------------------------
 # AVEC 2016
 # --------------------------------------------------------------------------------------
@@ -158,7 +153,7 @@ _AVEC_NAME_RE = re.compile(r"^(train|dev|test)_(\d+)$")
 def read_avec2016(
     root: str | os.PathLike,
     splits: Sequence[str] = AVEC2016_SPLITS,
-    modalities: Sequence[str] = MODALITIES,
+    modalities: Sequence[str] = STREAMS,
 ) -> list[Recording]:
     """Lists the recordings of the AVEC 2016 (RECOLA) release under ``root``.
 
@@ -186,7 +181,7 @@ def read_avec2016(
       (train_2 before train_10). Paths are absolute.
     """
     splits = _check_names(splits, AVEC2016_SPLITS, "splits")
-    modalities = _check_names(modalities, MODALITIES, "modalities")
+    modalities = _check_names(modalities, STREAMS, "modalities")
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
         raise CorpusError(f"AVEC 2016 root directory {root} does not exist")
@@ -199,7 +194,7 @@ def read_avec2016(
         if not os.path.isdir(directory):
             raise CorpusError(
                 f"{directory} does not exist: needed for modality {modality!r} (pass "
-                f"modalities=({', '.join(repr(m) for m in MODALITIES if m != modality)},) "
+                f"modalities=({', '.join(repr(m) for m in STREAMS if m != modality)},) "
                 f"for a corpus without it)"
             )
         found[modality] = {}

@@ -9,82 +9,33 @@ envelope and labels.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 import numpy as np
 
 from tfrecords_tools import schema
+from tfrecords_tools.records import (
+    RecordsError,
+    iter_shard,
+    load_metadata,
+    read_recording,
+    read_split,
+)
 
-LABEL_NAMES = schema.LABEL_NAMES
-
-
-class InspectError(ValueError):
-    """The directory is not a valid record directory; the message names the file."""
-
-
-def load_metadata(directory):
-    """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
-    path = os.path.join(directory, schema.METADATA_FILE)
-    if not os.path.isfile(path):
-        raise InspectError(f"{path}: no metadata.json (not a tfrecords_tools output directory)")
-    try:
-        with open(path) as stream:
-            metadata = json.load(stream)
-    except (OSError, json.JSONDecodeError) as error:
-        raise InspectError(f"{path}: unreadable metadata ({error})") from error
-    for key in ("schema_version", "modalities", "splits", "frame_length", "sample_rate"):
-        if key not in metadata:
-            raise InspectError(f"{path}: missing key {key!r}")
-    if metadata["schema_version"] != schema.SCHEMA_VERSION:
-        raise InspectError(
-            f"{path}: schema version {metadata['schema_version']}, this code reads "
-            f"version {schema.SCHEMA_VERSION}; re-run bin/make_tfrecords.py"
-        )
-    if (
-        metadata["frame_length"] != schema.FRAME_LENGTH
-        or metadata["sample_rate"] != schema.SAMPLE_RATE
-    ):
-        raise InspectError(f"{path}: frame length / sample rate differ from the schema's")
-    for split, info in metadata["splits"].items():
-        for shard in info["shards"]:
-            shard_path = os.path.join(directory, shard["file"])
-            if not os.path.isfile(shard_path):
-                raise InspectError(
-                    f"{path}: split {split!r} lists {shard['file']}, which is missing"
-                )
-    return metadata
-
-
-def iter_shard(directory, metadata, split, shard_file, decode_video=True):
-    """Yields parsed records (dicts of NumPy values) of one shard; names it on corruption."""
-    import tensorflow as tf
-
-    labelled = metadata["splits"][split]["labelled"]
-    path = os.path.join(directory, shard_file)
-    dataset = tf.data.TFRecordDataset(path)
-    index = 0
-    iterator = iter(dataset)
-    while True:
-        try:
-            serialized = next(iterator)
-        except StopIteration:
-            return
-        except tf.errors.OpError as error:
-            raise InspectError(
-                f"{path}: corrupted shard after record {index} ({error.message})"
-            ) from None
-        try:
-            parsed = schema.parse_example(
-                serialized, metadata["modalities"], labelled, decode_video
-            )
-        except tf.errors.OpError as error:
-            raise InspectError(
-                f"{path}: record {index} does not match the schema ({error.message})"
-            ) from None
-        index += 1
-        yield {key: value.numpy() for key, value in parsed.items()}
+# The inspector's errors are the reader's: one class, under the name callers know.
+InspectError = RecordsError
+__all__ = [
+    "InspectError",
+    "contact_sheet",
+    "format_report",
+    "inspect_directory",
+    "iter_shard",
+    "load_metadata",
+    "plot_recording",
+    "read_recording",
+    "read_split",
+]
 
 
 def inspect_directory(directory, decode_video=True):
@@ -119,7 +70,7 @@ def inspect_directory(directory, decode_video=True):
                 if "audio" in record and not np.all(np.isfinite(record["audio"])):
                     raise InspectError(f"{where}: non-finite audio")
                 if info["labelled"]:
-                    values = np.array([record[name] for name in LABEL_NAMES], np.float64)
+                    values = np.array([record[name] for name in schema.LABEL_NAMES], np.float64)
                     if not np.all(np.isfinite(values)):
                         raise InspectError(f"{where}: non-finite labels {values}")
                     sums += values
@@ -142,7 +93,7 @@ def inspect_directory(directory, decode_video=True):
         if info["labelled"] and split_report["num_frames"]:
             n = split_report["num_frames"]
             stats = {}
-            for d, name in enumerate(LABEL_NAMES):
+            for d, name in enumerate(schema.LABEL_NAMES):
                 mean = sums[d] / n
                 stats[name] = {
                     "count": n,
@@ -172,7 +123,7 @@ def format_report(report):
     ]
     if metadata.get("face_missed_fraction") is not None:
         lines.append(
-            f"frames without a detected face: {100 * metadata['face_missed_fraction']:.1f}%"
+            f"face-detector runs without a face: {100 * metadata['face_missed_fraction']:.1f}%"
         )
     for split, info in report["splits"].items():
         minutes = info["num_frames"] * schema.FRAME_SECONDS / 60
@@ -190,49 +141,6 @@ def format_report(report):
         lines.extend(f"  {rid}: {why}" for rid, why in metadata["skipped"].items())
     lines.append("all shards parsed; counts, frame order and label statistics match metadata.json")
     return "\n".join(lines)
-
-
-def read_recording(directory, recording_id, metadata=None):
-    """All frames of one recording: dict of stacked NumPy arrays (audio, video, labels)."""
-    metadata = metadata or load_metadata(directory)
-    for split, info in metadata["splits"].items():
-        if recording_id in info["recordings"]:
-            for shard in info["shards"]:
-                if recording_id in shard["recordings"]:
-                    frames = [
-                        r
-                        for r in iter_shard(directory, metadata, split, shard["file"])
-                        if r["recording_id"].decode() == recording_id
-                    ]
-                    return _stack(frames)
-    known = [rid for info in metadata["splits"].values() for rid in info["recordings"]]
-    raise InspectError(f"recording {recording_id!r} is not in {directory}; known: {known}")
-
-
-def read_split(directory, split, metadata=None):
-    """All recordings of one split, each shard read once: ``{rid: stacked arrays}``.
-
-    Recordings come in ``metadata.json`` order; one listed there without frames in its
-    shards is an error naming it.
-    """
-    metadata = metadata or load_metadata(directory)
-    if split not in metadata["splits"]:
-        raise InspectError(
-            f"split {split!r} is not in {directory}; splits: {sorted(metadata['splits'])}"
-        )
-    info = metadata["splits"][split]
-    grouped = {rid: [] for rid in info["recordings"]}
-    for shard in info["shards"]:
-        for record in iter_shard(directory, metadata, split, shard["file"]):
-            grouped.setdefault(record["recording_id"].decode(), []).append(record)
-    missing = [rid for rid, frames in grouped.items() if not frames]
-    if missing:
-        raise InspectError(f"{directory}: split {split!r} lists {missing} but no shard holds them")
-    return {rid: _stack(frames) for rid, frames in grouped.items()}
-
-
-def _stack(frames):
-    return {key: np.stack([frame[key] for frame in frames]) for key in frames[0]}
 
 
 def contact_sheet(directory, output_png, per_recording=4, columns=8, metadata=None):
@@ -283,7 +191,7 @@ def plot_recording(directory, recording_id, output_png, metadata=None):
     if "audio" in frames:
         rms = np.sqrt(np.mean(frames["audio"].astype(np.float64) ** 2, axis=1))
         ax.plot(seconds, rms / max(rms.max(), 1e-9), color="0.6", label="audio RMS (normalised)")
-    for name, colour in zip(LABEL_NAMES, ("tab:red", "tab:blue"), strict=True):
+    for name, colour in zip(schema.LABEL_NAMES, ("tab:red", "tab:blue"), strict=True):
         if name in frames:
             ax.plot(seconds, frames[name], color=colour, label=name)
     ax.set_xlabel("time (s)")

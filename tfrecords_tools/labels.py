@@ -1,6 +1,6 @@
 """Continuous arousal / valence label files: readers, writer and resampling.
 
-Two on-disk formats are supported (see ``reference/system.md``):
+Two on-disk formats are supported (README, "From recordings to TFRecords"):
 
 * AVEC 2016 gold standard ARFF (``ratings_gold_standard/{arousal,valence}/train_1.arff``)::
 
@@ -34,6 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# One label frame (40 ms, the rate of the RECOLA ratings and of the model output) and the
+# label dimensions in the order of the model's two outputs.
+from tfrecords_tools.schema import FRAME_SECONDS, LABEL_NAMES
+
 __all__ = [
     "FRAME_SECONDS",
     "LABEL_NAMES",
@@ -46,11 +50,6 @@ __all__ = [
     "write_arff",
 ]
 
-FRAME_SECONDS = 0.04
-"""One label frame: 40 ms (25 Hz), the rate of the RECOLA ratings and of the model output."""
-
-LABEL_NAMES = ("arousal", "valence")
-"""Label dimensions, in the order of the model's two outputs."""
 
 # Tolerance (seconds) when deciding that a time lies on the frame grid. ARFF / CSV times
 # are written with 6 decimals, so anything finer than a microsecond is rounding noise.

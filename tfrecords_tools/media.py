@@ -21,6 +21,9 @@ from fractions import Fraction
 import av
 import numpy as np
 
+# Speech sample rate of the model input (Hz), one label frame (s) and its samples.
+from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
+
 __all__ = [
     "FRAME_LENGTH",
     "FRAME_SECONDS",
@@ -36,12 +39,6 @@ __all__ = [
     "write_wav",
 ]
 
-SAMPLE_RATE = 16000
-"""Speech sample rate of the model input, in Hz."""
-FRAME_SECONDS = 0.04
-"""Duration of one label frame, in seconds (AVEC 2016 / RECOLA rate: 25 per second)."""
-FRAME_LENGTH = 640
-"""Speech samples per label frame at `SAMPLE_RATE` (16000 Hz x 0.04 s)."""
 
 # A decoded frame is taken for label time t if its timestamp is <= t + this slack, so
 # that a frame meant for exactly t (25 fps) is not lost to floating-point rounding.

@@ -23,11 +23,11 @@ import numpy as np
 SCHEMA_VERSION = 1
 SAMPLE_RATE = 16000
 FRAME_SECONDS = 0.04
-FRAME_LENGTH = 640  # samples per 40 ms frame at 16 kHz
+FRAME_LENGTH = round(SAMPLE_RATE * FRAME_SECONDS)  # 640 samples per 40 ms frame
 IMAGE_SIZE = 96
 IMAGE_FORMATS = ("jpeg", "png")
 LABEL_NAMES = ("arousal", "valence")
-MODALITIES = ("audio", "video")
+STREAMS = ("audio", "video")  # record streams (model kinds: e2e_emotion.modalities)
 METADATA_FILE = "metadata.json"
 
 
@@ -104,11 +104,9 @@ def feature_spec(modalities, labelled):
     """
     import tensorflow as tf
 
-    unknown = set(modalities) - set(MODALITIES)
+    unknown = set(modalities) - set(STREAMS)
     if unknown:
-        raise SchemaError(
-            f"unknown modalities {sorted(unknown)}; expected a subset of {MODALITIES}"
-        )
+        raise SchemaError(f"unknown modalities {sorted(unknown)}; expected a subset of {STREAMS}")
     spec = {
         "recording_id": tf.io.FixedLenFeature([], tf.string),
         "frame_index": tf.io.FixedLenFeature([], tf.int64),

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from tfrecords_tools import schema
-from tfrecords_tools.labels import LABEL_NAMES, LabelError, resample_to_frames
+from tfrecords_tools.labels import LabelError, resample_to_frames
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -116,7 +116,7 @@ def _label_frames(recording):
     if recording.labels is None:
         return None
     columns = []
-    for name in LABEL_NAMES:
+    for name in schema.LABEL_NAMES:
         track = recording.labels[name]
         columns.append(resample_to_frames(track, frame_seconds=schema.FRAME_SECONDS))
     length = min(len(column) for column in columns)
@@ -217,6 +217,7 @@ def convert_recording(recording, part_path, options):
     }
     if cropper is not None:
         report["face_missed_fraction"] = round(cropper.missed_fraction, 4)
+        report["face_detections"] = {"run": cropper.detections_run, "missed": cropper.missed}
     if labels is not None:
         kept = labels[:written].astype(np.float64)
         report["label_sums"] = {
@@ -294,7 +295,7 @@ def _label_stats(sums_list):
     if count == 0:
         return None
     stats = {}
-    for d, name in enumerate(LABEL_NAMES):
+    for d, name in enumerate(schema.LABEL_NAMES):
         total = sum(s["sum"][d] for s in sums_list)
         total_sq = sum(s["sum_sq"][d] for s in sums_list)
         mean = total / count
@@ -472,11 +473,13 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
             report = dict(reports[r.id])
             report.pop("label_sums", None)
             recording_reports[r.id] = report
-    missed = [
-        rep["face_missed_fraction"]
-        for rep in recording_reports.values()
-        if "face_missed_fraction" in rep
+    # Detector runs without a face over all detector runs of the corpus (a long recording
+    # weighs more than a short one), not a mean of the per-recording fractions.
+    detections = [
+        rep["face_detections"] for rep in recording_reports.values() if "face_detections" in rep
     ]
+    runs = sum(d["run"] for d in detections)
+    missed = sum(d["missed"] for d in detections)
     metadata = {
         "schema_version": schema.SCHEMA_VERSION,
         "name": options.name,
@@ -485,12 +488,12 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
         "frame_seconds": schema.FRAME_SECONDS,
         "image_size": schema.IMAGE_SIZE,
         "image_format": options.image_format,
-        "label_names": list(LABEL_NAMES),
+        "label_names": list(schema.LABEL_NAMES),
         "modalities": modalities,
         "splits": splits,
         "recordings": recording_reports,
         "skipped": failures,
-        "face_missed_fraction": round(float(np.mean(missed)), 4) if missed else None,
+        "face_missed_fraction": round(missed / runs, 4) if runs else (0.0 if detections else None),
         "tool_arguments": tool_arguments or dataclasses.asdict(options),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

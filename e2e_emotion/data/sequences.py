@@ -28,7 +28,7 @@ import re
 import tensorflow as tf
 
 from tfrecords_tools import schema
-from tfrecords_tools.inspect_records import InspectError, load_metadata
+from tfrecords_tools.records import RecordsError, load_metadata
 
 AUTOTUNE = tf.data.AUTOTUNE
 MODALITY_INPUTS = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
@@ -87,7 +87,7 @@ class RecordSource:
     def __init__(self, directory):
         try:
             self.metadata = load_metadata(directory)
-        except InspectError as error:
+        except RecordsError as error:
             raise DataError(str(error)) from None
         self.directory = directory
         self.modalities = tuple(self.metadata["modalities"])

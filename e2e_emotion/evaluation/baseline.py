@@ -29,10 +29,9 @@ import numpy as np
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES
 from e2e_emotion.files import atomic_path
+from e2e_emotion.modalities import MODALITIES
+from tfrecords_tools.schema import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
-FRAME_LENGTH = 640  # 40 ms at 16 kHz
-MODALITIES = ("audio", "visual", "multimodal")
 F0_RANGE = (60.0, 400.0)
 VOICING_THRESHOLD = 0.5
 _CHUNK = 512  # frames processed at once: bounds memory for 5-minute recordings

@@ -21,8 +21,7 @@ from matplotlib.figure import Figure
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES, ccc
 from e2e_emotion.files import atomic_path
-
-FRAME_SECONDS = 0.04  # one label every 40 ms
+from tfrecords_tools.schema import FRAME_SECONDS
 
 
 def _save(figure: Figure, path) -> str:

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES, ccc
+from tfrecords_tools.schema import FRAME_SECONDS
 
 STEPS = ("median", "centre", "scale", "shift")
 SCOPES = ("split", "recording")
@@ -456,7 +457,7 @@ class PostProcessor:
         post.search = copy.deepcopy(data.get("search", {}))
         return post
 
-    def report(self, frame_seconds: float = 0.04) -> str:
+    def report(self, frame_seconds: float = FRAME_SECONDS) -> str:
         """Text table of the chosen parameters and dev CCC before/after, per dimension."""
         if self.parameters is None:
             return "PostProcessor: not fitted."

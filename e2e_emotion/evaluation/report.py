@@ -21,8 +21,8 @@ from e2e_emotion.evaluation.plots import plot_recordings, plot_training_curves, 
 from e2e_emotion.evaluation.postprocess import PostProcessor
 from e2e_emotion.evaluation.scores import format_table, score_recordings, write_report
 from e2e_emotion.files import atomic_path
-
-LABEL_NAMES = ("arousal", "valence")
+from tfrecords_tools.records import RecordsError, read_split
+from tfrecords_tools.schema import FRAME_SECONDS, LABEL_NAMES
 
 
 class EvaluationError(ValueError):
@@ -33,7 +33,7 @@ def _scores(predictions, labels):
     return score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
 
 
-def _write_predictions(directory, predictions, processed=None, frame_seconds=0.04):
+def _write_predictions(directory, predictions, processed=None, frame_seconds=FRAME_SECONDS):
     os.makedirs(directory, exist_ok=True)
     for rid, values in predictions.items():
         path = os.path.join(directory, f"{rid}.csv")
@@ -51,12 +51,10 @@ def _write_predictions(directory, predictions, processed=None, frame_seconds=0.0
 
 
 def _frames_for_baseline(records, source, split, modality):
-    from tfrecords_tools import inspect_records
-
     data = {}
     try:
-        recordings = inspect_records.read_split(records, split, source.metadata)
-    except inspect_records.InspectError as error:
+        recordings = read_split(records, split, source.metadata)
+    except RecordsError as error:
         raise EvaluationError(
             f"{error}. Check every shard with `python bin/inspect_tfrecords.py {records}`"
         ) from None

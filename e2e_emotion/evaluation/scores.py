@@ -20,8 +20,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from e2e_emotion.files import atomic_path
+from tfrecords_tools.schema import LABEL_NAMES
 
-DEFAULT_NAMES = ("arousal", "valence")
+# The label dimensions, in the order of the model outputs.
+DEFAULT_NAMES = LABEL_NAMES
 METRICS = ("ccc", "pearson", "rmse")
 
 

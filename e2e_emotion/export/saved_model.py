@@ -46,8 +46,6 @@ EXAMPLES = "examples"
 WAV = "wav"
 METADATA = "metadata"
 SIGNATURES = (SERVING_DEFAULT, EXAMPLES, WAV, METADATA)
-LABEL_NAMES = tuple(schema.LABEL_NAMES)
-SAMPLE_RATE = schema.SAMPLE_RATE
 CONFIG_ASSET = "config.json"
 LABELS_ASSET = "labels.txt"
 TEMP_PREFIX = ".export-tmp-"
@@ -109,11 +107,11 @@ def export_config(model, signatures):
     config = model.get_config()
     return {
         "modality": model.modality,
-        "sample_rate": SAMPLE_RATE,
+        "sample_rate": schema.SAMPLE_RATE,
         "frame_length": int(config["frame_length"]),
         "frame_seconds": schema.FRAME_SECONDS,
         "image_size": int(config["image_size"]),
-        "label_names": list(LABEL_NAMES),
+        "label_names": list(schema.LABEL_NAMES),
         "inputs": list(model.input_names),
         "signatures": list(signatures),
         "record_schema_version": schema.SCHEMA_VERSION,
@@ -149,7 +147,7 @@ class EmotionServingModule(tf.Module):
         with open(os.path.join(assets_dir, CONFIG_ASSET), "w") as f:
             f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
         with open(os.path.join(assets_dir, LABELS_ASSET), "w") as f:
-            f.write("".join(f"{name}\n" for name in LABEL_NAMES))
+            f.write("".join(f"{name}\n" for name in schema.LABEL_NAMES))
         self.config_asset = tf.saved_model.Asset(os.path.join(assets_dir, CONFIG_ASSET))
         self.labels_asset = tf.saved_model.Asset(os.path.join(assets_dir, LABELS_ASSET))
 
@@ -213,7 +211,7 @@ class EmotionServingModule(tf.Module):
         outputs = self.model(self._validated(inputs), training=False)
         return {
             name: tf.identity(outputs[..., index], name=name)
-            for index, name in enumerate(LABEL_NAMES)
+            for index, name in enumerate(schema.LABEL_NAMES)
         }
 
     def _input_specs(self):
@@ -290,8 +288,10 @@ class EmotionServingModule(tf.Module):
             audio, sample_rate = tf.audio.decode_wav(wav)
             rate = tf.debugging.assert_equal(
                 sample_rate,
-                tf.constant(SAMPLE_RATE, tf.int32),
-                message=f"wav: the WAV sample rate must be {SAMPLE_RATE} Hz (resample the file)",
+                tf.constant(schema.SAMPLE_RATE, tf.int32),
+                message=(
+                    f"wav: the WAV sample rate must be {schema.SAMPLE_RATE} Hz (resample the file)"
+                ),
             )
             mono = tf.reduce_mean(audio, axis=1)
             frames = tf.shape(mono)[0] // frame_length
@@ -309,10 +309,10 @@ class EmotionServingModule(tf.Module):
 
     def _metadata_function(self):
         values = {
-            "sample_rate": tf.constant(SAMPLE_RATE, tf.int32),
+            "sample_rate": tf.constant(schema.SAMPLE_RATE, tf.int32),
             "frame_length": tf.constant(self.frame_length, tf.int32),
             "image_size": tf.constant(self.image_size, tf.int32),
-            "label_names": tf.constant(LABEL_NAMES),
+            "label_names": tf.constant(schema.LABEL_NAMES),
             "modality": tf.constant(self.modality),
             "config_json": tf.constant(self.config_json),
         }

@@ -28,13 +28,12 @@ import urllib.request
 
 import numpy as np
 
+from e2e_emotion.modalities import MODALITIES
 from tfrecords_tools import schema
 
 SIGNATURES = ("serving_default", "wav", "examples")
 PROTOCOLS = ("rest", "grpc")
 REST_FORMATS = ("columnar", "row")
-MODALITIES = ("audio", "visual", "multimodal")
-LABEL_NAMES = tuple(schema.LABEL_NAMES)
 
 
 class ServingClientError(ValueError):
@@ -411,10 +410,10 @@ def predict_media(
         )
     else:
         outputs = grpc_predict(host, port, model_name, inputs, signature, version, timeout)
-    missing = [name for name in LABEL_NAMES if name not in outputs]
+    missing = [name for name in schema.LABEL_NAMES if name not in outputs]
     if missing:
         raise ServingClientError(f"the response has no {', '.join(missing)} output")
-    return {name: np.asarray(outputs[name], np.float32).reshape(-1) for name in LABEL_NAMES}
+    return {name: np.asarray(outputs[name], np.float32).reshape(-1) for name in schema.LABEL_NAMES}
 
 
 def predictions_csv(predictions):

@@ -54,9 +54,11 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.files import atomic_path
 from e2e_emotion.frames import check_frames
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
 from e2e_emotion.timing import timed_runs
+from tfrecords_tools import schema
 
 KINDS = ("sequence", "stream")
 VARIANTS = ("float32", "float16", "int8")
@@ -480,10 +482,9 @@ def _pair(values):
 
 
 def _write_atomically(path, content):
-    temporary = f"{path}.tmp"
-    with open(temporary, "wb") as handle:
+    suffix = os.path.splitext(path)[1]
+    with atomic_path(path, suffix=suffix) as temporary, open(temporary, "wb") as handle:
         handle.write(content)
-    os.replace(temporary, path)
 
 
 def _write_report(output_dir, report):
@@ -613,7 +614,8 @@ def held_out_inputs(model_or_modality, num_frames, seed=DEFAULT_CHECK_SEED, imag
     inputs = {}
     if modality in ("audio", "multimodal"):
         audio = synthetic.synthetic_audio(labels[:, 0], seed=seed)
-        inputs["audio"] = audio[: num_frames * 640].reshape(num_frames, 640)
+        length = schema.FRAME_LENGTH
+        inputs["audio"] = audio[: num_frames * length].reshape(num_frames, length)
     if modality in ("visual", "multimodal"):
         frames = synthetic.synthetic_frames(labels[:, 1], labels[:, 0], size=image_size, seed=seed)
         inputs["video"] = frames[:num_frames].astype(np.float32) / np.float32(255.0)
@@ -651,7 +653,7 @@ def check_parity(model, tflite_path, num_frames=None, seed=DEFAULT_CHECK_SEED):
     tflite_out = lite.predict(inputs)
     batched = {k: v.reshape(-1, window, *v.shape[1:]) for k, v in inputs.items()}
     keras_out = np.asarray(model(batched, training=False)).reshape(num_frames, 2)
-    names = ("arousal", "valence")
+    names = schema.LABEL_NAMES
     ccc_keras = {n: ccc(keras_out[:, i], labels[:, i]) for i, n in enumerate(names)}
     ccc_tflite = {n: ccc(tflite_out[:, i], labels[:, i]) for i, n in enumerate(names)}
     return {

@@ -14,14 +14,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.recurrent import recurrent_head
 from e2e_emotion.models.speech import SpeechNetwork
 from e2e_emotion.models.visual import BN_MOMENTUM, VisualNetwork
+from tfrecords_tools.schema import FRAME_LENGTH, LABEL_NAMES
 
-MODALITIES = ("audio", "visual", "multimodal")
 LSTM_TYPES = ("standard", "peephole")
-LABEL_NAMES = ("arousal", "valence")
 
 # Constructor arguments of the two feature networks, as they appear in EmotionModel.
 SPEECH_ARGS = {
@@ -69,7 +69,7 @@ class EmotionModel(keras.Model):
         self,
         modality="multimodal",
         speech_preset="paper",
-        frame_length=640,
+        frame_length=FRAME_LENGTH,
         conv1_filters=40,
         conv1_kernel=None,
         pool1_size=2,

@@ -1,0 +1,9 @@
+"""The model kinds, by the input streams they read: the one home of these names.
+
+`MODALITIES` names models (`--modality`): `audio` reads the speech stream, `visual` the
+face-video stream, `multimodal` both. The record streams themselves are
+`tfrecords_tools.schema.STREAMS` (`audio`, `video`). This module imports nothing heavy, so
+light clients (the serving client, the baseline) can use it without loading Keras.
+"""
+
+MODALITIES = ("audio", "visual", "multimodal")

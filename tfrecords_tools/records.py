@@ -1,0 +1,125 @@
+"""Reading a directory written by ``tfrecords_tools.writer``: metadata and records.
+
+Beside the schema (``schema.parse_example``) that the writer and every reader share: the
+training input (``e2e_emotion.data``), the evaluation and the inspector
+(``inspect_records``) all read shards through these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from tfrecords_tools import schema
+
+
+class RecordsError(ValueError):
+    """The directory is not a valid record directory; the message names the file."""
+
+
+def load_metadata(directory):
+    """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
+    path = os.path.join(directory, schema.METADATA_FILE)
+    if not os.path.isfile(path):
+        raise RecordsError(f"{path}: no metadata.json (not a tfrecords_tools output directory)")
+    try:
+        with open(path) as stream:
+            metadata = json.load(stream)
+    except (OSError, json.JSONDecodeError) as error:
+        raise RecordsError(f"{path}: unreadable metadata ({error})") from error
+    for key in ("schema_version", "modalities", "splits", "frame_length", "sample_rate"):
+        if key not in metadata:
+            raise RecordsError(f"{path}: missing key {key!r}")
+    if metadata["schema_version"] != schema.SCHEMA_VERSION:
+        raise RecordsError(
+            f"{path}: schema version {metadata['schema_version']}, this code reads "
+            f"version {schema.SCHEMA_VERSION}; re-run bin/make_tfrecords.py"
+        )
+    if (
+        metadata["frame_length"] != schema.FRAME_LENGTH
+        or metadata["sample_rate"] != schema.SAMPLE_RATE
+    ):
+        raise RecordsError(f"{path}: frame length / sample rate differ from the schema's")
+    for split, info in metadata["splits"].items():
+        for shard in info["shards"]:
+            shard_path = os.path.join(directory, shard["file"])
+            if not os.path.isfile(shard_path):
+                raise RecordsError(
+                    f"{path}: split {split!r} lists {shard['file']}, which is missing"
+                )
+    return metadata
+
+
+def iter_shard(directory, metadata, split, shard_file, decode_video=True):
+    """Yields parsed records (dicts of NumPy values) of one shard; names it on corruption."""
+    import tensorflow as tf
+
+    labelled = metadata["splits"][split]["labelled"]
+    path = os.path.join(directory, shard_file)
+    dataset = tf.data.TFRecordDataset(path)
+    index = 0
+    iterator = iter(dataset)
+    while True:
+        try:
+            serialized = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as error:
+            raise RecordsError(
+                f"{path}: corrupted shard after record {index} ({error.message})"
+            ) from None
+        try:
+            parsed = schema.parse_example(
+                serialized, metadata["modalities"], labelled, decode_video
+            )
+        except tf.errors.OpError as error:
+            raise RecordsError(
+                f"{path}: record {index} does not match the schema ({error.message})"
+            ) from None
+        index += 1
+        yield {key: value.numpy() for key, value in parsed.items()}
+
+
+def read_recording(directory, recording_id, metadata=None):
+    """All frames of one recording: dict of stacked NumPy arrays (audio, video, labels)."""
+    metadata = metadata or load_metadata(directory)
+    for split, info in metadata["splits"].items():
+        if recording_id in info["recordings"]:
+            for shard in info["shards"]:
+                if recording_id in shard["recordings"]:
+                    frames = [
+                        r
+                        for r in iter_shard(directory, metadata, split, shard["file"])
+                        if r["recording_id"].decode() == recording_id
+                    ]
+                    return _stack(frames)
+    known = [rid for info in metadata["splits"].values() for rid in info["recordings"]]
+    raise RecordsError(f"recording {recording_id!r} is not in {directory}; known: {known}")
+
+
+def read_split(directory, split, metadata=None):
+    """All recordings of one split, each shard read once: ``{rid: stacked arrays}``.
+
+    Recordings come in ``metadata.json`` order; one listed there without frames in its
+    shards is an error naming it.
+    """
+    metadata = metadata or load_metadata(directory)
+    if split not in metadata["splits"]:
+        raise RecordsError(
+            f"split {split!r} is not in {directory}; splits: {sorted(metadata['splits'])}"
+        )
+    info = metadata["splits"][split]
+    grouped = {rid: [] for rid in info["recordings"]}
+    for shard in info["shards"]:
+        for record in iter_shard(directory, metadata, split, shard["file"]):
+            grouped.setdefault(record["recording_id"].decode(), []).append(record)
+    missing = [rid for rid, frames in grouped.items() if not frames]
+    if missing:
+        raise RecordsError(f"{directory}: split {split!r} lists {missing} but no shard holds them")
+    return {rid: _stack(frames) for rid, frames in grouped.items()}
+
+
+def _stack(frames):
+    return {key: np.stack([frame[key] for frame in frames]) for key in frames[0]}
