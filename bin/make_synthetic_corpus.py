@@ -3,8 +3,11 @@
 
     python bin/make_synthetic_corpus.py --output_dir=data/synthetic
 
-Audio loudness and pitch follow arousal; a drawn face's mouth and brightness follow
-valence. Seeded and deterministic. Refuses a non-empty --output_dir without --overwrite.
+Per recording its own speaker, microphone, face and room; prosody follows arousal, the
+facial expression follows valence, and the gold standard lags them as ratings do (see
+`tfrecords_tools.synthetic`). The test labels are written apart, in test_labels/, which
+the AVEC 2016 reader does not read. Seeded and deterministic. Refuses a non-empty
+--output_dir without --overwrite.
 """
 
 import sys
@@ -16,7 +19,9 @@ from tfrecords_tools import commands, synthetic
 OUTPUT_DIR = flags.DEFINE_string("output_dir", "data/synthetic", "Corpus root to write.")
 NUM_TRAIN = flags.DEFINE_integer("num_train", 2, "Training recordings.", lower_bound=0)
 NUM_DEV = flags.DEFINE_integer("num_dev", 2, "Development recordings.", lower_bound=0)
-NUM_TEST = flags.DEFINE_integer("num_test", 1, "Test recordings (no labels).", lower_bound=0)
+NUM_TEST = flags.DEFINE_integer(
+    "num_test", 1, "Test recordings (labels withheld in test_labels/).", lower_bound=0
+)
 SECONDS = flags.DEFINE_float("seconds", 20.0, "Seconds per recording.", lower_bound=0.04)
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 160, "Video side in pixels.", lower_bound=48)
 SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)

@@ -1,6 +1,8 @@
 """Test setup: two logical CPU devices so multi-replica code runs without GPUs."""
 
+import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -54,8 +56,37 @@ def _seed():
     keras.utils.set_random_seed(1234)
 
 
-def write_records(directory, modalities=("audio", "video"), seconds=3.0, counts=(2, 1, 1), seed=5):
-    """Synthetic corpus -> records (PNG crops, centre mode): ``(records_dir, corpus_dir)``."""
+def _write_plain_videos(corpus, seed):
+    """Replaces each synthetic MP4 by a disk whose brightness is the gold valence.
+
+    The built-in faces carry valence in their expression, which a tiny ResNet needs many
+    steps to learn; tests about the training machinery (not about the corpus) use this.
+    """
+    from tfrecords_tools import media, synthetic
+
+    marker = json.loads((Path(corpus) / synthetic.MARKER_FILE).read_text())
+    grid = np.hypot(*np.meshgrid(np.arange(96) - 47.5, np.arange(96) - 47.5))
+    disk = np.repeat((grid < 30)[..., None], 3, axis=-1)
+    for recording in marker["recordings"]:
+        split, number = recording.split("_")
+        recording_seed = synthetic._recording_seed(seed, split, int(number))
+        valence = synthetic.synthetic_labels(marker["num_label_frames"], recording_seed)[:, 1]
+        levels = np.clip(128 + 100 * valence, 0, 255)
+        frames = (np.where(disk, level, 60.0).astype(np.uint8) for level in levels)
+        media.write_video(Path(corpus) / "recordings_video" / f"{recording}.mp4", frames)
+
+
+def write_records(
+    directory,
+    modalities=("audio", "video"),
+    seconds=3.0,
+    counts=(2, 1, 1),
+    seed=5,
+    plain_video=False,
+):
+    """Synthetic corpus -> records (PNG crops, centre mode): ``(records_dir, corpus_dir)``.
+
+    `plain_video` replaces the faces by a disk whose brightness is the gold valence."""
     from tfrecords_tools import commands, synthetic, writer
 
     corpus = os.path.join(directory, "corpus")
@@ -69,6 +100,8 @@ def write_records(directory, modalities=("audio", "video"), seconds=3.0, counts=
         seed=seed,
         image_size=96,
     )
+    if plain_video:
+        _write_plain_videos(corpus, seed)
     options = writer.ConversionOptions(
         name="synthetic", image_format="png", face_mode="centre", num_shards=2
     )

@@ -2,23 +2,53 @@
 
 RECOLA / AVEC 2016 (used by Tzirakis et al., IEEE JSTSP 2017) is licensed and not
 available everywhere, so this module writes look-alike recordings whose labels can be
-learned from the signals:
+learned from the signals, but not trivially: as in real data, every recording has its own
+speaker, face, room and microphone, the cues are informative but noisy, and the gold
+standard lags them.
 
-- labels: smooth random arousal and valence curves in [-1, 1], one value per 40 ms;
-- speech (16 kHz WAV): a voiced harmonic tone with syllable-like amplitude modulation
-  whose loudness and pitch (f0 = 150 Hz + 60 Hz * arousal) follow arousal;
-- face video (25 fps MP4): a drawn face whose mouth curvature (smile vs frown) and
-  lighting follow valence, and whose mouth opening follows arousal, with slight head
-  motion. The OpenCV Haar frontal-face cascade detects it in every frame at 96 pixels
-  and above (measured on 2500 frames at 160 pixels: 100 %); at 64 pixels it mostly
-  fails (the face is then near the cascade's 24-pixel window), use mode="centre".
+- emotion (`synthetic_emotion`): per dimension a smooth random curve in (-1, 1) with a
+  per-recording mean and depth, slow drifts (periods 10-40 s) and swings (6-15 s). The
+  voice and face express this curve; the gold standard (`synthetic_labels`, the ARFF
+  files) is the curve as raters report it: late by a per-recording lag of 0.2-0.6 s (one
+  per dimension), averaged over 1 s, plus a little slow disagreement (sd 0.06), clipped
+  to [-1, 1] and rounded to six decimals. It changes by less than 0.05 per 40 ms.
+- speech (16 kHz WAV): phrases of 3-12 syllables separated by pauses, and now and then a
+  longer silence while the speaker listens. A harmonic voice with formant-like
+  resonances that change from syllable to syllable, noise bursts for consonants,
+  accents, declination and pitch jitter, over a background noise floor. Per recording:
+  base pitch (90-260 Hz) and pitch range (3-6 semitones per arousal unit), spectral tilt
+  and vocal-tract size (timbre), speaking rate (3.2-5 syllables/s), recording gain (-10 to
+  +6 dB), noise floor 18-35 dB below the speech with its own colour, sometimes mains hum.
+  Within a recording arousal raises loudness (10-16 dB per unit), pitch, speaking rate
+  and vocal effort (a flatter spectrum) and shortens the pauses, so it is learnable from
+  prosody relative to the speaker, while absolute loudness or pitch say little across
+  recordings. Valence is not in the audio.
+- face video (25 fps MP4): a drawn face whose skin tone (light to dark), head size (46-56
+  % of the frame wide) and shape, position, hair, room (wall colour and objects),
+  lighting (brightness, colour, side light), sensor noise and focus differ per recording;
+  the camera's auto-exposure brings faces of every tone to a similar brightness, and it
+  and the white balance drift slowly during the recording. The head moves, nods and
+  rolls a few degrees and the eyes blink. Valence shows in the expression (mouth corners
+  and width, parted lips and teeth, raised cheeks and smile lines, narrowed eyes for a
+  smile; pressed lips and lowered inner brows for a frown) with a per-person
+  expressivity and bias and momentary expressions the raters do not follow. Arousal
+  shows weakly: the mouth opens with the syllables of the speech, wider at high arousal,
+  the eyes open wider and the brows rise, the head moves more. Lighting does not follow
+  the labels. The OpenCV Haar frontal-face cascade finds the face in nearly every frame
+  at 96 pixels and above (3000 frames of 60 faces at 96 pixels: 99.97 %; 2000 frames of 40
+  faces at 160 pixels: 100 %); at 64 pixels it mostly fails, use mode="centre".
 
 Layout written by `write_synthetic_corpus` (N starts at 1):
 
     recordings_audio/{train,dev,test}_N.wav
     recordings_video/{train,dev,test}_N.mp4
-    ratings_gold_standard/{arousal,valence}/{train,dev}_N.arff   (no test labels)
+    ratings_gold_standard/{arousal,valence}/{train,dev}_N.arff   (no test labels, as AVEC)
+    test_labels/{arousal,valence}/test_N.arff                    (withheld, see below)
     synthetic_corpus.json                                        (parameters, ids)
+
+The test gold standard is written apart, in `test_labels/`, which the AVEC 2016 reader
+never looks at: the test split stays unlabelled for conversion, training and every choice
+made on dev, and the withheld labels give a final test score only.
 
 Everything is a function of `seed`: the WAV and ARFF files are byte-identical across
 runs, and so are the MP4 files (single-threaded libx264).
@@ -32,17 +62,21 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from tfrecords_tools import media
+from tfrecords_tools import media, schema
 from tfrecords_tools.labels import write_arff
 
 __all__ = [
     "MARKER_FILE",
+    "TEST_LABELS_DIR",
+    "SyntheticEmotion",
     "iter_synthetic_frames",
     "synthetic_audio",
+    "synthetic_emotion",
     "synthetic_frames",
     "synthetic_labels",
     "write_synthetic_corpus",
@@ -52,10 +86,18 @@ __all__ = [
 MARKER_FILE = "synthetic_corpus.json"
 """Written at the corpus root; `overwrite=True` only replaces directories holding it."""
 
+TEST_LABELS_DIR = "test_labels"
+"""Corpus subdirectory with the withheld test gold standard (`{dimension}/test_N.arff`)."""
+
 _SPLITS = ("train", "dev", "test")
 _LABELLED_SPLITS = ("train", "dev")
-_LAYOUT_NAMES = {"recordings_audio", "recordings_video", "ratings_gold_standard", MARKER_FILE}
-_DIMENSIONS = ("arousal", "valence")
+_LAYOUT_NAMES = {
+    "recordings_audio",
+    "recordings_video",
+    "ratings_gold_standard",
+    TEST_LABELS_DIR,
+    MARKER_FILE,
+}
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -63,67 +105,251 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), *stream])
 
 
-# ---------------------------------------------------------------------------- labels
+def _recording_seed(seed: int, split: str, number: int) -> int:
+    """Seed of recording `{split}_{number}` of the corpus written with `seed`."""
+    state = np.random.SeedSequence([int(seed), _SPLITS.index(split), int(number)])
+    return int(state.generate_state(1)[0])
 
 
-def synthetic_labels(num_frames: int, seed: int = 0) -> np.ndarray:
-    """Smooth random arousal and valence curves, one value per 40 ms label frame.
+class _Wave:
+    """A smooth random function of time: sinusoids with random periods, RMS about 1.
 
-    Each curve is an offset plus four sinusoids with periods between 4 s and 40 s and
-    random phases, scaled so its largest magnitude is 0.9. Values are rounded to six
-    decimals, exactly what the ARFF files hold.
-
-    Args:
-      num_frames: number of label frames (`round(seconds / 0.04)`).
-      seed: the two curves are independent and a function of `seed` only.
-
-    Returns:
-      float32 `[num_frames, 2]`, columns (arousal, valence), in [-0.9, 0.9].
+    Defined for any time (negative too), so curves sampled at different rates or with
+    a delay come from the same function.
     """
-    if num_frames < 0:
-        raise ValueError(f"num_frames must be >= 0, got {num_frames!r}")
-    times = np.arange(num_frames) * media.FRAME_SECONDS
-    curves = []
-    for dimension in range(2):
-        rng = _rng(seed, 1, dimension)
-        frequency = 1.0 / rng.uniform(4.0, 40.0, size=4)  # Hz
-        phase = rng.uniform(0.0, 2 * np.pi, size=4)
-        amplitude = rng.uniform(0.3, 1.0, size=4)
-        offset = rng.uniform(-0.4, 0.4)
-        curve = offset + np.sum(
-            amplitude * np.sin(2 * np.pi * frequency * times[:, None] + phase), axis=1
-        )
-        peak = np.max(np.abs(curve)) if num_frames else 0.0
-        if peak > 0:
-            curve = 0.9 * curve / peak
-        curves.append(np.round(curve, 6))
-    return np.stack(curves, axis=1).astype(np.float32).reshape(num_frames, 2)
+
+    def __init__(self, rng: np.random.Generator, shortest: float, longest: float, count=8):
+        periods = np.exp(rng.uniform(np.log(shortest), np.log(longest), count))
+        self.frequency = 1.0 / periods
+        self.phase = rng.uniform(0.0, 2 * np.pi, count)
+        amplitude = rng.uniform(0.5, 1.0, count)
+        self.amplitude = amplitude / np.sqrt(np.sum(amplitude**2) / 2)
+
+    def __call__(self, times) -> np.ndarray:
+        times = np.asarray(times, dtype=np.float64)
+        out = np.zeros(times.shape)
+        for frequency, phase, amplitude in zip(
+            self.frequency, self.phase, self.amplitude, strict=True
+        ):
+            out += amplitude * np.sin(2 * np.pi * frequency * times + phase)
+        return out
 
 
 def _at_times(values: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Label curve (value k at k * 0.04 s) linearly interpolated at `times` (seconds)."""
     values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return np.zeros(np.shape(times))
     return np.interp(times, np.arange(len(values)) * media.FRAME_SECONDS, values)
+
+
+# ---------------------------------------------------------------------------- labels
+
+
+class SyntheticEmotion(NamedTuple):
+    """The emotion of one synthetic recording (see `synthetic_emotion`).
+
+    Attributes:
+      expressed: float64 `[num_frames, 2]` (arousal, valence) at k * 0.04 s: what the
+        voice and face show.
+      gold: float32 `[num_frames, 2]`: the rated gold standard (the ARFF values),
+        `expressed` delayed by `lag_seconds` plus rater noise, in [-1, 1].
+      lag_seconds: (arousal, valence) rater lags, each in [0.2, 0.6].
+    """
+
+    expressed: np.ndarray
+    gold: np.ndarray
+    lag_seconds: tuple[float, float]
+
+
+_LABEL_MEAN = (0.0, 0.15)  # per-recording means: valence in RECOLA leans positive
+_LABEL_SPREAD = (0.12, 0.15)
+_DEPTH = (0.7, 1.1)
+_SLOW = (10.0, 40.0)
+_FAST = (6.0, 15.0)
+_RATER_WINDOW = 1.0
+
+
+def synthetic_emotion(num_frames: int, seed: int = 0) -> SyntheticEmotion:
+    """The expressed emotion of a recording and its lagging gold standard.
+
+    Per dimension, the expressed curve is `tanh(offset + depth * (0.75 * slow(t) + 0.4 *
+    fast(t)))` with a per-recording offset (normal; mean 0, sd 0.12 for arousal; mean
+    0.15, sd 0.15 for valence) and depth (0.7-1.1), slow(t) with periods of 10-40 s and
+    fast(t) with periods of 6-15 s (smooth random curves of RMS 1). The gold standard at
+    time t is the mean of the expressed curve over [t - lag - 0.5 s, t - lag + 0.5 s]
+    (lag uniform in [0.2, 0.6] s, per dimension) plus 0.06 times a slow rater-noise curve
+    (periods 2-10 s), clipped to [-1, 1] and rounded to six decimals, exactly what the
+    ARFF files hold. Both curves are defined for any time, so the gold standard of the
+    first frames follows expression from before the recording started.
+
+    Args:
+      num_frames: number of label frames (`round(seconds / 0.04)`).
+      seed: the two dimensions are independent and a function of `seed` only.
+
+    Returns:
+      a `SyntheticEmotion` (expressed, gold, lag_seconds).
+    """
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames!r}")
+    times = np.arange(num_frames) * media.FRAME_SECONDS
+    expressed, gold, lags = [], [], []
+    for dimension in range(2):
+        rng = _rng(seed, 1, dimension)
+        offset = rng.normal(_LABEL_MEAN[dimension], _LABEL_SPREAD[dimension])
+        depth = rng.uniform(*_DEPTH)
+        slow = _Wave(rng, *_SLOW)
+        fast = _Wave(rng, *_FAST)
+        lag = float(rng.uniform(0.2, 0.6))
+        rater = _Wave(rng, 2.0, 10.0)
+
+        def latent(t, offset=offset, depth=depth, slow=slow, fast=fast):
+            return np.tanh(offset + depth * (0.75 * slow(t) + 0.4 * fast(t)))
+
+        expressed.append(latent(times))
+        # The raters follow the expression `lag` seconds late and smooth it (a mean
+        # over 0.8 s), and disagree a little with it.
+        window = np.linspace(-_RATER_WINDOW / 2, _RATER_WINDOW / 2, 9)
+        followed = np.mean([latent(times - lag + shift) for shift in window], axis=0)
+        rated = np.clip(followed + 0.06 * rater(times), -1.0, 1.0)
+        gold.append(np.round(rated, 6))
+        lags.append(lag)
+    return SyntheticEmotion(
+        np.stack(expressed, axis=1).reshape(num_frames, 2),
+        np.stack(gold, axis=1).astype(np.float32).reshape(num_frames, 2),
+        (lags[0], lags[1]),
+    )
+
+
+def synthetic_labels(num_frames: int, seed: int = 0) -> np.ndarray:
+    """The gold standard of a recording: arousal and valence, one value per 40 ms.
+
+    `synthetic_emotion(num_frames, seed).gold`: smooth curves in [-1, 1] lagging what the
+    recording's voice and face express by 0.2-0.6 s, rounded to six decimals.
+
+    Returns:
+      float32 `[num_frames, 2]`, columns (arousal, valence).
+    """
+    return synthetic_emotion(num_frames, seed).gold
+
+
+# ---------------------------------------------------------------------------- speech plan
+
+
+class _SpeechPlan(NamedTuple):
+    """Syllables of a recording, shared by the audio and the mouth of the face."""
+
+    onset: np.ndarray  # seconds
+    duration: np.ndarray  # seconds (voiced part)
+    level_db: np.ndarray  # relative loudness (accents, declination, jitter)
+    pitch: np.ndarray  # semitones (accents, declination, jitter)
+    vowel: np.ndarray  # [m, 2] first and second formant factors
+    burst: np.ndarray  # bool: a consonant (noise burst) before the vowel
+
+
+def _speech_plan(arousal: np.ndarray, seed: int) -> _SpeechPlan:
+    """Phrases of 3-12 syllables and pauses, timed by the (expressed) arousal curve.
+
+    Higher arousal: faster syllables and shorter pauses. Some pauses are long silences
+    (the speaker listens to the partner, as in the RECOLA dyadic conversations).
+    """
+    arousal = np.clip(np.asarray(arousal, dtype=np.float64).reshape(-1), -1.0, 1.0)
+    seconds = len(arousal) * media.FRAME_SECONDS
+    rng = _rng(seed, 5)
+    rate = rng.uniform(3.2, 5.0)  # syllables per second at arousal 0
+    rate_slope = rng.uniform(0.4, 0.7)  # octaves per arousal unit
+    pause_mean = rng.uniform(0.25, 0.5)  # seconds at arousal 0
+    pause_slope = rng.uniform(1.2, 2.0)  # octaves (shorter) per arousal unit
+    listening = rng.uniform(0.03, 0.12)  # chance that a pause is a listening turn
+
+    def level(time):
+        return float(_at_times(arousal, np.array([time]))[0])
+
+    rows = []
+    time = rng.uniform(0.0, 0.6)
+    while time < seconds:
+        count = int(rng.integers(3, 13))
+        for index in range(count):
+            period = np.exp(rng.normal(0.0, 0.2)) / (rate * 2 ** (rate_slope * level(time)))
+            accent = rng.random() < 0.25
+            rows.append(
+                (
+                    time,
+                    period * rng.uniform(0.6, 0.9),
+                    rng.normal(0.0, 2.0) + 3.0 * accent - 4.0 * index / count,
+                    rng.normal(0.0, 0.7) + 2.5 * accent - 2.0 * index / count,
+                    *rng.uniform(0.8, 1.25, 2),
+                    rng.random() < 0.4,
+                )
+            )
+            time += period
+        pause = 0.08 + rng.exponential(pause_mean * 2 ** (-pause_slope * level(time)))
+        if rng.random() < listening:
+            pause += rng.uniform(1.0, 3.5)
+        time += pause
+    table = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    return _SpeechPlan(
+        table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4:6], table[:, 6] > 0
+    )
+
+
+def _syllable_window(plan: _SpeechPlan, index: int, times: np.ndarray) -> np.ndarray:
+    """Envelope of syllable `index` at `times` (0 outside it, 1 at its middle)."""
+    position = (times - plan.onset[index]) / plan.duration[index]
+    inside = (position > 0) & (position < 1)
+    return np.where(inside, np.sin(np.pi * np.clip(position, 0, 1)) ** 0.6, 0.0)
+
+
+def _speech_activity(plan: _SpeechPlan, times: np.ndarray) -> np.ndarray:
+    """How open the voice (and the mouth) is at `times`: 0 in pauses, up to 1."""
+    times = np.asarray(times, dtype=np.float64)
+    activity = np.zeros(times.shape)
+    if not len(times):
+        return activity
+    step = times[1] - times[0] if len(times) > 1 else 1.0
+    for index in range(len(plan.onset)):
+        start = np.searchsorted(times, plan.onset[index] - step)
+        stop = np.searchsorted(times, plan.onset[index] + plan.duration[index] + step)
+        if stop > start:
+            part = _syllable_window(plan, index, times[start:stop])
+            activity[start:stop] = np.maximum(activity[start:stop], part)
+    return activity
 
 
 # ---------------------------------------------------------------------------- audio
 
 
+def _coloured_noise(rng: np.random.Generator, count: int, slope: float) -> np.ndarray:
+    """Unit-RMS noise whose power falls by `slope` x 3 dB per octave (0: white)."""
+    if count == 0:
+        return np.zeros(0)
+    spectrum = np.fft.rfft(rng.standard_normal(count))
+    frequency = np.arange(len(spectrum)) / max(count, 1)  # cycles per sample
+    spectrum *= (1.0 + frequency / 0.005) ** (-slope / 2)
+    noise = np.fft.irfft(spectrum, count)
+    return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
+
+
 def synthetic_audio(
     arousal: np.ndarray, sample_rate: int = media.SAMPLE_RATE, channels: int = 1, seed: int = 0
 ) -> np.ndarray:
-    """Speech-like sound whose loudness and pitch follow `arousal`.
+    """Speech-like sound of one speaker whose prosody follows `arousal`.
 
-    A voiced tone (ten harmonics, f0 = 150 Hz + 60 Hz * arousal) with syllable-like
-    amplitude modulation (3-4.5 per second) and gain rising from 0.03 (arousal -1) to
-    0.5 (arousal +1), plus faint noise. Extra channels are scaled copies with their own
+    The speaker, microphone and room are drawn from `seed` (see the module docstring):
+    base pitch 90-260 Hz, 3-6 semitones per arousal unit, spectral tilt, formant scale,
+    speaking rate, gain -10 to +6 dB around -30 dBFS, noise floor 18-35 dB below the
+    speech. Along the recording, arousal raises loudness (10-16 dB per unit), pitch,
+    speaking rate and vocal effort (flatter spectrum) and shortens pauses; syllables have
+    their own loudness and pitch jitter, accents and declination, and the distance to the
+    microphone drifts (about 1.5 dB). Extra channels are scaled copies with their own
     noise, so a downmix keeps the relation.
 
     Args:
-      arousal: `[num_frames]` label values, one per 40 ms (frame k at k * 0.04 s).
+      arousal: `[num_frames]` expressed arousal, one value per 40 ms (frame k at
+        k * 0.04 s).
       sample_rate: Hz.
       channels: channel count.
-      seed: noise and syllable phase.
+      seed: the speaker, the recording conditions, the syllables and the noise.
 
     Returns:
       float32 `[num_samples]` (mono) or `[num_samples, channels]`, in [-1, 1], where
@@ -134,22 +360,92 @@ def synthetic_audio(
         raise ValueError(f"channels must be >= 1, got {channels!r}")
     if sample_rate < 4000:
         raise ValueError(f"sample_rate must be >= 4000 Hz, got {sample_rate!r}")
-    rng = _rng(seed, 2)
+    voice = _rng(seed, 2)
+    f0_base = np.exp(voice.uniform(np.log(90.0), np.log(260.0)))
+    semitones = voice.uniform(3.0, 6.0)  # per arousal unit
+    tilt = voice.uniform(0.95, 1.25)  # harmonic h has amplitude h ** -tilt
+    effort = voice.uniform(0.4, 0.7)  # tilt decrease per arousal unit
+    tract = voice.uniform(0.88, 1.12) * (f0_base / 150.0) ** 0.2  # formant scale
+    gain_db = voice.uniform(-10.0, 6.0)
+    loudness = voice.uniform(10.0, 16.0)  # dB per arousal unit
+    snr_db = voice.uniform(18.0, 35.0)
+    noise_slope = voice.uniform(0.4, 0.9)
+    hum = voice.random() < 0.15
+    hum_frequency = 50.0 if voice.random() < 0.5 else 60.0
+    jitter = _Wave(voice, 0.15, 1.0)
+    drift = _Wave(voice, 2.0, 8.0)
+    phases = voice.uniform(0.0, 2 * np.pi, 200)
+
+    plan = _speech_plan(arousal, seed)
     num_samples = round(len(arousal) * media.FRAME_SECONDS * sample_rate)
     times = np.arange(num_samples) / sample_rate
-    level = _at_times(arousal, times) if len(arousal) else np.zeros(0)
-    level = np.clip(level, -1.0, 1.0)
-    pitch_phase = 2 * np.pi * np.cumsum(150.0 + 60.0 * level) / sample_rate
-    voiced = sum(np.sin(h * pitch_phase) / h for h in range(1, 11))
-    voiced /= sum(1.0 / h for h in range(1, 11))
-    syllable_phase = 2 * np.pi * np.cumsum(3.75 + 0.75 * level) / sample_rate
-    syllables = 0.75 + 0.25 * np.sin(syllable_phase + rng.uniform(0, 2 * np.pi))
-    gain = 0.03 + 0.47 * ((level + 1.0) / 2.0) ** 1.5
-    signal = gain * syllables * voiced
+    level = np.clip(_at_times(arousal, times), -1.0, 1.0)
+
+    # Pitch: arousal, syllable accents and declination, and a little jitter.
+    centres = plan.onset + plan.duration / 2
+    intonation = np.interp(times, centres, plan.pitch) if len(centres) else np.zeros(num_samples)
+    f0 = f0_base * 2 ** ((semitones * level + intonation + 0.5 * jitter(times)) / 12)
+    pitch_phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+
+    # Harmonic amplitudes on a 10 ms grid: tilt (less at high arousal) and formants.
+    control = np.arange(0.0, num_samples / sample_rate + 0.02, 0.01)
+    f0_control = np.interp(control, times, f0) if num_samples else np.full(len(control), f0_base)
+    tilt_control = tilt - effort * np.clip(_at_times(arousal, control), -1.0, 1.0)
+    if len(centres):
+        vowel = np.stack([np.interp(control, centres, plan.vowel[:, k]) for k in range(2)])
+    else:
+        vowel = np.ones((2, len(control)))
+    formants = tract * np.stack([650.0 * vowel[0], 1500.0 * vowel[1], np.full_like(control, 2600)])
+    widths, heights = (90.0, 120.0, 180.0), (1.0, 0.7, 0.4)
+    top = min(5000.0, 0.45 * sample_rate)
+    count = min(len(phases), int(top / (f0_base * 2 ** (-(semitones + 4.0) / 12))))
+    amplitudes = np.zeros((count, len(control)))
+    for harmonic in range(1, count + 1):
+        frequency = harmonic * f0_control
+        resonance = 0.3 + sum(
+            height / (1.0 + ((frequency - formant) / width) ** 2)
+            for formant, width, height in zip(formants, widths, heights, strict=True)
+        )
+        taper = np.clip((top - frequency) / 300.0, 0.0, 1.0)
+        amplitudes[harmonic - 1] = harmonic**-tilt_control * resonance * taper
+    amplitudes /= np.sqrt(np.sum(amplitudes**2, axis=0) / 2) + 1e-12  # RMS 1 when voiced
+    voiced = np.zeros(num_samples)
+    for harmonic in range(1, count + 1):
+        weight = np.interp(times, control, amplitudes[harmonic - 1])
+        voiced += weight * np.sin(harmonic * pitch_phase + phases[harmonic - 1])
+
+    # Syllable envelopes and consonant bursts.
+    sounds = _rng(seed, 7)
+    envelope = np.zeros(num_samples)
+    bursts = np.zeros(num_samples)
+    for index in range(len(plan.onset)):
+        start = max(0, int(plan.onset[index] * sample_rate))
+        stop = min(num_samples, int((plan.onset[index] + plan.duration[index]) * sample_rate) + 1)
+        if stop <= start:
+            continue
+        part = _syllable_window(plan, index, times[start:stop])
+        gain = 10 ** (plan.level_db[index] / 20)
+        envelope[start:stop] = np.maximum(envelope[start:stop], gain * part)
+        if plan.burst[index]:
+            length = int(sounds.uniform(0.03, 0.08) * sample_rate)
+            first = max(0, start - length)
+            noise = np.diff(sounds.standard_normal(start - first + 1))  # high-pass
+            bursts[first:start] += 0.3 * gain * np.hanning(start - first) * noise
+    speech_db = -30.0 + gain_db + loudness * level + 1.5 * drift(times)
+    speech = 10 ** (speech_db / 20) * (envelope * voiced + bursts)
+
+    noise_rms = 10 ** ((-30.0 + gain_db - snr_db) / 20)
+    background = _rng(seed, 8)
     out = np.empty((num_samples, channels), np.float64)
     for channel in range(channels):
-        noise = rng.normal(0.0, 0.002, num_samples)
-        out[:, channel] = (1.0 - 0.1 * channel) * signal + noise
+        floor = noise_rms * _coloured_noise(background, num_samples, noise_slope)
+        if hum:
+            floor += noise_rms * 0.7 * np.sin(2 * np.pi * hum_frequency * times + channel)
+        out[:, channel] = (1.0 - 0.1 * channel) * speech + floor
+    # A soft limiter above 0.7 instead of hard clipping at the loudest moments.
+    magnitude = np.abs(out)
+    limited = 0.7 + 0.3 * np.tanh((magnitude - 0.7) / 0.3)
+    out = np.where(magnitude > 0.7, np.sign(out) * limited, out)
     out = np.clip(out, -1.0, 1.0).astype(np.float32)
     return out[:, 0] if channels == 1 else out
 
@@ -157,11 +453,33 @@ def synthetic_audio(
 # ---------------------------------------------------------------------------- video
 
 
-class _FacePainter:
-    """Draws the synthetic face on `size` x `size` RGB canvases."""
+_SKIN_LIGHT = np.array([236.0, 200.0, 172.0])
+_SKIN_DARK = np.array([110.0, 72.0, 52.0])
+_LUMA = np.array([0.299, 0.587, 0.114])
+_HAIR_HUES = np.array([[1.0, 0.9, 0.85], [1.2, 0.95, 0.75], [1.3, 0.9, 0.6], [1.0, 1.0, 1.0]])
 
-    _SKIN = np.array([225.0, 185.0, 155.0], np.float32)
-    _HAIR = np.array([60.0, 40.0, 30.0], np.float32)
+
+class _FacePose(NamedTuple):
+    dx: float  # head offset, fraction of the frame
+    dy: float
+    scale: float  # head size factor
+    roll: float  # radians
+    smile: float  # expression: > 0 smile, < 0 frown
+    mouth: float  # mouth opening, 0..1
+    eyes: float  # eye opening, 0 (closed) .. 1
+    alert: float  # arousal shown by the eyes and brows, -1 .. 1
+    light: np.ndarray  # [3] lighting per channel (auto-exposure and white balance drift)
+
+
+class _FacePainter:
+    """Draws one person's face in one room on `size` x `size` RGB canvases.
+
+    Colours of the eyes, brows, hair and room are set relative to the skin, so that every
+    skin tone has the contrasts the Haar cascade relies on (an eye band darker than the
+    cheeks, dark brows, a darker mouth); the camera's auto-exposure brings the face to a
+    similar brightness whatever the tone (the tone still shows in its colour).
+    """
+
     _SHIFT = 4  # fixed-point bits for sub-pixel cv2 drawing
 
     def __init__(self, size: int, seed: int):
@@ -169,76 +487,201 @@ class _FacePainter:
             raise ValueError(f"image size must be an even number >= 48, got {size!r}")
         self.size = size
         rng = _rng(seed, 3)
-        self.background = (np.array([90.0, 110.0, 130.0]) + rng.uniform(-25, 25, size=3)).astype(
-            np.float32
+        tone = rng.uniform(0.0, 1.0)
+        self.skin = ((1 - tone) * _SKIN_LIGHT + tone * _SKIN_DARK) * rng.uniform(0.95, 1.05, 3)
+        skin_luma = float(self.skin @ _LUMA)
+        self.lips = self.skin * np.array([0.72, 0.48, 0.5])
+        self.socket = self.skin * 0.6
+        self.sclera = np.minimum(self.skin * 1.15, 245.0)
+        self.iris = self.skin * 0.15
+        self.teeth = np.minimum(self.skin * 0.9, 235.0)
+        hair = _HAIR_HUES[int(rng.integers(len(_HAIR_HUES)))] * rng.uniform(0.92, 1.08, 3)
+        self.hair = hair / float(hair @ _LUMA) * skin_luma * rng.uniform(0.15, 0.45)
+        self.brows = np.minimum(self.hair, self.skin * 0.4)
+        # Geometry (head-relative units: half-widths across, half-heights down).
+        self.hairline = rng.uniform(-0.565, -0.535)
+        self.half_width = rng.uniform(0.23, 0.28)  # of the frame: the head is 46-56 % wide
+        self.aspect = rng.uniform(1.2, 1.36)
+        reach_x = 1.1 * self.half_width
+        reach_y = 1.05 * self.half_width * self.aspect
+        self.centre = (  # of the frame
+            float(np.clip(rng.uniform(0.445, 0.555), reach_x + 0.04, 0.96 - reach_x)),
+            float(np.clip(rng.uniform(0.5, 0.56), reach_y + 0.03, 0.97 - reach_y)),
         )
-        self.motion_frequency = rng.uniform(0.1, 0.4, size=3)  # Hz: x, y, scale
-        self.motion_phase = rng.uniform(0, 2 * np.pi, size=3)
+        self.eye_x = rng.uniform(0.372, 0.388)
+        self.eye_y = rng.uniform(-0.128, -0.112)
+        self.eye_size = rng.uniform(0.97, 1.03)
+        self.mouth_y = rng.uniform(0.44, 0.46)
+        self.mouth_width = rng.uniform(0.32, 0.34)
+        self.lip_thickness = rng.uniform(0.0236, 0.0264)
+        # Light: auto-exposure on the face, then the lamp's brightness and colour, a
+        # light from one side, the camera's noise and focus.
+        exposure = 150.0 / skin_luma
+        self.light = exposure * rng.uniform(0.75, 1.2) * rng.uniform(0.93, 1.07, 3)
+        self.side_light = rng.uniform(-0.25, 0.25)
+        self.noise_sigma = rng.uniform(1.0, 3.0)
+        self.blur = rng.uniform(0.7, 1.3)
+        self.background = self._room(rng, skin_luma * rng.uniform(0.515, 0.735))
         self.noise_rng = _rng(seed, 4)
         self.grid_y, self.grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
 
-    def draw(self, time: float, valence: float, arousal: float) -> np.ndarray:
-        """uint8 `[size, size, 3]` RGB frame at `time` seconds for the given labels."""
+    def _room(self, rng: np.random.Generator, luma: float) -> np.ndarray:
+        """A static background of brightness `luma`: a wall with a gradient, a few objects."""
         size = self.size
-        wobble = np.sin(2 * np.pi * self.motion_frequency * time + self.motion_phase)
-        centre_x = np.float32(size * (0.5 + 0.03 * wobble[0]))
-        centre_y = np.float32(size * (0.52 + 0.025 * wobble[1]))
-        half_w = np.float32(size * 0.26 * (1 + 0.03 * wobble[2]))
-        half_h = half_w * 1.3
-        # Head: soft-edged ellipse, darker towards its rim (a little shading).
-        radius = ((self.grid_x - centre_x) / half_w) ** 2 + ((self.grid_y - centre_y) / half_h) ** 2
+        wall = luma * rng.uniform(0.92, 1.08, 3)
+        rows = np.linspace(-0.5, 0.5, size)[:, None, None]
+        room = wall * (1.0 + rng.uniform(-0.12, 0.12) * rows) * np.ones((size, size, 3))
+        for _ in range(int(rng.integers(1, 4))):
+            x0, y0 = rng.uniform(-0.2, 0.9, 2) * size
+            width, height = rng.uniform(0.1, 0.5, 2) * size
+            colour = luma * rng.uniform(0.76, 1.24) * rng.uniform(0.88, 1.12, 3)
+            room[
+                int(max(y0, 0)) : int(max(y0 + height, 0)),
+                int(max(x0, 0)) : int(max(x0 + width, 0)),
+            ] = colour
+        return cv2.GaussianBlur(room.astype(np.float32), (0, 0), 1.5)
+
+    def draw(self, pose: _FacePose) -> np.ndarray:
+        """uint8 `[size, size, 3]` RGB frame of the face in `pose`."""
+        size = self.size
+        centre_x = size * (self.centre[0] + pose.dx)
+        centre_y = size * (self.centre[1] + pose.dy)
+        half_w = size * self.half_width * pose.scale
+        half_h = half_w * self.aspect
+        cos, sin = np.cos(pose.roll), np.sin(pose.roll)
+        # Head-relative coordinates of every pixel (u across, v down, 1 at the rim).
+        dx, dy = self.grid_x - centre_x, self.grid_y - centre_y
+        u = (cos * dx + sin * dy) / half_w
+        v = (-sin * dx + cos * dy) / half_h
+        radius = u**2 + v**2
         inside = np.clip((1.0 - radius) * half_w / 2, 0.0, 1.0)[..., None]
-        face = self._SKIN * (1.0 - 0.25 * np.clip(radius, 0.0, 1.0))[..., None]
-        noise = 4.0 * self.noise_rng.standard_normal((size, size, 1), dtype=np.float32)
-        image = (self.background + noise) * (1.0 - inside) + face * inside
-        hair_radius = ((self.grid_x - centre_x) / (half_w * 1.08)) ** 2 + (
-            (self.grid_y - (centre_y - 0.35 * half_h)) / (0.8 * half_h)
-        ) ** 2
-        hair = ((hair_radius < 1.0) & (self.grid_y < centre_y - 0.55 * half_h))[..., None]
-        image = np.where(hair, self._HAIR, image)
+        shade = (1.0 - 0.25 * np.clip(radius, 0.0, 1.0)) * (1.0 + self.side_light * u)
+        face = self.skin.astype(np.float32) * shade[..., None]
+        image = self.background * (1.0 - inside) + face * inside
+        hair_radius = (u / 1.08) ** 2 + ((v + 0.35) / 0.8) ** 2
+        hair = ((hair_radius < 1.0) & (v < self.hairline))[..., None]
+        image = np.where(hair, self.hair.astype(np.float32), image)
         image = np.clip(image, 0, 255).astype(np.uint8)
+        scale = 1 << self._SHIFT
 
         def point(x, y):  # head-relative coordinates -> fixed-point pixels
-            return (
-                round((centre_x + x * half_w) * (1 << self._SHIFT)),
-                round((centre_y + y * half_h) * (1 << self._SHIFT)),
-            )
+            px = centre_x + cos * x * half_w - sin * y * half_h
+            py = centre_y + sin * x * half_w + cos * y * half_h
+            return round(px * scale), round(py * scale)
 
-        def length(pixels):
-            return round(pixels * (1 << self._SHIFT))
+        def polygon(points):
+            return np.array([point(x, y) for x, y in points], np.int32)
 
-        def ellipse(x, y, axis_x, axis_y, colour, thickness=-1, start=0, end=360):
+        def colour(values):
+            return tuple(float(c) for c in values)
+
+        def ellipse(x, y, axis_x, axis_y, fill):
             cv2.ellipse(
-                image, point(x, y), (length(axis_x), length(axis_y)), 0, start, end, colour,
-                thickness, cv2.LINE_AA, self._SHIFT,
+                image, point(x, y), (round(axis_x * scale), round(max(axis_y, 0.3) * scale)),
+                float(np.degrees(pose.roll)), 0, 360, colour(fill), -1, cv2.LINE_AA, self._SHIFT,
             )  # fmt: skip
 
-        eye_y = -0.12
-        brow = max(1, round(size / 60))
+        def line(points, fill, thickness):
+            cv2.polylines(image, [polygon(points)], False, colour(fill), thickness,
+                          cv2.LINE_AA, self._SHIFT)  # fmt: skip
+
+        def fill(points, fill):
+            cv2.fillPoly(image, [polygon(points)], colour(fill), cv2.LINE_AA, self._SHIFT)
+
+        smile, frown = min(max(pose.smile, 0.0), 1.0), min(max(-pose.smile, 0.0), 1.0)
+        # Eyes: narrower when smiling (cheeks raised) and when blinking.
+        opening = max(pose.eyes * (0.75 + 0.25 * pose.alert) * (1.0 - 0.35 * smile), 0.08)
+        eye_w = half_w * 0.16 * self.eye_size
+        eye_h = half_h * 0.05 * self.eye_size * opening
+        iris = half_w * 0.08 * self.eye_size
         for side in (-1, 1):
-            ellipse(side * 0.38, eye_y, half_w * 0.24, half_h * 0.09, (175, 135, 110))
-            ellipse(side * 0.38, eye_y, half_w * 0.16, half_h * 0.05, (245, 245, 245))
-            ellipse(side * 0.38, eye_y, half_w * 0.08, half_w * 0.08, (40, 30, 30))
-            ellipse(side * 0.38, eye_y - 0.13, half_w * 0.22, half_h * 0.05, (70, 50, 40),
-                    brow, 180, 360)  # fmt: skip
-        nose = np.array([point(0, eye_y + 0.02), point(-0.1, 0.2), point(0.1, 0.2)])
-        cv2.polylines(image, [nose.astype(np.int32)], False, (185, 140, 115), 1, cv2.LINE_AA,
-                      self._SHIFT)  # fmt: skip
-        ellipse(0, 0.2, half_w * 0.14, half_h * 0.04, (180, 135, 110))
-        # Mouth: centre line bends down at the middle for a smile (valence > 0), up for a
-        # frown; its opening grows with arousal.
+            x = side * self.eye_x
+            ellipse(x, self.eye_y, eye_w * 1.8, half_h * 0.108 * self.eye_size, self.socket)
+            ellipse(x, self.eye_y, eye_w, eye_h, self.sclera)
+            ellipse(x, self.eye_y, iris, min(iris, eye_h * 1.1), self.iris)
+            # Brows: lowered at the inner end for a frown, raised a little for a smile.
+            raised = 0.02 * smile + 0.035 * pose.alert
+            inner = self.eye_y - 0.13 + 0.07 * frown - raised
+            outer = self.eye_y - 0.16 - raised
+            brow = [(side * (self.eye_x - 0.2), inner), (x, outer - 0.02),
+                    (side * (self.eye_x + 0.22), outer)]  # fmt: skip
+            line(brow, self.brows, max(1, round(size / 45)))
+        line([(0, self.eye_y + 0.02), (-0.1, 0.2), (0.1, 0.2)], self.skin * 0.82, 1)  # nose
+        ellipse(0, 0.2, half_w * 0.14, half_h * 0.04, self.skin * 0.8)
+        if smile > 0:  # raised cheeks and smile lines
+            for side in (-1, 1):
+                ellipse(side * 0.45, 0.16, half_w * 0.2, half_h * 0.1,
+                        np.minimum(self.skin * (1 + 0.2 * smile), 255))  # fmt: skip
+                if smile > 0.1:
+                    fold = [(side * 0.16, 0.14),
+                            (side * (self.mouth_width + 0.02), self.mouth_y - 0.1),
+                            (side * (self.mouth_width + 0.06), self.mouth_y + 0.04)]  # fmt: skip
+                    line(fold, self.skin * (1 - 0.25 * smile), max(1, round(size / 80)))
+        # Mouth: corners up and middle down for a smile, the reverse for a frown; wider
+        # and parted (teeth showing) when smiling, pressed lips when frowning; it opens
+        # with the syllables of the speech.
         across = np.linspace(-1.0, 1.0, 21)
         shape = 1.0 - across**2
-        middle = 0.45 + 0.09 * float(valence) * shape
-        opening = (0.015 + 0.05 * (float(arousal) + 1.0) / 2.0) * np.sqrt(shape) + 0.012
-        upper = [point(0.34 * x, y) for x, y in zip(across, middle - opening, strict=True)]
-        lower = [point(0.34 * x, y) for x, y in zip(across, middle + opening, strict=True)]
-        lips = np.array(upper + lower[::-1], np.int32)
-        cv2.fillPoly(image, [lips], (120, 50, 50), cv2.LINE_AA, self._SHIFT)
-        image = cv2.GaussianBlur(image, (0, 0), 1.0)
-        # Lighting follows valence: about +-20 % brightness.
-        light = 1.0 + 0.2 * float(valence)
-        return np.clip(image.astype(np.float32) * light, 0, 255).astype(np.uint8)
+        xs = self.mouth_width * (1.0 + 0.25 * smile) * across
+        middle = self.mouth_y + 0.22 * float(np.clip(pose.smile, -1.2, 1.2)) * (shape - 0.5)
+        gap = (0.004 + 0.07 * pose.mouth + 0.03 * smile) * np.sqrt(shape)
+        lip = self.lip_thickness * (0.4 + 0.6 * np.sqrt(shape)) * (1 - 0.4 * frown)
+
+        def band(top, bottom, width=1.0):
+            return list(zip(width * xs, top, strict=True)) + list(
+                zip(width * xs[::-1], bottom[::-1], strict=True)
+            )
+
+        fill(band(middle - gap - lip, middle + gap + lip), self.lips)
+        if gap.max() > 0.01:
+            fill(band(middle - gap, middle + gap), (60, 22, 28))
+            teeth = float(np.clip((smile - 0.1) * 1.2, 0.0, 0.45))
+            if teeth > 0:
+                fill(band(middle - gap, middle - gap + 2 * gap * teeth, 0.85), self.teeth)
+        image = cv2.GaussianBlur(image, (0, 0), self.blur)
+        lit = image.astype(np.float32) * (self.light * np.asarray(pose.light)).astype(np.float32)
+        noise = self.noise_sigma * self.noise_rng.standard_normal((size, size, 1), np.float32)
+        return np.clip(lit + noise, 0, 255).astype(np.uint8)
+
+
+def _face_poses(valence, arousal, times, seed) -> list[_FacePose]:
+    """Head motion, expression, mouth, blinks and light of every frame at `times`."""
+    rng = _rng(seed, 6)
+    expressivity = rng.uniform(0.9, 1.3)
+    bias = rng.normal(0.0, 0.04)  # some people look happier than others
+    mood = _Wave(rng, 0.8, 6.0)  # momentary expressions the raters do not follow
+    moves = [_Wave(rng, 2.0, 12.0) for _ in range(4)]  # x, y, scale, roll
+    nod = _Wave(rng, 0.3, 1.2)
+    flicker = _Wave(rng, 1.0, 10.0)
+    balance = [_Wave(rng, 2.0, 12.0) for _ in range(3)]  # auto white balance, per channel
+    shift = rng.uniform(0.01, 0.035)
+    roll = rng.uniform(0.02, 0.08)
+    blinks = np.cumsum(rng.uniform(2.0, 6.0, int(times[-1] / 2.0) + 2)) if len(times) else []
+
+    level = np.clip(_at_times(arousal, times), -1.0, 1.0)
+    smile = expressivity * _at_times(valence, times) + bias + 0.06 * mood(times)
+    # The mouth opens with the syllables of the speech, wider at high arousal.
+    mouth = _speech_activity(_speech_plan(arousal, seed), times) * (0.55 + 0.45 * level)
+    motion = 1.0 + 0.6 * level  # livelier heads at high arousal
+    white_balance = np.stack([wave(times) for wave in balance], axis=1)
+    eyes = np.ones(len(times))
+    for blink in blinks:
+        eyes = np.minimum(eyes, np.clip(np.abs(times - blink) / 0.08, 0.0, 1.0))
+    return [
+        _FacePose(*values)
+        for values in zip(
+            shift * moves[0](times) * motion,
+            0.6 * shift * moves[1](times) + 0.008 * nod(times) * motion,
+            1.0 + 0.03 * moves[2](times),
+            roll * moves[3](times),
+            smile,
+            mouth,
+            eyes,
+            level,
+            1.0 + 0.15 * flicker(times)[:, None] + 0.06 * white_balance,
+            strict=True,
+        )
+    ]
 
 
 def iter_synthetic_frames(
@@ -248,16 +691,18 @@ def iter_synthetic_frames(
     size: int = 160,
     seed: int = 0,
 ) -> Iterator[np.ndarray]:
-    """Streams the face video for the label curves, frame by frame.
+    """Streams the face video for the (expressed) emotion curves, frame by frame.
 
-    Frame i is drawn at time `i / fps` seconds from the labels linearly interpolated at
-    that time (label k at k * 0.04 s), so any frame rate follows the labels by timestamp.
+    Frame i is drawn at time `i / fps` seconds from the curves linearly interpolated at
+    that time (value k at k * 0.04 s), so any frame rate follows them by timestamp.
+    The person, room, lighting, head motion, blinks and expression noise come from `seed`;
+    the mouth opens with the syllables of `synthetic_audio(arousal, seed=seed)`.
 
     Args:
-      valence, arousal: `[num_frames]` label values, one per 40 ms.
+      valence, arousal: `[num_frames]` values, one per 40 ms.
       fps: frames per second.
       size: frame side in pixels (even, >= 48).
-      seed: background, head motion and pixel noise.
+      seed: the person, the room and everything random in the video.
 
     Yields:
       `round(num_frames * 0.04 * fps)` uint8 `[size, size, 3]` RGB frames.
@@ -271,10 +716,8 @@ def iter_synthetic_frames(
     painter = _FacePainter(int(size), seed)
     count = round(len(valence) * media.FRAME_SECONDS * float(fps))
     times = np.arange(count) / float(fps)
-    valence_at = _at_times(valence, times)
-    arousal_at = _at_times(arousal, times)
-    for index in range(count):
-        yield painter.draw(times[index], valence_at[index], arousal_at[index])
+    for pose in _face_poses(valence, arousal, times, seed):
+        yield painter.draw(pose)
 
 
 def synthetic_frames(
@@ -306,37 +749,41 @@ def write_synthetic_recording(
     image_size: int = 160,
     audio_in_video: bool = False,
 ) -> np.ndarray:
-    """Writes one synthetic recording's WAV and/or MP4 and returns its labels.
+    """Writes one synthetic recording's WAV and/or MP4 and returns its gold standard.
+
+    The voice and face express `synthetic_emotion(n, seed).expressed`; the returned
+    labels are its `gold` standard, which lags them by 0.2-0.6 s.
 
     Args:
       recording_id: name used in messages (e.g. `train_1`).
-      seconds: duration; the recording has `round(seconds / 0.04)` label frames.
-      seed: labels, audio and video are functions of it.
+      seconds: duration; the recording has `n = round(seconds / 0.04)` label frames.
+      seed: the emotion, speaker, face and recording conditions are functions of it.
       audio_path: 16-bit PCM WAV to write, or None.
       video_path: MP4 to write, or None.
       sample_rate, audio_channels: of the WAV (e.g. 44100 and 2 for alignment tests).
-      fps, image_size: of the MP4 (frames follow the labels by timestamp).
+      fps, image_size: of the MP4 (frames follow the emotion by timestamp).
       audio_in_video: also put the audio (mono, AAC, `sample_rate`) in the MP4, as in
         the full RECOLA release.
 
     Returns:
-      float32 `[num_frames, 2]` labels (arousal, valence).
+      float32 `[n, 2]` gold-standard labels (arousal, valence), as in the ARFF files.
     """
     if not seconds > 0:
         raise ValueError(f"{recording_id}: seconds must be positive, got {seconds!r}")
-    labels = synthetic_labels(round(seconds / media.FRAME_SECONDS), seed)
+    emotion = synthetic_emotion(round(seconds / media.FRAME_SECONDS), seed)
+    arousal, valence = emotion.expressed[:, 0], emotion.expressed[:, 1]
     audio = None
     if audio_path is not None or audio_in_video:
-        audio = synthetic_audio(labels[:, 0], sample_rate, audio_channels, seed)
+        audio = synthetic_audio(arousal, sample_rate, audio_channels, seed)
     if audio_path is not None:
         media.write_wav(audio_path, audio, sample_rate, channels=audio_channels)
     if video_path is not None:
         track = None
         if audio_in_video:
             track = audio if audio.ndim == 1 else audio.mean(axis=1)
-        frames = iter_synthetic_frames(labels[:, 1], labels[:, 0], fps, image_size, seed)
+        frames = iter_synthetic_frames(valence, arousal, fps, image_size, seed)
         media.write_video(video_path, frames, fps=fps, audio=track, audio_rate=sample_rate)
-    return labels
+    return emotion.gold
 
 
 def write_synthetic_corpus(
@@ -352,9 +799,11 @@ def write_synthetic_corpus(
     """Writes a synthetic corpus in the AVEC 2016 layout (see the module docstring).
 
     Recordings are 16 kHz mono WAV and 25 fps `image_size`-square MP4; labels for train
-    and dev only, `round(seconds / 0.04)` rows each. The corpus is built in a temporary
-    sibling directory and renamed into place at the end, so an interrupted run never
-    leaves a half-written corpus at `root`.
+    and dev in `ratings_gold_standard/`, `round(seconds / 0.04)` rows each, and the
+    withheld test labels in `test_labels/`. Every recording has its own speaker, face and
+    recording conditions. The corpus is built in a temporary sibling directory and renamed
+    into place at the end, so an interrupted run never leaves a half-written corpus at
+    `root`.
 
     Args:
       root: corpus directory; must not exist or be empty, unless `overwrite`.
@@ -410,27 +859,29 @@ def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]
     video_dir = staging / "recordings_video"
     audio_dir.mkdir()
     video_dir.mkdir()
-    for dimension in _DIMENSIONS:
+    for dimension in schema.LABEL_NAMES:
         (staging / "ratings_gold_standard" / dimension).mkdir(parents=True)
+        if counts["test"]:
+            (staging / TEST_LABELS_DIR / dimension).mkdir(parents=True)
     ids = []
-    for split_index, split in enumerate(_SPLITS):
+    for split in _SPLITS:
         for number in range(1, counts[split] + 1):
             recording_id = f"{split}_{number}"
             labels = write_synthetic_recording(
                 recording_id,
                 seconds=seconds,
-                seed=int(np.random.SeedSequence([seed, split_index, number]).generate_state(1)[0]),
+                seed=_recording_seed(seed, split, number),
                 audio_path=audio_dir / f"{recording_id}.wav",
                 video_path=video_dir / f"{recording_id}.mp4",
                 image_size=image_size,
             )
-            if split in _LABELLED_SPLITS:
-                for column, dimension in enumerate(_DIMENSIONS):
-                    write_arff(
-                        staging / "ratings_gold_standard" / dimension / f"{recording_id}.arff",
-                        recording_id,
-                        labels[:, column],
-                    )
+            folder = "ratings_gold_standard" if split in _LABELLED_SPLITS else TEST_LABELS_DIR
+            for column, dimension in enumerate(schema.LABEL_NAMES):
+                write_arff(
+                    staging / folder / dimension / f"{recording_id}.arff",
+                    recording_id,
+                    labels[:, column],
+                )
             ids.append(recording_id)
     marker = {
         "generator": "tfrecords_tools.synthetic.write_synthetic_corpus",
@@ -441,6 +892,10 @@ def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]
         "sample_rate": media.SAMPLE_RATE,
         "fps": 25,
         "recordings": ids,
+        "test_labels": (
+            f"{TEST_LABELS_DIR}/{{arousal,valence}}/test_N.arff: withheld gold standard of "
+            "the test split, for a final score only (the AVEC 2016 reader ignores it)"
+        ),
     }
     (staging / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return ids
