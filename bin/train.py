@@ -62,6 +62,9 @@ flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"], "Learning-r
 flags.DEFINE_integer("warmup_steps", 0, "Linear warm-up steps of the cosine schedule.")
 flags.DEFINE_integer("patience", 0, "Stop after N evaluations without a better dev CCC (0: never).")
 flags.DEFINE_boolean("restore_best", True, "final/ holds the model with the best dev CCC.")
+flags.DEFINE_enum(
+    "select_on", "mean", ["mean", "arousal", "valence"], "Dev CCC that chooses the best model."
+)
 flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")
 flags.DEFINE_boolean("baseline", True, "Log the handcrafted baseline's dev CCC beside the model's.")
 flags.mark_flags_as_required(["records", "model_dir"])

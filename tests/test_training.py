@@ -128,9 +128,9 @@ def trained(audio_records, tmp_path_factory):
 def test_training_raises_dev_ccc_of_the_audio_model(audio_records, trained):
     """Seed 0, 40 Adam steps: dev arousal CCC from ~0 (untrained) to > 0.5.
 
-    The synthetic audio's loudness and pitch follow arousal (per-frame RMS correlates
-    0.9 with it), so a model that learns anything about loudness passes 0.5 easily, while
-    an untrained model is at |CCC| < 0.2. Valence is not in the audio: not asserted.
+    The synthetic voice's loudness, pitch and rate follow arousal within each recording,
+    so a model that learns prosody passes 0.5, while an untrained model is at |CCC| < 0.2.
+    Valence is not in the audio: not asserted.
     """
     model_dir, untrained, scores = trained
     assert abs(untrained["ccc_arousal"]) < 0.2
@@ -219,9 +219,11 @@ def test_inference_mode_matches_training_mode_and_a_mismatch_is_caught(
 
 @pytest.fixture(scope="module")
 def video_records(tmp_path_factory):
-    """Video-only records: 4 x 12 s train, 2 x 12 s dev."""
+    """Video-only records: 4 x 12 s train, 2 x 12 s dev; a disk's brightness is valence."""
     directory = str(tmp_path_factory.mktemp("video_records"))
-    return write_records(directory, modalities=("video",), seconds=12.0, counts=(4, 2, 0))[0]
+    return write_records(
+        directory, modalities=("video",), seconds=12.0, counts=(4, 2, 0), plain_video=True
+    )[0]
 
 
 def test_visual_model_in_inference_mode_matches_training_mode(video_records, tmp_path):
@@ -277,8 +279,8 @@ def test_early_stopping_restores_the_best_model_and_survives_a_restart(
     out = capsys.readouterr().out
     # Best 0.4 at step 10; 0.3, 0.35, 0.2 are three evaluations without better: stop at 25.
     assert (
-        "stopping early at step 25: no better dev CCC in 3 evaluations (best 0.400 at step 10)"
-        in out
+        "stopping early at step 25: no better dev CCC in 3 evaluations "
+        "(best mean 0.400 at step 10)" in out
     )
     assert "final model = the best on dev (step 10, mean CCC 0.400)" in out
     history = read_history(tmp_path / "early" / "logs" / "history.jsonl")
@@ -291,6 +293,37 @@ def test_early_stopping_restores_the_best_model_and_survives_a_restart(
     # The same command again: still stopped (the count of stale evaluations is checkpointed).
     assert Trainer(config, verbose=True).train()["step"] == 10
     assert "stopped early at step 25" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("select_on", "best_step"), [("mean", 10), ("arousal", 15)])
+def test_best_model_chosen_on_the_dimension_asked(
+    audio_records, tmp_path, monkeypatch, select_on, best_step
+):
+    """Dev (arousal, valence) per evaluation: (0.5, 0.0), (0.2, 0.9), (0.6, 0.0)."""
+    dev = iter([(0.5, 0.0), (0.2, 0.9), (0.6, 0.0)])
+
+    def evaluate(self, split=None):
+        if split == self.config.train_split:
+            return {"ccc_arousal": 0.5, "ccc_valence": 0.5, "ccc_mean": 0.5}
+        arousal, valence = next(dev)
+        mean = (arousal + valence) / 2
+        return {"ccc_arousal": arousal, "ccc_valence": valence, "ccc_mean": mean}
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    config = config_for(
+        audio_records,
+        tmp_path / select_on,
+        steps=15,
+        eval_every=5,
+        log_every=5,
+        checkpoint_every=100,
+        select_on=select_on,
+    )
+    Trainer(config, verbose=False).train()
+    best = read_json(tmp_path / select_on / "best" / "scores.json")
+    assert best["step"] == best_step, best
+    with pytest.raises(TrainingError, match="--select_on='loss': expected one of"):
+        TrainConfig(records=audio_records, model_dir=str(tmp_path), select_on="loss").check()
 
 
 def test_cosine_schedule_with_warm_up(audio_records, tmp_path):

@@ -65,6 +65,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         patience=flags.patience,
         restore_best=flags.restore_best,
         eval_train=flags.eval_train,
+        select_on=flags.select_on,
         reference_scores=reference_scores,
     )
 

@@ -39,6 +39,9 @@ from e2e_emotion.training.prediction import predict_split
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "cosine")
+# What "best on dev" means: the mean CCC of the two dimensions, or one of them (an audio
+# model carries arousal; its valence output says little and only adds noise to the choice).
+SELECT_ON = ("mean", "arousal", "valence")
 # A training-mode CCC this much above the inference-mode CCC on the same (training)
 # recordings means the model computes something else in inference: warn.
 MISMATCH_WARNING = 0.15
@@ -70,8 +73,9 @@ class TrainConfig:
             initialises the multimodal model from the unimodal ones).
         seed: model initialisation, data order and augmentation.
         jit_compile: compile the training step with XLA; ``None`` (default): XLA with the
-            default strategy (20-27% faster training on CPU, same weights to 1e-7 after 5
-            steps), none under Mirrored/MultiWorker strategies.
+            default strategy, none under Mirrored/MultiWorker strategies. Measured on the
+            audio models only (README, "Performance": 9-20% faster training, same weights);
+            issue 12 measured the ResNet visual model training slower with it.
         mixed_precision: build the model with the ``mixed_bfloat16`` policy (the
             predictions and the CCC loss stay float32).
         lr_schedule: ``constant`` or ``cosine`` (linear warm-up over ``warmup_steps``,
@@ -81,6 +85,8 @@ class TrainConfig:
             (0: never stop early).
         restore_best: at the end, ``final/model.keras`` is the model with the best raw
             dev mean CCC (the last weights stay in the checkpoints).
+        select_on: ``mean`` (default), ``arousal`` or ``valence``: the raw dev CCC that
+            chooses the best model and counts towards ``patience``.
         eval_train: at each evaluation also score the training split in inference mode,
             beside the CCC of the training batches in training mode: a large gap means
             the model behaves differently in training and in inference.
@@ -113,6 +119,7 @@ class TrainConfig:
     restore_best: bool = True
     eval_train: bool = True
     reference_scores: dict | None = None
+    select_on: str = "mean"
 
     def check(self):
         if self.modality not in MODALITIES:
@@ -125,6 +132,8 @@ class TrainConfig:
         for name in ("eval_every", "warmup_steps", "patience"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"--{name} must be >= 0, received {getattr(self, name)}")
+        if self.select_on not in SELECT_ON:
+            raise TrainingError(f"--select_on={self.select_on!r}: expected one of {SELECT_ON}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise TrainingError(
                 f"--lr_schedule={self.lr_schedule!r}: expected one of {LR_SCHEDULES}"
@@ -540,7 +549,8 @@ class Trainer:
                 last_scores = scores
                 row = row or {"step": step, "loss": float(loss)}
                 row.update(self._consistency_row(scores))
-                if best is None or scores["ccc_mean"] > best["ccc_mean"]:
+                key = f"ccc_{config.select_on}"
+                if best is None or scores[key] > best.get(key, -np.inf):
                     best = {**scores, "step": step}
                     self.stale.assign(0)
                     if self.is_chief:
@@ -567,16 +577,14 @@ class Trainer:
             if stop_early:
                 self._say(
                     f"stopping early at step {step}: no better {config.eval_split} CCC in "
-                    f"{config.patience} evaluations (best {best['ccc_mean']:.3f} at step "
-                    f"{best['step']})"
+                    f"{config.patience} evaluations ({self._best_text(best)})"
                 )
                 break
         self._finish(best)
         if self.verbose and self.is_chief and last_scores:
             print(
                 f"{config.eval_split} CCC arousal {last_scores['ccc_arousal']:.3f} valence "
-                f"{last_scores['ccc_valence']:.3f} (best mean {best['ccc_mean']:.3f} at step "
-                f"{best['step']})",
+                f"{last_scores['ccc_valence']:.3f} ({self._best_text(best)})",
                 flush=True,
             )
         return last_scores
@@ -593,8 +601,9 @@ class Trainer:
             with atomic_path(final, suffix=".keras") as temporary:
                 shutil.copyfile(best_model, temporary)
             self._say(
-                f"final model = the best on {config.eval_split} (step {best['step']}, mean "
-                f"CCC {best['ccc_mean']:.3f}); the last weights are in the checkpoints"
+                f"final model = the best on {config.eval_split} (step {best['step']}, "
+                f"{config.select_on} CCC {best[f'ccc_{config.select_on}']:.3f}); the last "
+                "weights are in the checkpoints"
             )
         else:
             save_model_atomically(self.model, final)
@@ -636,7 +645,7 @@ class Trainer:
         print(
             f"\nstep {row['step']}: CCC arousal / valence: "
             + "; ".join(parts)
-            + f" (best mean {best['ccc_mean']:.3f} at step {best['step']})",
+            + f" ({self._best_text(best)})",
             flush=True,
         )
         gap = row.get("train_mode_gap")
@@ -648,6 +657,10 @@ class Trainer:
                 "augmentation that inference never sees?)",
                 flush=True,
             )
+
+    def _best_text(self, best):
+        name = self.config.select_on
+        return f"best {name} {best[f'ccc_{name}']:.3f} at step {best['step']}"
 
     def _load_best_scores(self):
         if os.path.exists(self.best_path):
