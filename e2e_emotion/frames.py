@@ -1,4 +1,4 @@
-"""Checks of per-frame model inputs held in NumPy arrays (prediction, TFLite wrapper).
+"""Per-frame model inputs held in NumPy arrays: checks and windowed prediction.
 
 ``{"audio": [n, 640] float, "video": [n, S, S, 3] float in [0, 1] or uint8}``: the same
 rules as the SavedModel's signatures, so no entry point predicts on input it would refuse.
@@ -57,3 +57,33 @@ def check_frames(inputs, frame_shapes, what):
     if len(set(counts.values())) > 1:
         raise ValueError(f"{what}: the streams have different frame counts {counts}")
     return frames
+
+
+def to_float(values):
+    """float32 frames: uint8 video divided by 255, anything else cast."""
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) / np.float32(255.0)
+    return np.asarray(values, np.float32)
+
+
+def predict_windows(call, frames, window=None):
+    """Runs ``call({name: [1, w, ...]}) -> [1, w, 2]`` over consecutive windows.
+
+    ``frames`` are checked inputs (``check_frames``); each window of ``window`` frames
+    (the whole recording when None) starts from the model's zero state, the last one is
+    zero-padded, as evaluation does. Returns float32 ``[n, 2]``.
+    """
+    count = len(next(iter(frames.values())))
+    window = window or count
+    out = np.zeros((count, 2), np.float32)
+    for start in range(0, count, window):
+        valid = min(window, count - start)
+        chunk = {}
+        for name, values in frames.items():
+            part = to_float(values[start : start + window])
+            if valid < window:
+                padding = np.zeros((window - valid, *part.shape[1:]), np.float32)
+                part = np.concatenate([part, padding])
+            chunk[name] = part[np.newaxis]
+        out[start : start + valid] = np.asarray(call(chunk))[0, :valid]
+    return out

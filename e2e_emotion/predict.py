@@ -32,7 +32,7 @@ import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
-from e2e_emotion.frames import check_frames
+from e2e_emotion.frames import check_frames, predict_windows
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS
 
@@ -88,30 +88,6 @@ class _Predictor:
         return self._predict(frames)
 
 
-def _windows(call, inputs, window):
-    """Runs ``call({name: [1, w, ...]}) -> [1, w, 2]`` over windows of ``window`` frames."""
-    count = len(next(iter(inputs.values())))
-    window = window or count
-    out = np.zeros((count, 2), np.float32)
-    for start in range(0, count, window):
-        valid = min(window, count - start)
-        chunk = {}
-        for name, values in inputs.items():
-            part = _as_float(values[start : start + window])
-            if valid < window:
-                padding = np.zeros((window - valid, *part.shape[1:]), np.float32)
-                part = np.concatenate([part, padding])
-            chunk[name] = part[np.newaxis]
-        out[start : start + valid] = np.asarray(call(chunk))[0, :valid]
-    return out
-
-
-def _as_float(values):
-    if values.dtype == np.uint8:
-        return values.astype(np.float32) / np.float32(255.0)
-    return np.asarray(values, np.float32)
-
-
 class _KerasPredictor(_Predictor):
     kind = "keras"
 
@@ -139,7 +115,7 @@ class _KerasPredictor(_Predictor):
         )
 
     def _predict(self, inputs):
-        return _windows(self._forward, inputs, self.window)
+        return predict_windows(self._forward, inputs, self.window)
 
 
 class _SavedModelPredictor(_Predictor):
@@ -185,7 +161,7 @@ class _SavedModelPredictor(_Predictor):
         )
 
     def _predict(self, inputs):
-        return _windows(self._call, inputs, self.window)
+        return predict_windows(self._call, inputs, self.window)
 
 
 class _TFLitePredictor(_Predictor):
