@@ -28,7 +28,8 @@ from tfrecords_tools import commands, synthetic, writer
 QUICK_MODALITIES = MODALITIES
 # Small configurations of the paper's models that train in minutes on 2 cores. The ResNet
 # keeps the paper's bottleneck design at widths 16-64 (x4 expansion); at widths 8-16 it
-# did not learn the synthetic faces' expressions in 400 steps (README, "Main job").
+# did not learn the synthetic faces' expressions in 400 steps (README, "What the
+# quickstart measures").
 _SMALL_RESNET = {"stem_filters": 16, "stage_blocks": [1, 1, 1], "stage_filters": [16, 32, 64]}
 QUICK_MODELS = {
     "audio": {"speech_preset": "reference", "lstm_units": 32},
@@ -37,7 +38,8 @@ QUICK_MODELS = {
 }
 # Steps, Adam learning rate and warm-up per model (cosine decay to 0 at the last step; the
 # multimodal model starts from the two unimodal ones, hence its lower rate). Chosen on
-# the dev split of the built-in corpus (README, "Main job"); the test split played no part.
+# the dev split of the built-in corpus (README, "What the quickstart measures"); no
+# choice read the test split.
 QUICK_STEPS = {"audio": 300, "visual": 800, "multimodal": 300}
 QUICK_LEARNING_RATE = {"audio": 3e-3, "visual": 1e-3, "multimodal": 5e-4}
 QUICK_WARMUP = {"audio": 20, "visual": 50, "multimodal": 20}
