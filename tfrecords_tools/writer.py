@@ -248,28 +248,27 @@ def _convert_safely(recording, part_path, options):
 
 
 class _Progress:
-    """A one-line progress bar on stderr."""
+    """Recordings done, frames written and frames/s, on Keras' progress bar (the one the
+    trainer shows); nothing is shown when ``enabled`` is False."""
 
     def __init__(self, total, enabled):
-        self.total, self.done, self.frames, self.enabled = total, 0, 0, enabled
+        self.done, self.frames = 0, 0
         self.started = time.perf_counter()
+        self.bar = None
+        if enabled:
+            from keras.utils import Progbar  # Keras is installed with TensorFlow
+
+            metrics = ["frames", "frames/s"]
+            self.bar = Progbar(total, unit_name="recording", stateful_metrics=metrics)
 
     def update(self, frames):
         self.done += 1
         self.frames += frames
-        if not self.enabled:
+        if self.bar is None:
             return
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
         elapsed = time.perf_counter() - self.started
         rate = self.frames / elapsed if elapsed > 0 else 0.0
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} recordings, "
-            f"{self.frames} frames, {rate:.0f} frames/s"
-        )
-        if self.done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        self.bar.update(self.done, [("frames", self.frames), ("frames/s", rate)])
 
 
 def _assign_shards(recording_frames, num_shards):
