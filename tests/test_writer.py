@@ -11,6 +11,7 @@ import pytest
 
 from tfrecords_tools import (
     commands,
+    conversion,
     corpora,
     faces,
     inspect_records,
@@ -371,7 +372,7 @@ def test_existing_output_refused_then_replaced_with_overwrite(records, tmp_path)
 def test_interrupted_run_leaves_nothing_that_looks_complete(records, tmp_path, monkeypatch):
     _, _, recordings = records
     calls = []
-    original = writer.convert_recording
+    original = conversion.convert_recording
 
     def interrupted(recording, part_path, options):
         calls.append(recording.id)
@@ -379,7 +380,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(records, tmp_path, m
             raise KeyboardInterrupt
         return original(recording, part_path, options)
 
-    monkeypatch.setattr(writer, "convert_recording", interrupted)
+    monkeypatch.setattr(conversion, "convert_recording", interrupted)
     output = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         convert(recordings, str(output))

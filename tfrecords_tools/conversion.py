@@ -1,0 +1,235 @@
+"""One recording -> its frames as TFRecords: the options, the errors and the worker.
+
+Audio decoded to 16 kHz mono, video sampled at one frame per 40 ms by timestamp, faces
+cropped to 96x96, labels put on the same 40 ms grid, all aligned by time and trimmed to
+the common length when they differ by no more than a tolerance; the frames go to one part
+file. ``tfrecords_tools.writer`` runs this for every recording of a corpus (in a process
+pool) and joins the parts into shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import math
+import os
+import time
+
+import numpy as np
+
+from tfrecords_tools import schema
+from tfrecords_tools.labels import LabelError, resample_to_frames
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class ConversionError(RuntimeError):
+    """A recording or the output could not be converted; the message names the file."""
+
+
+class DiskFullError(ConversionError):
+    """Writing failed for lack of space (or a file-size limit)."""
+
+
+DISK_FULL_MESSAGES = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _is_disk_full(error):
+    """True for OSErrors and TensorFlow file errors caused by a full disk or size limit."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    return any(message in str(error) for message in DISK_FULL_MESSAGES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionOptions:
+    """How recordings become records.
+
+    Attributes:
+        name: data set name, the first part of shard names (``NAME-SPLIT.tfrecord-...``).
+        num_shards: shards per split at most (never more than its recordings).
+        image_format: ``"jpeg"`` or ``"png"`` for the face crops.
+        jpeg_quality: JPEG quality (1-100).
+        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"`` (centre crop).
+        detect_every: run the detector on every N-th frame only (the tracked box is reused
+            in between); detection is most of the conversion time.
+        length_tolerance: seconds by which audio, video and labels may differ; the
+            excess is trimmed and reported. A larger mismatch is an error.
+        silent_threshold_db: audio whose RMS is below this (dBFS) is rejected as silent.
+        processes: worker processes (1: convert in this process).
+        on_error: ``"fail"`` (stop, write nothing) or ``"skip"`` (report the recording in
+            ``metadata.json`` under ``skipped`` and go on).
+    """
+
+    name: str = "recola"
+    num_shards: int = 4
+    image_format: str = "jpeg"
+    jpeg_quality: int = 95
+    face_mode: str = "detect"
+    detect_every: int = 1
+    length_tolerance: float = 1.0
+    silent_threshold_db: float = -60.0
+    processes: int = 1
+    on_error: str = "fail"
+
+    def check(self):
+        if not self.name or any(c in self.name for c in "/\\ -"):
+            raise ValueError(
+                f"name must be a non-empty word without '/', '-' or spaces: {self.name!r}"
+            )
+        if self.num_shards < 1:
+            raise ValueError(f"num_shards must be >= 1, got {self.num_shards!r}")
+        if self.image_format not in schema.IMAGE_FORMATS:
+            raise ValueError(
+                f"image_format must be one of {schema.IMAGE_FORMATS}, got {self.image_format!r}"
+            )
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality!r}")
+        if self.face_mode not in ("detect", "centre"):
+            raise ValueError(f"face_mode must be 'detect' or 'centre', got {self.face_mode!r}")
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every!r}")
+        if not self.length_tolerance >= 0:
+            raise ValueError(
+                f"length_tolerance must be >= 0 seconds, got {self.length_tolerance!r}"
+            )
+        if self.processes < 1:
+            raise ValueError(f"processes must be >= 1, got {self.processes!r}")
+        if self.on_error not in ("fail", "skip"):
+            raise ValueError(f"on_error must be 'fail' or 'skip', got {self.on_error!r}")
+
+
+def _label_frames(recording):
+    """``[n, 2]`` float32 labels on the 40 ms grid, or None for an unlabelled recording."""
+    if recording.labels is None:
+        return None
+    columns = []
+    for name in schema.LABEL_NAMES:
+        track = recording.labels[name]
+        columns.append(resample_to_frames(track, frame_seconds=schema.FRAME_SECONDS))
+    length = min(len(column) for column in columns)
+    return np.stack([column[:length] for column in columns], axis=1).astype(np.float32)
+
+
+def _aligned_length(recording, audio, labels, video_steps, tolerance_frames):
+    """Common frame count of the streams; raises if they differ by more than the tolerance."""
+    lengths = {}
+    if audio is not None:
+        lengths[f"audio {recording.audio_path}"] = len(audio) // schema.FRAME_LENGTH
+    if video_steps is not None:
+        lengths[f"video {recording.video_path}"] = video_steps
+    if labels is not None:
+        lengths["labels"] = len(labels)
+    shortest, longest = min(lengths.values()), max(lengths.values())
+    if longest - shortest > tolerance_frames:
+        detail = ", ".join(
+            f"{key}: {value} frames ({value * schema.FRAME_SECONDS:.2f} s)"
+            for key, value in lengths.items()
+        )
+        raise ConversionError(
+            f"recording {recording.id!r}: lengths differ by {longest - shortest} frames, more "
+            f"than the tolerance of {tolerance_frames} ({detail})"
+        )
+    if shortest == 0:
+        raise ConversionError(f"recording {recording.id!r}: no complete 40 ms frame ({lengths})")
+    return shortest, {key: value - shortest for key, value in lengths.items()}
+
+
+def convert_recording(recording, part_path, options):
+    """Writes one recording's frames to ``part_path``; returns its report (a dict)."""
+    # Imported here so that worker processes load them once, and the pure readers stay light.
+    import tensorflow as tf
+
+    from tfrecords_tools import faces, media
+
+    started = time.perf_counter()
+    audio = None
+    if recording.audio_path is not None:
+        audio = media.read_audio(recording.audio_path, schema.SAMPLE_RATE)
+        if media.audio_is_silent(audio, options.silent_threshold_db):
+            raise media.MediaError(
+                f"{recording.audio_path}: audio is silent (RMS below "
+                f"{options.silent_threshold_db} dBFS)",
+                recording.audio_path,
+            )
+    labels = _label_frames(recording)
+    video_steps = None
+    if recording.video_path is not None:
+        info = media.probe(recording.video_path)
+        if not info.has_video:
+            raise media.MediaError(f"{recording.video_path}: no video stream", recording.video_path)
+        duration = info.video_duration or 0.0
+        video_steps = math.ceil(round(duration / schema.FRAME_SECONDS, 6))
+    tolerance_frames = int(round(options.length_tolerance / schema.FRAME_SECONDS))
+    num_frames, _ = _aligned_length(recording, audio, labels, video_steps, tolerance_frames)
+
+    cropper = None
+    frames_iter = iter(())
+    if recording.video_path is not None:
+        cropper = faces.FaceCropper(
+            size=schema.IMAGE_SIZE, mode=options.face_mode, detect_every=options.detect_every
+        )
+        frames_iter = media.iter_video_frames(
+            recording.video_path, schema.FRAME_SECONDS, max_steps=num_frames
+        )
+    written = 0
+    with tf.io.TFRecordWriter(part_path) as writer:
+        for index in range(num_frames):
+            image = None
+            if cropper is not None:
+                step = next(frames_iter, None)
+                if step is None:
+                    break  # the video ended early: checked against the tolerance below
+                crop = cropper.crop(step[1])
+                image = faces.encode_image(crop, options.image_format, options.jpeg_quality)
+            frame_audio = None
+            if audio is not None:
+                start = index * schema.FRAME_LENGTH
+                frame_audio = audio[start : start + schema.FRAME_LENGTH]
+            frame_labels = None if labels is None else labels[index]
+            writer.write(
+                schema.encode_example(recording.id, index, frame_audio, image, frame_labels)
+            )
+            written += 1
+    if cropper is not None and written < num_frames:
+        video_steps = written  # the header's duration was optimistic: the video ended here
+    num_frames, trimmed = _aligned_length(recording, audio, labels, video_steps, tolerance_frames)
+    report = {
+        "split": recording.split,
+        "num_frames": written,
+        "audio_path": recording.audio_path,
+        "video_path": recording.video_path,
+        "labelled": labels is not None,
+        "trimmed_frames": {key: value for key, value in trimmed.items() if value},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if cropper is not None:
+        report["face_missed_fraction"] = round(cropper.missed_fraction, 4)
+        report["face_detections"] = {"run": cropper.detections_run, "missed": cropper.missed}
+    if labels is not None:
+        kept = labels[:written].astype(np.float64)
+        report["label_sums"] = {
+            "count": int(written),
+            "sum": kept.sum(axis=0).tolist(),
+            "sum_sq": (kept**2).sum(axis=0).tolist(),
+            "min": kept.min(axis=0).tolist(),
+            "max": kept.max(axis=0).tolist(),
+        }
+    return report
+
+
+def convert_safely(recording, part_path, options):
+    """Runs in a worker: returns ``(id, report, None)`` or ``(id, None, error message)``."""
+    try:
+        return recording.id, convert_recording(recording, part_path, options), None
+    except Exception as error:
+        if _is_disk_full(error):
+            raise DiskFullError(str(error)) from None
+        if not isinstance(error, (OSError, ValueError, ConversionError, LabelError)):
+            raise
+        message = str(error)
+    if recording.id not in message:
+        message = f"recording {recording.id!r}: {message}"
+    if os.path.exists(part_path):
+        os.remove(part_path)
+    return recording.id, None, message
