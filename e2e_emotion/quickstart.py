@@ -66,7 +66,7 @@ def _score_test_once(corpus):
     reads it (models are chosen on dev, the post-processing is fitted on dev, the baseline
     on train).
     """
-    withheld = os.path.join(corpus, getattr(synthetic, "TEST_LABELS_DIR", "test_labels"))
+    withheld = os.path.join(corpus, synthetic.TEST_LABELS_DIR)
     for dimension in sorted(os.listdir(withheld)) if os.path.isdir(withheld) else []:
         target = os.path.join(corpus, "ratings_gold_standard", dimension)
         os.makedirs(target, exist_ok=True)

@@ -247,15 +247,19 @@ def test_visual_model_in_inference_mode_matches_training_mode(video_records, tmp
     assert gaps[0.99] > trainer_module.MISMATCH_WARNING, gaps
 
 
-def _scripted_evaluations(monkeypatch, dev_means):
-    """Trainer.evaluate returns ``dev_means`` in turn for dev, a constant for train."""
-    means = iter(dev_means)
+def _scripted_evaluations(monkeypatch, dev_scores):
+    """Trainer.evaluate returns ``dev_scores`` in turn for dev, a constant for train.
+
+    Each entry is one value for both dimensions or an ``(arousal, valence)`` pair.
+    """
+    scores = iter(dev_scores)
 
     def evaluate(self, split=None):
         if split == self.config.train_split:
             return {"ccc_arousal": 0.5, "ccc_valence": 0.5, "ccc_mean": 0.5}
-        value = next(means)
-        return {"ccc_arousal": value, "ccc_valence": value, "ccc_mean": value}
+        value = next(scores)
+        arousal, valence = value if isinstance(value, tuple) else (value, value)
+        return {"ccc_arousal": arousal, "ccc_valence": valence, "ccc_mean": (arousal + valence) / 2}
 
     monkeypatch.setattr(Trainer, "evaluate", evaluate)
 
@@ -300,16 +304,7 @@ def test_best_model_chosen_on_the_dimension_asked(
     audio_records, tmp_path, monkeypatch, select_on, best_step
 ):
     """Dev (arousal, valence) per evaluation: (0.5, 0.0), (0.2, 0.9), (0.6, 0.0)."""
-    dev = iter([(0.5, 0.0), (0.2, 0.9), (0.6, 0.0)])
-
-    def evaluate(self, split=None):
-        if split == self.config.train_split:
-            return {"ccc_arousal": 0.5, "ccc_valence": 0.5, "ccc_mean": 0.5}
-        arousal, valence = next(dev)
-        mean = (arousal + valence) / 2
-        return {"ccc_arousal": arousal, "ccc_valence": valence, "ccc_mean": mean}
-
-    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    _scripted_evaluations(monkeypatch, [(0.5, 0.0), (0.2, 0.9), (0.6, 0.0)])
     config = config_for(
         audio_records,
         tmp_path / select_on,
