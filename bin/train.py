@@ -55,7 +55,10 @@ flags.DEFINE_string("init_audio", None, "Trained audio model (dir or .keras) to 
 flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) to start from.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum(
-    "jit_compile", "auto", ["auto", "true", "false"], "XLA training step (auto: default strategy)."
+    "jit_compile",
+    "auto",
+    ["auto", "true", "false"],
+    "XLA training step (auto: audio models, default strategy).",
 )
 flags.DEFINE_boolean("mixed_precision", False, "mixed_bfloat16 model (CCC in float32).")
 flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine"], "Learning-rate schedule.")

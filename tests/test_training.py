@@ -473,8 +473,15 @@ def test_xla_and_mixed_precision_options_train(audio_records, tmp_path):
     assert int(xla.step.numpy()) == 2
     with pytest.raises(TrainingError, match="--jit_compile is supported with --strategy=default"):
         Trainer(config_for(audio_records, tmp_path / "x", jit_compile=True, strategy="mirrored"))
-    # Default: XLA with the default strategy (measured faster, same weights), none otherwise.
+    # Default: XLA for the audio model with the default strategy (measured faster, same
+    # weights); none for the ResNet models (measured slower) nor other strategies.
     assert config_for(audio_records, tmp_path / "y").use_xla is True
+    for modality in ("visual", "multimodal"):
+        assert config_for(audio_records, tmp_path / "y", modality=modality).use_xla is False
+        assert (
+            config_for(audio_records, tmp_path / "y", modality=modality, jit_compile=True).use_xla
+            is True
+        )
     assert config_for(audio_records, tmp_path / "y", strategy="mirrored").use_xla is False
     assert config_for(audio_records, tmp_path / "y", jit_compile=False).use_xla is False
 
