@@ -23,7 +23,18 @@ flags.DEFINE_string("output_dir", None, "Where the report, predictions and plots
 flags.DEFINE_string("eval_split", "dev", "Labelled split to score and fit post-processing on.")
 flags.DEFINE_string("test_split", None, "Split to apply post-processing to (e.g. test).")
 flags.DEFINE_string("train_split", "train", "Split for the baseline and label statistics.")
-flags.DEFINE_integer("sequence_length", 150, "Frames per evaluation window.", lower_bound=1)
+flags.DEFINE_integer(
+    "sequence_length",
+    150,
+    "Frames per evaluation window (features; with --eval_context=window also the LSTM).",
+    lower_bound=1,
+)
+flags.DEFINE_enum(
+    "eval_context",
+    "recording",
+    ["recording", "window"],
+    "LSTM state carried over each whole recording, or reset every window.",
+)
 flags.DEFINE_integer("batch_size", 4, "Windows per batch.", lower_bound=1)
 flags.DEFINE_boolean("postprocess", True, "Fit and apply the AVEC post-processing chain.")
 flags.DEFINE_boolean("baseline", True, "Also score the handcrafted-feature baseline.")
@@ -48,6 +59,7 @@ def main(argv):
             train_split=FLAGS.train_split,
             sequence_length=FLAGS.sequence_length,
             batch_size=FLAGS.batch_size,
+            context=FLAGS.eval_context,
             postprocess=FLAGS.postprocess,
             baseline=FLAGS.baseline,
             plots=FLAGS.plots,

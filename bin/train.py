@@ -66,6 +66,12 @@ flags.DEFINE_integer("warmup_steps", 0, "Linear warm-up steps of the cosine sche
 flags.DEFINE_integer("patience", 0, "Stop after N evaluations without a better dev CCC (0: never).")
 flags.DEFINE_boolean("restore_best", True, "final/ holds the model with the best dev CCC.")
 flags.DEFINE_enum(
+    "eval_context",
+    "recording",
+    ["recording", "window"],
+    "Evaluation: LSTM state carried over each whole recording, or reset every window.",
+)
+flags.DEFINE_enum(
     "select_on", "mean", ["mean", "arousal", "valence"], "Dev CCC that chooses the best model."
 )
 flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")

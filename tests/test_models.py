@@ -31,6 +31,18 @@ def test_output_shapes(modality, preset):
     # Any sequence length goes through the same model (time axis is None).
     assert tuple(model(make_inputs(model, batch=1, time=5)).shape) == (1, 5, 2)
     assert tuple(model.output.shape) == (None, None, 2)
+    # The model is its feature networks followed by its recurrent head.
+    features = model.frame_features(inputs)
+    speech = 1280 if modality != "visual" else 0
+    visual = 8 * 4 if modality != "audio" else 0
+    assert tuple(features.shape) == (2, 3, speech + visual) == (2, 3, model.num_features)
+    assert [layer.name for layer in model.recurrent_layers] == [
+        "temporal_lstm_1",
+        "temporal_lstm_2",
+    ]
+    np.testing.assert_allclose(
+        model.recurrent_outputs(features).numpy(), outputs.numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.slow

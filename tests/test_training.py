@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import write_records
+from conftest import lively, write_records
 
 from e2e_emotion import build_model
 from e2e_emotion.training import (
@@ -502,6 +502,8 @@ def test_bad_configuration_errors(audio_records, tmp_path):
         Trainer(config_for(audio_records, tmp_path / "g", lr_schedule="step"))
     with pytest.raises(TrainingError, match="--warmup_steps=40 must be below --steps=40"):
         Trainer(config_for(audio_records, tmp_path / "g", lr_schedule="cosine", warmup_steps=40))
+    with pytest.raises(TrainingError, match="--eval_context='frames': expected one of"):
+        Trainer(config_for(audio_records, tmp_path / "g", eval_context="frames"))
     with pytest.raises(TrainingError, match="--patience needs evaluations"):
         Trainer(config_for(audio_records, tmp_path / "g", patience=2, eval_every=0))
     with pytest.raises(TrainingError, match="--patience must be >= 0, received -1"):
@@ -517,23 +519,30 @@ def test_bad_configuration_errors(audio_records, tmp_path):
 
 def test_predict_split_covers_every_frame(audio_records):
     from e2e_emotion.data import RecordSource, SequenceConfig
-
-    source = RecordSource(audio_records)
-    model = build_model("audio", **SMALL_AUDIO)
-    predictions, labels = predict_split(
-        model, source, "dev", "audio", SequenceConfig(sequence_length=70)
-    )
-    assert {rid: len(p) for rid, p in predictions.items()} == dict(source.recordings("dev"))
-    assert set(labels) == set(predictions)
-    # The same recording predicted in one window equals the model on the whole sequence
-    # only for the first window: check that one.
-    rid, n = source.recordings("dev")[0]
     from tfrecords_tools import inspect_records
 
+    source = RecordSource(audio_records)
+    model = lively(build_model("audio", **SMALL_AUDIO))
+    sequence = SequenceConfig(sequence_length=70)
+    windowed, labels = predict_split(model, source, "dev", "audio", sequence, "window")
+    assert {rid: len(p) for rid, p in windowed.items()} == dict(source.recordings("dev"))
+    assert set(labels) == set(windowed)
+    rid, n = source.recordings("dev")[0]
     frames = inspect_records.read_recording(audio_records, rid)
-    direct = model({"audio": frames["audio"][None, :70]}, training=False).numpy()[0]
-    np.testing.assert_allclose(predictions[rid][:70], direct, atol=1e-5)
     np.testing.assert_array_equal(labels[rid][:, 0], frames["arousal"])
+    whole = model({"audio": frames["audio"][None]}, training=False).numpy()[0]
+    # Windows: every window starts from a zero state, so only the first one equals the
+    # model run over the whole recording.
+    np.testing.assert_allclose(windowed[rid][:70], whole[:70], atol=1e-5)
+    assert np.abs(windowed[rid][70:] - whole[70:]).max() > 1e-2
+    # Recording (the default): features per window, the LSTM over the whole recording,
+    # equal to the model on the whole sequence (the reference preset is frame-local).
+    carried, carried_labels = predict_split(model, source, "dev", "audio", sequence)
+    assert list(carried) == list(windowed)
+    np.testing.assert_allclose(carried[rid], whole, atol=1e-4)
+    np.testing.assert_array_equal(carried_labels[rid], labels[rid])
+    with pytest.raises(ValueError, match="evaluation context must be one of"):
+        predict_split(model, source, "dev", "audio", sequence, "frames")
 
 
 def run_train_command(records, model_dir, steps, extra=(), env=None):

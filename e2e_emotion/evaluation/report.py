@@ -99,12 +99,15 @@ def evaluate_model(
     train_split="train",
     sequence_length=150,
     batch_size=4,
+    context="recording",
     postprocess=True,
     baseline=True,
     plots=True,
 ):
     """Scores a model (directory or ``.keras``) on ``eval_split`` and optionally more.
 
+    ``context``: ``"recording"`` runs the recurrent head over each whole recording,
+    ``"window"`` restarts it every ``sequence_length`` frames (``predict_split``).
     Post-processing parameters are chosen on ``eval_split`` and applied to
     ``test_split``; the handcrafted baseline is fitted on ``train_split`` and scored on
     the same splits. Returns the report dict (also written to ``report.json``).
@@ -114,6 +117,10 @@ def evaluate_model(
     from e2e_emotion.data import DataError, RecordSource, SequenceConfig
     from e2e_emotion.models import load_model, resolve_model_path
     from e2e_emotion.training import predict_split
+    from e2e_emotion.training.prediction import EVAL_CONTEXTS
+
+    if context not in EVAL_CONTEXTS:
+        raise EvaluationError(f"--eval_context={context!r}: expected one of {EVAL_CONTEXTS}")
 
     path = resolve_model_path(model_path)
     model = load_model(path)
@@ -131,18 +138,22 @@ def evaluate_model(
         raise EvaluationError(str(error)) from None
     sequence = SequenceConfig(sequence_length=sequence_length, batch_size=batch_size)
     os.makedirs(output_dir, exist_ok=True)
-    report = {"model": path, "records": records, "modality": modality}
+    report = {"model": path, "records": records, "modality": modality, "context": context}
     text = []
 
     def predict(split):
         try:
-            return predict_split(model, source, split, modality, sequence)
+            return predict_split(model, source, split, modality, sequence, context)
         except tf.errors.DataLossError as error:
             raise EvaluationError(str(source.corruption_error(split, error))) from None
 
     predictions, labels = predict(eval_split)
     report[eval_split] = _scores(predictions, labels)
-    text.append(format_table(report[eval_split], f"{modality} model on {eval_split}"))
+    how = {
+        "recording": "LSTM state over each whole recording",
+        "window": f"LSTM state reset every {sequence_length} frames",
+    }[context]
+    text.append(format_table(report[eval_split], f"{modality} model on {eval_split} ({how})"))
     splits = {eval_split: (predictions, labels)}
     if test_split:
         splits[test_split] = predict(test_split)
@@ -163,7 +174,7 @@ def evaluate_model(
     for split, (split_predictions, split_labels) in splits.items():
         if split != eval_split and split_labels:
             report[split] = _scores(split_predictions, split_labels)
-            text.append(format_table(report[split], f"{modality} model on {split}"))
+            text.append(format_table(report[split], f"{modality} model on {split} ({how})"))
         _write_predictions(
             os.path.join(output_dir, "predictions", split), split_predictions, processed.get(split)
         )

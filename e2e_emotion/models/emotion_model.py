@@ -135,6 +135,40 @@ class EmotionModel(keras.Model):
         self._config["stage_blocks"] = list(stage_blocks)
         self._config["stage_filters"] = list(stage_filters)
 
+    def frame_features(self, inputs, training=False):
+        """The fused per-frame features the recurrent head reads: ``[batch, time, F]``.
+
+        ``inputs`` holds ``"audio"`` and/or ``"video"`` as for the model itself; speech
+        features come before visual ones, as in the model's concatenation.
+        """
+        features = []
+        if self.speech_network is not None:
+            features.append(self.speech_network(inputs["audio"], training=training))
+        if self.visual_network is not None:
+            features.append(self.visual_network(inputs["video"], training=training))
+        return features[0] if len(features) == 1 else keras.ops.concatenate(features, axis=-1)
+
+    def recurrent_outputs(self, features, training=False):
+        """The recurrent head alone: ``[batch, time, F]`` features -> ``[batch, time, 2]``.
+
+        ``model(inputs)`` equals ``recurrent_outputs(frame_features(inputs))``; split in two,
+        the head can run over a whole recording whose features were computed in windows.
+        """
+        x = features
+        for layer in self.recurrent_layers:
+            x = layer(x, training=training)
+        return self.get_layer("predictions")(x, training=training)
+
+    @property
+    def recurrent_layers(self):
+        """The head's recurrent layers ``temporal_lstm_1..k``, bottom first."""
+        found = []
+        while True:
+            try:
+                found.append(self.get_layer(f"temporal_lstm_{len(found) + 1}"))
+            except ValueError:
+                return found
+
     @property
     def input_names(self):
         """Names of the model's inputs, in the order of ``model.inputs``."""

@@ -35,7 +35,7 @@ from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_d
 from e2e_emotion.files import atomic_path
 from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
 from e2e_emotion.training.distributed_loss import global_ccc_loss
-from e2e_emotion.training.prediction import predict_split
+from e2e_emotion.training.prediction import EVAL_CONTEXTS, predict_split
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "cosine")
@@ -88,6 +88,9 @@ class TrainConfig:
             dev mean CCC (the last weights stay in the checkpoints).
         select_on: ``mean`` (default), ``arousal`` or ``valence``: the raw dev CCC that
             chooses the best model and counts towards ``patience``.
+        eval_context: ``recording`` (default): evaluations run the recurrent head over
+            each whole recording, its state carried across windows; ``window``: every
+            evaluation window starts from a zero state (``predict_split``).
         eval_train: at each evaluation also score the training split in inference mode,
             beside the CCC of the training batches in training mode: a large gap means
             the model behaves differently in training and in inference.
@@ -121,6 +124,7 @@ class TrainConfig:
     eval_train: bool = True
     reference_scores: dict | None = None
     select_on: str = "mean"
+    eval_context: str = "recording"
 
     def check(self):
         if self.modality not in MODALITIES:
@@ -133,6 +137,10 @@ class TrainConfig:
         for name in ("eval_every", "warmup_steps", "patience"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"--{name} must be >= 0, received {getattr(self, name)}")
+        if self.eval_context not in EVAL_CONTEXTS:
+            raise TrainingError(
+                f"--eval_context={self.eval_context!r}: expected one of {EVAL_CONTEXTS}"
+            )
         if self.select_on not in SELECT_ON:
             raise TrainingError(f"--select_on={self.select_on!r}: expected one of {SELECT_ON}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -446,7 +454,12 @@ class Trainer:
         split = split or self.config.eval_split
         try:
             predictions, labels = predict_split(
-                self.model, self.source, split, self.config.modality, self.config.sequence_config
+                self.model,
+                self.source,
+                split,
+                self.config.modality,
+                self.config.sequence_config,
+                self.config.eval_context,
             )
         except tf.errors.DataLossError as error:
             kept = self.manager.latest_checkpoint or "none yet"

@@ -38,19 +38,13 @@ class _Recurrent:
 def _recurrent_layers(model):
     """The recurrent head of an ``EmotionModel`` as ``_Recurrent`` cells, bottom first."""
     found = []
-    index = 1
-    while True:
-        try:
-            layer = model.get_layer(f"temporal_lstm_{index}")
-        except ValueError:
-            break
+    for layer in getattr(model, "recurrent_layers", []):
         cell = layer.cell
         if getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False):
             raise TFLiteExportError(f"{layer.name}: backward or stateful LSTMs are not exported")
         if not isinstance(cell, PeepholeLSTMCell | keras.layers.LSTMCell):
             raise TFLiteExportError(f"{layer.name}: unsupported recurrent cell {type(cell)}")
         found.append(_Recurrent(layer.name, cell.units, cell))
-        index += 1
     if not found:
         raise TFLiteExportError("the model has no temporal_lstm_1 layer (not an EmotionModel?)")
     return found
@@ -73,16 +67,6 @@ def _frame_specs(model):
         size = model.visual_network.image_size
         specs["video"] = (size, size, 3)
     return specs
-
-
-def _features(model, inputs):
-    """``{"audio": [1, T, 640], "video": [1, T, S, S, 3]} -> [1, T, F]`` (inference mode)."""
-    features = []
-    if "audio" in inputs:
-        features.append(model.speech_network(inputs["audio"], training=False))
-    if "video" in inputs:
-        features.append(model.visual_network(inputs["video"], training=False))
-    return features[0] if len(features) == 1 else tf.concat(features, axis=-1)
 
 
 @contextlib.contextmanager
@@ -128,7 +112,7 @@ def sequence_function(model, sequence_length):
     }
 
     def forward(inputs):
-        x = _features(model, inputs)[0]  # [T, F]
+        x = model.frame_features(inputs)[0]  # [T, F]
         for lstm in lstms:
             h = c = tf.zeros([1, lstm.units])
             outputs = []
@@ -176,7 +160,7 @@ def stream_function(model):
 
     def step(inputs):
         frames = {key: inputs[key][:, tf.newaxis] for key in ("audio", "video") if key in inputs}
-        x = _features(model, frames)[:, 0]  # [1, F]
+        x = model.frame_features(frames)[:, 0]  # [1, F]
         outputs = {}
         for index, lstm in enumerate(lstms, start=1):
             x, c = lstm.step(x, inputs[f"h_{index}"], inputs[f"c_{index}"])
