@@ -42,6 +42,13 @@ flags.DEFINE_integer("shuffle_buffer", 256, "Training windows in the shuffle buf
 flags.DEFINE_boolean("augment_video", True, "Face augmentation (shifts, brightness, saturation).")
 flags.DEFINE_float("audio_gain_db", 0.0, "Random training gain range in dB.", lower_bound=0)
 flags.DEFINE_float("audio_noise", 0.0, "Training white-noise std.", lower_bound=0)
+flags.DEFINE_float(
+    "speed_perturb",
+    0.0,
+    "Resample training windows by a random factor in [1-p, 1+p] (other voices); 0: off.",
+    lower_bound=0,
+    upper_bound=0.49,
+)
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
 flags.DEFINE_integer("steps", 1000, "Total training steps.")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from e2e_emotion.data import (
     DataError,
@@ -135,6 +136,57 @@ def test_audio_augmentation_gain_and_noise(small_records):
     b = next(iter(training_dataset(small_records, "train", "audio", loud)))[0]["audio"].numpy()
     ratio = np.sqrt((b**2).mean() / (a**2).mean())
     assert 0.45 < ratio < 2.1 and not np.allclose(a, b)
+
+
+def test_speed_perturbation_warps_audio_labels_and_video_together():
+    from e2e_emotion.data.sequences import speed_perturb
+
+    frames, length = 8, 640
+    audio = np.arange(frames * length, dtype=np.float32).reshape(frames, length)
+    labels = np.stack([np.arange(frames), -np.arange(frames)], axis=1).astype(np.float32)
+    window = {
+        "audio": tf.constant(audio),
+        "labels": tf.constant(labels),
+        "weights": tf.constant([1.0] * 6 + [0.0] * 2),
+        "video": tf.constant([f"f{k}".encode() for k in range(frames)]),
+    }
+    same = speed_perturb(window, tf.constant(1.0))
+    # Factor 1 changes nothing but silences the padded frames (zeros in real windows).
+    np.testing.assert_allclose(same["audio"].numpy()[:6], audio[:6])
+    assert not same["audio"].numpy()[6:].any()
+    np.testing.assert_array_equal(same["weights"].numpy(), window["weights"].numpy())
+    # Half speed: sample i reads i / 2, frame k the labels of frame k / 2.
+    slow = speed_perturb(window, tf.constant(0.5))
+    np.testing.assert_allclose(slow["audio"].numpy().ravel(), np.arange(frames * length) / 2)
+    np.testing.assert_allclose(slow["labels"].numpy()[:, 0], np.arange(frames) / 2)
+    assert [v.decode() for v in slow["video"].numpy()] == [
+        f"f{k}" for k in (0, 0, 1, 1, 2, 2, 3, 3)
+    ]
+    np.testing.assert_array_equal(slow["weights"].numpy(), np.ones(frames))
+    # 1.5x: frame k spans source frames [1.5k, 1.5k + 1.5); past the 6 valid ones: weight 0.
+    fast = speed_perturb(window, tf.constant(1.5))
+    np.testing.assert_array_equal(fast["weights"].numpy(), [1, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_allclose(fast["labels"].numpy()[:4, 1], -1.5 * np.arange(4))
+    np.testing.assert_allclose(fast["audio"].numpy()[1, :3], [960.0, 961.5, 963.0])
+    assert not fast["audio"].numpy()[4:].any() and not fast["labels"].numpy()[4:].any()
+    assert [v.decode() for v in fast["video"].numpy()[:4]] == ["f0", "f2", "f3", "f5"]
+
+
+def test_speed_perturbation_in_the_training_pipeline(small_records):
+    base = SequenceConfig(sequence_length=10, batch_size=2, seed=1)
+    warped = SequenceConfig(sequence_length=10, batch_size=2, seed=1, speed_perturb=0.2)
+    a_inputs, a_labels, a_weights = next(
+        iter(training_dataset(small_records, "train", "audio", base))
+    )
+    b_inputs, b_labels, b_weights = next(
+        iter(training_dataset(small_records, "train", "audio", warped))
+    )
+    assert b_inputs["audio"].shape == a_inputs["audio"].shape
+    assert np.isfinite(b_inputs["audio"].numpy()).all()
+    assert not np.allclose(a_inputs["audio"].numpy(), b_inputs["audio"].numpy())
+    assert b_weights.numpy().sum() >= 0.5 * a_weights.numpy().sum()
+    with pytest.raises(ValueError, match=r"speed_perturb must be in \[0, 0.5\)"):
+        SequenceConfig(speed_perturb=0.5)
 
 
 def test_pipeline_errors_name_the_problem(small_records, tmp_path):

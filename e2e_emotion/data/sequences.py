@@ -51,6 +51,9 @@ class SequenceConfig:
         augment_video: random shifts (pad to 110, crop 96), brightness and saturation jitter.
         audio_gain_db: random gain in [-g, g] dB on training audio (0: off).
         audio_noise: standard deviation of white noise added to training audio (0: off).
+        speed_perturb: ``p > 0`` resamples each training window by a random factor in
+            ``[1 - p, 1 + p]`` (speech faster and higher, or slower and lower: other
+            voices), labels and video frames following the same time warp (0: off).
     """
 
     sequence_length: int = 150
@@ -61,6 +64,7 @@ class SequenceConfig:
     augment_video: bool = True
     audio_gain_db: float = 0.0
     audio_noise: float = 0.0
+    speed_perturb: float = 0.0
 
     def __post_init__(self):
         for name in ("sequence_length", "batch_size", "shuffle_buffer"):
@@ -71,6 +75,8 @@ class SequenceConfig:
             raise ValueError(f"hop must be a positive integer or None, received {self.hop!r}")
         if self.audio_gain_db < 0 or self.audio_noise < 0:
             raise ValueError("audio_gain_db and audio_noise must be >= 0")
+        if not 0.0 <= self.speed_perturb < 0.5:
+            raise ValueError(f"speed_perturb must be in [0, 0.5), received {self.speed_perturb!r}")
 
     @property
     def train_hop(self):
@@ -261,6 +267,48 @@ def augment_audio(audio, seed, gain_db, noise):
     return audio
 
 
+def speed_perturb(window, factor):
+    """Resamples a raw window in time by ``factor`` (> 1: faster speech, higher pitch).
+
+    Output sample ``i`` reads the waveform at ``i * factor`` (linear interpolation), output
+    frame ``k`` takes the labels at frame ``k * factor`` (interpolated) and the video frame
+    nearest to the middle of its span. A frame whose span reaches past the window's valid
+    frames gets weight 0 (and silence), so no label is invented. ``window`` holds
+    ``audio [S, 640]``, ``weights [S]`` and optionally ``labels [S, D]`` and ``video [S]``.
+    """
+    audio = window["audio"]
+    frames = tf.shape(audio)[0]
+    frame_length = tf.shape(audio)[1]
+    flat = tf.reshape(audio, [-1])
+    total = tf.shape(flat)[0]
+    position = tf.cast(tf.range(total), tf.float32) * factor
+    below = tf.minimum(tf.cast(tf.floor(position), tf.int32), total - 1)
+    above = tf.minimum(below + 1, total - 1)
+    fraction = position - tf.cast(below, tf.float32)
+    resampled = tf.gather(flat, below) * (1.0 - fraction) + tf.gather(flat, above) * fraction
+    valid = tf.reduce_sum(tf.cast(window["weights"] > 0, tf.float32))
+    steps = tf.cast(tf.range(frames), tf.float32)
+    # Frame k spans source frames [k * factor, (k + 1) * factor).
+    kept = (steps + 1.0) * factor <= valid
+    warped = dict(window)
+    warped["audio"] = tf.reshape(resampled, [frames, frame_length]) * tf.cast(
+        kept[:, None], audio.dtype
+    )
+    warped["weights"] = tf.cast(kept, window["weights"].dtype)
+    source = tf.minimum(steps * factor, tf.cast(frames - 1, tf.float32))
+    first = tf.cast(tf.floor(source), tf.int32)
+    second = tf.minimum(first + 1, frames - 1)
+    if "labels" in window:
+        labels = window["labels"]
+        share = (source - tf.floor(source))[:, None]
+        mixed = tf.gather(labels, first) * (1.0 - share) + tf.gather(labels, second) * share
+        warped["labels"] = tf.where(kept[:, None], mixed, tf.zeros_like(labels))
+    if "video" in window:
+        middle = tf.cast(tf.floor((steps + 0.5) * factor), tf.int32)
+        warped["video"] = tf.gather(window["video"], tf.minimum(middle, frames - 1))
+    return warped
+
+
 def _windows(source, split, modality, config, training, input_context=None):
     """Dataset of raw windows (video still encoded), deterministic order."""
     source.check(split, modality)
@@ -314,6 +362,11 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
     seed = None
     if training:
         seed = tf.stack([tf.cast(config.seed, tf.int64), index])
+    if training and config.speed_perturb > 0 and "audio" in window:
+        factor = tf.random.stateless_uniform(
+            [], seed + 3, 1.0 - config.speed_perturb, 1.0 + config.speed_perturb
+        )
+        window = speed_perturb(window, factor)
     if "audio" in window and modality in ("audio", "multimodal"):
         audio = window["audio"]
         if training and (config.audio_gain_db > 0 or config.audio_noise > 0):

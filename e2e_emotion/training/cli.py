@@ -38,6 +38,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         "augment_video": flags.augment_video,
         "audio_gain_db": flags.audio_gain_db,
         "audio_noise": flags.audio_noise,
+        "speed_perturb": flags.speed_perturb,
     }
     if flags.logical_cpus and flags.strategy != "mirrored":
         raise TrainingError("--logical_cpus needs --strategy=mirrored")
