@@ -60,6 +60,9 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
 flags.DEFINE_integer("logical_cpus", 0, "With --strategy=mirrored: split the CPU in N devices.")
 flags.DEFINE_string("init_audio", None, "Trained audio model (dir or .keras) to start from.")
 flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) to start from.")
+flags.DEFINE_boolean(
+    "freeze_features", False, "Train the LSTM head only; feature networks as initialised."
+)
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum(
     "jit_compile",

@@ -151,6 +151,46 @@ def test_training_raises_dev_ccc_of_the_audio_model(audio_records, trained):
     assert int(again.step.numpy()) == 40
 
 
+def test_frozen_features_keep_the_initialising_weights(audio_records, trained, tmp_path):
+    from e2e_emotion.models import load_model, resolve_model_path
+
+    source = load_model(resolve_model_path(str(trained[0])))
+    config = config_for(
+        audio_records,
+        tmp_path / "frozen",
+        init_audio=str(trained[0]),
+        freeze_features=True,
+        steps=5,
+        eval_every=0,
+        seed=3,
+    )
+    trainer = Trainer(config, verbose=False)
+    trainer.train()
+    model = trainer.model
+    assert not model.speech_network.trainable_weights
+    for kept, original in zip(
+        model.speech_network.get_weights(), source.speech_network.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(kept, original)
+    # The head did train (from its own random initialisation, seed 3).
+    head = model.get_layer("temporal_lstm_1").get_weights()[0]
+    fresh = (
+        Trainer(
+            config_for(audio_records, tmp_path / "fresh", steps=5, eval_every=0, seed=3),
+            verbose=False,
+        )
+        .model.get_layer("temporal_lstm_1")
+        .get_weights()[0]
+    )
+    assert head.shape == fresh.shape and np.abs(head - fresh).max() > 1e-4
+    with pytest.raises(TrainingError, match="the audio model needs --init_audio"):
+        Trainer(config_for(audio_records, tmp_path / "x", freeze_features=True))
+    with pytest.raises(TrainingError, match="needs --init_audio and --init_visual"):
+        Trainer(
+            config_for(audio_records, tmp_path / "y", modality="multimodal", freeze_features=True)
+        )
+
+
 def test_evaluation_report_with_postprocessing_and_baseline(audio_records, trained, tmp_path):
     from e2e_emotion.evaluation.report import baseline_reference, evaluate_model
 

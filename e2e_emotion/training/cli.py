@@ -58,6 +58,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         strategy=flags.strategy,
         init_audio=flags.init_audio,
         init_visual=flags.init_visual,
+        freeze_features=flags.freeze_features,
         seed=flags.seed,
         jit_compile={"auto": None, "true": True, "false": False}[flags.jit_compile],
         mixed_precision=flags.mixed_precision,

@@ -72,6 +72,9 @@ class TrainConfig:
             ``.keras`` file) whose feature network initialises this model's (the paper
             initialises the multimodal model from the unimodal ones).
         seed: model initialisation, data order and augmentation.
+        freeze_features: train the recurrent head only; the feature networks keep the
+            weights of ``init_audio`` / ``init_visual`` (both required for the networks the
+            model has) and run in inference mode (BatchNorm on its moving statistics).
         jit_compile: compile the training step with XLA; ``None`` (default): XLA for the
             audio model with the default strategy (measured 9-20% faster, same weights),
             none for models with the ResNet (the visual and multimodal models trained 1.3-1.6x
@@ -114,6 +117,7 @@ class TrainConfig:
     strategy: str = "default"
     init_audio: str | None = None
     init_visual: str | None = None
+    freeze_features: bool = False
     seed: int = 0
     jit_compile: bool | None = None
     mixed_precision: bool = False
@@ -165,6 +169,16 @@ class TrainConfig:
             raise TrainingError("--init_audio is for audio or multimodal models")
         if self.init_visual and self.modality == "audio":
             raise TrainingError("--init_visual is for visual or multimodal models")
+        if self.freeze_features:
+            needed = {"audio": ["init_audio"], "visual": ["init_visual"]}.get(
+                self.modality, ["init_audio", "init_visual"]
+            )
+            missing = [f"--{name}" for name in needed if not getattr(self, name)]
+            if missing:
+                raise TrainingError(
+                    f"--freeze_features keeps the feature networks as initialised: the "
+                    f"{self.modality} model needs {' and '.join(missing)}"
+                )
 
     @property
     def use_xla(self):
@@ -356,6 +370,10 @@ class Trainer:
                 self.model = build_model(config.modality, **config.model)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
+        if config.freeze_features:
+            for network in (self.model.speech_network, self.model.visual_network):
+                if network is not None:
+                    network.trainable = False
         with self.strategy.scope():
             self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             self.optimizer.build(self.model.trainable_variables)
