@@ -229,6 +229,8 @@ def format_table(results):
         + (", XLA" if results["jit_compile"] else "")
         + (", mixed_bfloat16" if results["mixed_precision"] else "")
         + (", tiny sizes" if results["tiny"] else ""),
+        f"CPU {env.get('cpu_model') or 'unknown'}; flags: "
+        + (", ".join(env.get("cpu_flags") or []) or "none of " + ", ".join(CPU_FLAGS)),
         f"float32 matmul: {results['matmul_gflop_per_s']:.1f} GFLOP/s",
     ]
     if results["models"]:
@@ -374,8 +376,47 @@ def synthetic_records(work_dir=None, seconds=20.0):
     return records
 
 
-def environment():
+# CPU features that decide which kernels oneDNN and XLA can use (bfloat16 and int8 units).
+CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+
+
+def cpu_info(text=None):
+    """``{"model": name or None, "flags": [the CPU_FLAGS present]}`` from /proc/cpuinfo.
+
+    ``text``: the file's content (read from /proc/cpuinfo when None); a system without it
+    (not Linux) gives ``{"model": None, "flags": None}``.
+    """
+    if text is None:
+        try:
+            with open("/proc/cpuinfo") as stream:
+                text = stream.read()
+        except OSError:
+            return {"model": None, "flags": None}
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    present = set(fields.get("flags", "").split())
     return {
+        "model": fields.get("model name"),
+        "flags": [flag for flag in CPU_FLAGS if flag in present],
+    }
+
+
+def environment():
+    cpu = cpu_info()
+    return {
+        "cpu_model": cpu["model"],
+        "cpu_flags": cpu["flags"],
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "python": platform.python_version(),

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from e2e_emotion.benchmark import CPU_FLAGS, cpu_info
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -56,8 +58,24 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
         assert all(row[f"{m}_{k}_s"] > 0 for m in ("fft", "direct") for k in ("forward", "train"))
     assert "conv2 alone, 40 taps: forward FFT" in result.stdout
     assert data["environment"]["tensorflow"].startswith("2.")
+    flags = data["environment"]["cpu_flags"]
+    assert flags is None or set(flags) <= set(CPU_FLAGS)
+    assert "; flags: " in result.stdout
     assert data["matmul_gflop_per_s"] > 0
     assert "audio_paper_fft" in result.stdout and "input pipeline (visual)" in result.stdout
+
+
+def test_cpu_info_reads_the_flags_that_matter():
+    text = (
+        "processor\t: 0\nmodel name\t: AMD EPYC 9R14\n"
+        "flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu amx_tile\n"
+    )
+    assert cpu_info(text) == {
+        "model": "AMD EPYC 9R14",
+        "flags": ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"],
+    }
+    assert cpu_info("processor\t: 0\n") == {"model": None, "flags": []}
 
 
 @pytest.mark.parametrize(
