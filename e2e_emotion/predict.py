@@ -17,11 +17,13 @@ Models (``model_path``):
   length are read from its signature).
 
 Windows: the recording is cut into windows of ``sequence_length`` frames, each starting
-from a zero LSTM state, the last one zero-padded (exactly as evaluation does); ``None``
-runs the whole recording as one sequence. A fixed-length ``.tflite`` always uses its own
-window length; a streaming ``.tflite`` runs frame by frame and resets its state every
-``sequence_length`` frames (never if ``None``), so every kind of model gives the same
-numbers for the same window length.
+from a zero LSTM state, the last one zero-padded (as ``--eval_context=window`` evaluation
+does); ``None`` runs the whole recording as one sequence (as the default evaluation does;
+a Keras model with frame-local feature networks computes them ``FEATURE_CHUNK`` frames at
+a time, so memory stays bounded, and runs its LSTM head once over them all). A
+fixed-length ``.tflite`` always uses its own window length; a streaming ``.tflite`` runs
+frame by frame and resets its state every ``sequence_length`` frames (never if ``None``),
+so every kind of model gives the same numbers for the same window length.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
-from e2e_emotion.frames import check_frames, predict_windows
+from e2e_emotion.frames import check_frames, predict_windows, to_float
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
+# Frames per feature-network call when a Keras model predicts a whole recording.
+FEATURE_CHUNK = 150
 FACE_MODES = ("detect", "centre")
 
 __all__ = [
@@ -113,9 +117,31 @@ class _KerasPredictor(_Predictor):
         self._forward = tf.function(
             lambda inputs: self.model(inputs, training=False), reduce_retracing=True
         )
+        self._features = tf.function(
+            lambda inputs: self.model.frame_features(inputs, training=False),
+            reduce_retracing=True,
+        )
+        self._head = tf.function(
+            lambda x: self.model.recurrent_outputs(x, training=False), reduce_retracing=True
+        )
 
     def _predict(self, inputs):
-        return predict_windows(self._forward, inputs, self.window)
+        speech = self.model.speech_network
+        if self.window is not None or (speech is not None and speech.preset == "paper"):
+            # Windows, or the paper preset's cross-frame kernels: the model as a whole.
+            return predict_windows(self._forward, inputs, self.window)
+        # The whole recording with frame-local feature networks: features in chunks of
+        # FEATURE_CHUNK frames (bounded memory for the ResNet), one LSTM pass over all.
+        count = len(next(iter(inputs.values())))
+        features = []
+        for start in range(0, count, FEATURE_CHUNK):
+            chunk = {
+                name: to_float(value[start : start + FEATURE_CHUNK])[np.newaxis]
+                for name, value in inputs.items()
+            }
+            features.append(self._features(chunk)[0].numpy())
+        whole = np.concatenate(features)[np.newaxis]
+        return np.asarray(self._head(whole)[0], np.float32)
 
 
 class _SavedModelPredictor(_Predictor):

@@ -124,6 +124,26 @@ def test_mp4_with_every_model_format(files, tmp_path):
     )
 
 
+def test_whole_file_keras_prediction_runs_the_features_in_chunks(files, tmp_path, monkeypatch):
+    # 50 frames in chunks of 20: three feature calls, one LSTM pass, equal to the model
+    # on the whole recording at once (the reference preset and the ResNet are frame-local).
+    monkeypatch.setattr(predict, "FEATURE_CHUNK", 20)
+    summary = predict.predict_file(
+        files["mp4"], files["keras"], tmp_path / "k.csv", None, "centre", None
+    )
+    assert summary["window"] is None and summary["frames"] == 50
+    inputs, _ = predict.read_inputs(files["mp4"], ("audio", "video"), "centre")
+    inputs["video"] = inputs["video"].astype(np.float32) / 255.0
+    model = e2e_emotion.load_model(files["keras"])
+    expected = np.asarray(model({k: v[np.newaxis] for k, v in inputs.items()}, training=False))
+    np.testing.assert_allclose(_read_csv(tmp_path / "k.csv"), expected[0], atol=2e-5)
+    # ... and equal to the stream model that never resets its state.
+    predict.predict_file(files["mp4"], files["stream"], tmp_path / "s.csv", None, "centre", None)
+    np.testing.assert_allclose(
+        _read_csv(tmp_path / "s.csv"), _read_csv(tmp_path / "k.csv"), atol=2e-5
+    )
+
+
 def test_wav_with_audio_models(files, tmp_path):
     summary = predict.predict_file(
         files["wav"], files["audio_model_dir"], tmp_path / "a.csv", sequence_length=None
