@@ -41,6 +41,15 @@ flags.DEFINE_list(
     "Also time the paper model's second convolution alone, FFT vs direct, at these kernel "
     "lengths (e.g. 32,64,256,4000: where the FFT starts to win).",
 )
+flags.DEFINE_float(
+    "conversion_seconds",
+    20.0,
+    "Also time converting one synthetic recording of this length (faces detected); 0: skip.",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "conversion_image_size", 320, "Video side of that recording in pixels.", lower_bound=96
+)
 flags.DEFINE_string("records", None, "Records for the pipeline (default: synthetic corpus).")
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 
@@ -75,6 +84,8 @@ def main(argv):
             time_split=FLAGS.time_split,
             records=FLAGS.records,
             conv_kernels=_kernel_sizes(FLAGS.conv_kernels),
+            conversion_seconds=FLAGS.conversion_seconds,
+            conversion_image_size=FLAGS.conversion_image_size,
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None

@@ -151,8 +151,15 @@ def run(
     records=None,
     time_split=True,
     conv_kernels=(),
+    conversion_seconds=0.0,
+    conversion_image_size=320,
 ):
-    """Every measurement of ``bin/benchmark.py``; returns a JSON-serializable dict."""
+    """Every measurement of ``bin/benchmark.py``; returns a JSON-serializable dict.
+
+    ``conversion_seconds > 0`` also times the conversion of one synthetic recording of that
+    length (``conversion_image_size`` pixels a side, 25 fps video with audio, Haar face
+    detection on every frame, one process) into records: ``results["conversion"]``.
+    """
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         raise ValueError(f"--models: unknown {unknown}; choose from {sorted(MODELS)}")
@@ -186,6 +193,13 @@ def run(
                 results["time_split"].append(
                     speech_time_split(name, batch, frames, repeats, warmup, sizes)
                 )
+    results["conversion"] = None
+    if conversion_seconds > 0:
+        from tfrecords_tools.commands import benchmark_conversion
+
+        results["conversion"] = benchmark_conversion(
+            seconds=conversion_seconds, image_size=conversion_image_size
+        )
     results["long_conv"] = [
         long_conv_seconds(kernel, batch, frames, repeats, warmup) for kernel in conv_kernels
     ]
@@ -265,6 +279,15 @@ def format_table(results):
         )
     for row in results["pipeline"]:
         lines.append(f"input pipeline ({row['modality']}): {row['frames_per_s']:.0f} frames/s")
+    conversion = results.get("conversion")
+    if conversion:
+        lines.append(
+            f"conversion to records ({conversion['recording_seconds']:g} s of "
+            f"{conversion['image_size']}-pixel video with audio, faces detected, 1 process): "
+            f"{conversion['frames_per_second']:.1f} frames/s, "
+            f"{conversion['realtime_factor']:.1f}x real time, face missed in "
+            f"{100 * conversion['face_missed_fraction']:.1f}% of frames"
+        )
     return "\n".join(lines)
 
 
