@@ -96,9 +96,8 @@ class _KerasPredictor(_Predictor):
     kind = "keras"
 
     def __init__(self, path, window):
-        import tensorflow as tf
-
         from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
+        from e2e_emotion.models.inference import inference_functions
 
         try:
             self.path = resolve_model_path(path)
@@ -114,22 +113,13 @@ class _KerasPredictor(_Predictor):
         if self.model.visual_network is not None:
             self.image_size = self.model.visual_network.image_size
         self.window = window
-        self._forward = tf.function(
-            lambda inputs: self.model(inputs, training=False), reduce_retracing=True
-        )
-        self._features = tf.function(
-            lambda inputs: self.model.frame_features(inputs, training=False),
-            reduce_retracing=True,
-        )
-        self._head = tf.function(
-            lambda x: self.model.recurrent_outputs(x, training=False), reduce_retracing=True
-        )
+        self._functions = inference_functions(self.model)
 
     def _predict(self, inputs):
         speech = self.model.speech_network
         if self.window is not None or (speech is not None and speech.preset == "paper"):
             # Windows, or the paper preset's cross-frame kernels: the model as a whole.
-            return predict_windows(self._forward, inputs, self.window)
+            return predict_windows(self._functions["window"], inputs, self.window)
         # The whole recording with frame-local feature networks: features in chunks of
         # FEATURE_CHUNK frames (bounded memory for the ResNet), one LSTM pass over all.
         count = len(next(iter(inputs.values())))
@@ -139,9 +129,9 @@ class _KerasPredictor(_Predictor):
                 name: to_float(value[start : start + FEATURE_CHUNK])[np.newaxis]
                 for name, value in inputs.items()
             }
-            features.append(self._features(chunk)[0].numpy())
+            features.append(self._functions["features"](chunk)[0].numpy())
         whole = np.concatenate(features)[np.newaxis]
-        return np.asarray(self._head(whole)[0], np.float32)
+        return np.asarray(self._functions["head"](whole)[0], np.float32)
 
 
 class _SavedModelPredictor(_Predictor):

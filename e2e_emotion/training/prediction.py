@@ -14,30 +14,13 @@ Two evaluation contexts (``EVAL_CONTEXTS``):
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.data import evaluation_dataset
+from e2e_emotion.models.inference import inference_functions
 
 EVAL_CONTEXTS = ("recording", "window")
-
-# Traced inference functions per model, reused by every evaluation of that model.
-_FORWARD = weakref.WeakKeyDictionary()
-
-
-def _functions(model):
-    if model not in _FORWARD:
-        whole = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-        features = tf.function(
-            lambda inputs: model.frame_features(inputs, training=False), reduce_retracing=True
-        )
-        head = tf.function(
-            lambda x: model.recurrent_outputs(x, training=False), reduce_retracing=True
-        )
-        _FORWARD[model] = {"window": whole, "features": features, "head": head}
-    return _FORWARD[model]
 
 
 def predict_split(model, source, split, modality, sequence_config, context="recording"):
@@ -54,7 +37,7 @@ def predict_split(model, source, split, modality, sequence_config, context="reco
     if context not in EVAL_CONTEXTS:
         raise ValueError(f"evaluation context must be one of {EVAL_CONTEXTS}, got {context!r}")
     recordings = source.recordings(split)
-    functions = _functions(model)
+    functions = inference_functions(model)
     per_frame = functions["window"] if context == "window" else functions["features"]
     outputs_by_rid = {}
     filled = {rid: np.zeros(n, bool) for rid, n in recordings}
@@ -65,6 +48,7 @@ def predict_split(model, source, split, modality, sequence_config, context="reco
     for inputs, batch_labels, weights, info in dataset:
         outputs = per_frame(inputs).numpy()
         weights = weights.numpy()
+        batch_labels = batch_labels.numpy()
         for row, (index, start) in enumerate(
             zip(info["recording"].numpy(), info["start"].numpy(), strict=True)
         ):
@@ -78,7 +62,7 @@ def predict_split(model, source, split, modality, sequence_config, context="reco
             outputs_by_rid[rid][span] = outputs[row, :valid]
             filled[rid][span] = True
             if labelled:
-                labels[rid][span] = batch_labels.numpy()[row, :valid]
+                labels[rid][span] = batch_labels[row, :valid]
     missing = [rid for rid, mask in filled.items() if not mask.all()]
     if missing:
         raise RuntimeError(f"recordings {missing} were not fully predicted")
