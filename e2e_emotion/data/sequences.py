@@ -267,6 +267,18 @@ def augment_audio(audio, seed, gain_db, noise):
     return audio
 
 
+def _linear_at(values, position):
+    """``values [N, ...]`` linearly interpolated at float ``position [M]`` (clipped to
+    ``[0, N - 1]``) along the first axis: ``[M, ...]``."""
+    last = tf.shape(values)[0] - 1
+    position = tf.clip_by_value(position, 0.0, tf.cast(last, tf.float32))
+    below = tf.cast(tf.floor(position), tf.int32)
+    above = tf.minimum(below + 1, last)
+    share = position - tf.cast(below, tf.float32)
+    share = tf.reshape(share, tf.concat([tf.shape(share), tf.ones_like(tf.shape(values)[1:])], 0))
+    return tf.gather(values, below) * (1.0 - share) + tf.gather(values, above) * share
+
+
 def speed_perturb(window, factor):
     """Resamples a raw window in time by ``factor`` (> 1: faster speech, higher pitch).
 
@@ -278,30 +290,18 @@ def speed_perturb(window, factor):
     """
     audio = window["audio"]
     frames = tf.shape(audio)[0]
-    frame_length = tf.shape(audio)[1]
     flat = tf.reshape(audio, [-1])
-    total = tf.shape(flat)[0]
-    position = tf.cast(tf.range(total), tf.float32) * factor
-    below = tf.minimum(tf.cast(tf.floor(position), tf.int32), total - 1)
-    above = tf.minimum(below + 1, total - 1)
-    fraction = position - tf.cast(below, tf.float32)
-    resampled = tf.gather(flat, below) * (1.0 - fraction) + tf.gather(flat, above) * fraction
+    resampled = _linear_at(flat, tf.cast(tf.range(tf.shape(flat)[0]), tf.float32) * factor)
     valid = tf.reduce_sum(tf.cast(window["weights"] > 0, tf.float32))
     steps = tf.cast(tf.range(frames), tf.float32)
     # Frame k spans source frames [k * factor, (k + 1) * factor).
     kept = (steps + 1.0) * factor <= valid
     warped = dict(window)
-    warped["audio"] = tf.reshape(resampled, [frames, frame_length]) * tf.cast(
-        kept[:, None], audio.dtype
-    )
+    warped["audio"] = tf.reshape(resampled, tf.shape(audio)) * tf.cast(kept[:, None], audio.dtype)
     warped["weights"] = tf.cast(kept, window["weights"].dtype)
-    source = tf.minimum(steps * factor, tf.cast(frames - 1, tf.float32))
-    first = tf.cast(tf.floor(source), tf.int32)
-    second = tf.minimum(first + 1, frames - 1)
     if "labels" in window:
         labels = window["labels"]
-        share = (source - tf.floor(source))[:, None]
-        mixed = tf.gather(labels, first) * (1.0 - share) + tf.gather(labels, second) * share
+        mixed = _linear_at(labels, steps * factor)
         warped["labels"] = tf.where(kept[:, None], mixed, tf.zeros_like(labels))
     if "video" in window:
         middle = tf.cast(tf.floor((steps + 0.5) * factor), tf.int32)
