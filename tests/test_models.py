@@ -12,6 +12,7 @@ from e2e_emotion.losses import ccc_loss
 from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.models import (
     ChannelMaxPool,
+    FusedLSTM,
     PeepholeLSTMCell,
     SpeechNetwork,
     VisualNetwork,
@@ -170,6 +171,53 @@ def test_peephole_lstm_matches_numpy_with_clipping():
     # Clipping really happened: |h| <= tanh(0.7) everywhere, and close to it somewhere.
     assert np.abs(got).max() <= np.tanh(0.7) + 1e-6
     np.testing.assert_allclose(bias[5:10], 1.0)  # forget-gate bias starts at 1
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, monkeypatch):
+    from e2e_emotion.models import recurrent
+
+    calls = []
+    original = recurrent._lstm_recurrence
+    monkeypatch.setattr(recurrent, "_lstm_recurrence", lambda *a: calls.append(1) or original(*a))
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(0, 1, (3, 9, 5)), tf.float32)
+    states = [tf.constant(rng.normal(0, 1, (3, 4)), tf.float32) for _ in range(2)]
+    keras_lstm = keras.layers.LSTM(4, return_sequences=True, return_state=True)
+    fused = FusedLSTM(4, return_sequences=True, return_state=True)
+    keras_lstm(x)
+    fused(x)
+    weights = [w + rng.normal(0, 0.3, w.shape) for w in keras_lstm.get_weights()]
+    keras_lstm.set_weights(weights)
+    fused.set_weights(weights)
+
+    def run(layer):
+        def step():
+            with tf.GradientTape() as tape:
+                tape.watch([x, *states])
+                outputs, h, c = layer(x, initial_state=states)
+                loss = tf.reduce_sum(tf.sin(3 * outputs)) + tf.reduce_sum(h**2 - 0.5 * c)
+            grads = tape.gradient(loss, [x, *states, *layer.trainable_variables])
+            return [outputs, h, c, *grads]
+
+        if mode != "eager":
+            step = tf.function(step, jit_compile=mode == "xla")
+        return [value.numpy() for value in step()]
+
+    expected, got = run(keras_lstm), run(fused)
+    assert calls, "the fused recurrence was not used"
+    assert len(got) == 3 + 3 + 3  # outputs, h, c; d/dx, d/dh0, d/dc0; 3 weights
+    for name, a, b in zip(
+        ["outputs", "h", "c", "dx", "dh0", "dc0", "dW", "dU", "db"], expected, got, strict=True
+    ):
+        assert np.abs(a).max() > 1e-3, name  # nothing trivially zero
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=name)
+    # One frame, and a mask (not fused: the Keras loop) give the Keras values too.
+    np.testing.assert_allclose(fused(x[:, :1])[0], keras_lstm(x[:, :1])[0], atol=1e-6)
+    mask = tf.constant(np.arange(9)[None] < np.array([[9], [5], [2]]))
+    calls.clear()
+    np.testing.assert_allclose(fused(x, mask=mask)[0], keras_lstm(x, mask=mask)[0], atol=1e-6)
+    assert not calls
 
 
 @pytest.mark.parametrize("modality", MODALITIES)

@@ -239,7 +239,12 @@ def test_inference_mode_matches_training_mode_and_a_mismatch_is_caught(
     assert [row["step"] for row in evaluated] == [20, 40]
     last = evaluated[-1]
     assert last["train_inference_ccc_arousal"] > 0.6
-    assert abs(last["train_mode_gap"]) < 0.1, last
+    # No mismatch: inference mode is not worse than training mode (the gap is training
+    # minus inference; the training batches' CCC lags the model, so it may be negative),
+    # and on arousal, the dimension the audio carries, the two are close.
+    assert last["train_mode_gap"] < 0.1, last
+    arousal_gap = last["train_training_mode_ccc_arousal"] - last["train_inference_ccc_arousal"]
+    assert abs(arousal_gap) < 0.1, last
     assert last["train_mode_gap"] == pytest.approx(
         last["train_training_mode_ccc_mean"] - last["train_inference_ccc_mean"]
     )

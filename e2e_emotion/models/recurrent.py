@@ -4,12 +4,21 @@ A stack of unidirectional LSTMs (2 x 256 units in the paper) over per-frame feat
 then a linear layer giving arousal and valence at every 40 ms step. The authors' code
 uses LSTM cells with peepholes and cell clipping at 100 (TensorFlow 0.12 ``LSTMCell``
 with ``use_peepholes=True, cell_clip=100``); ``PeepholeLSTMCell`` provides that, the
-standard Keras ``LSTM`` (fused kernels on GPU) is the default.
+standard LSTM is the default.
+
+The standard LSTM is :class:`FusedLSTM`: the Keras ``LSTM`` (same weights, configuration and
+outputs) with a training step laid out for the CPU. The Keras loop multiplies every frame's
+input by the input kernel inside the recurrence and lets automatic differentiation
+accumulate the kernels' gradients frame by frame; here the input projection of the whole
+sequence is one matrix product before the loop, the loop carries only ``h @ U``, and a
+hand-written backward pass runs the recurrence in reverse and forms the recurrent kernel's
+gradient as one matrix product after it (the layout of cuDNN's and PyTorch's LSTM).
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 
@@ -77,6 +86,131 @@ class PeepholeLSTMCell(layers.Layer):
         return {**super().get_config(), "units": self.units, "cell_clip": self.cell_clip}
 
 
+def _lstm_recurrence(zx, h0, c0, recurrent_kernel):
+    """The LSTM recurrence over ``zx = x @ kernel + bias`` ``[batch, time, 4 units]``.
+
+    Gates ordered i, f, g, o as in Keras, sigmoid gates and tanh candidate/output. Returns
+    ``(outputs [batch, time, units], h_last, c_last)``; differentiable in all four inputs
+    through :func:`_lstm_backward` (one reverse loop, then one matrix product for the
+    recurrent kernel's gradient).
+    """
+
+    @tf.custom_gradient
+    def recurrence(zx, h0, c0, recurrent_kernel):
+        steps = tf.shape(zx)[1]
+        units = recurrent_kernel.shape[0]
+        by_time = tf.transpose(zx, [1, 0, 2])
+
+        def arrays(width):
+            return tf.TensorArray(zx.dtype, size=steps, element_shape=[None, width])
+
+        def body(t, h, c, hs, cs, gates):
+            z = by_time[t] + tf.matmul(h, recurrent_kernel)
+            z_i, z_f, z_g, z_o = tf.split(z, 4, axis=-1)
+            i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
+            g = tf.tanh(z_g)
+            c = f * c + i * g
+            h = o * tf.tanh(c)
+            gates = gates.write(t, tf.concat([i, f, g, o], axis=-1))
+            return t + 1, h, c, hs.write(t, h), cs.write(t, c), gates
+
+        _, h_last, c_last, hs, cs, gates = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (0, h0, c0, arrays(units), arrays(units), arrays(4 * units)),
+        )
+        hs, cs, gates = hs.stack(), cs.stack(), gates.stack()  # [time, batch, ...]
+
+        def grad(d_outputs, d_h_last, d_c_last):
+            return _lstm_backward(
+                (d_outputs, d_h_last, d_c_last), (h0, c0, recurrent_kernel), (hs, cs, gates)
+            )
+
+        return (tf.transpose(hs, [1, 0, 2]), h_last, c_last), grad
+
+    return recurrence(zx, h0, c0, recurrent_kernel)
+
+
+def _lstm_backward(upstream, inputs, saved):
+    """Gradients ``(d_zx, d_h0, d_c0, d_recurrent_kernel)`` of :func:`_lstm_recurrence`."""
+    d_outputs, d_h, d_c = upstream
+    h0, c0, recurrent_kernel = inputs
+    hs, cs, gates = saved
+    steps = tf.shape(hs)[0]
+    d_by_time = tf.transpose(d_outputs, [1, 0, 2])
+    previous_c = tf.concat([c0[None], cs[:-1]], axis=0)
+    d_h = tf.zeros_like(h0) if d_h is None else d_h
+    d_c = tf.zeros_like(c0) if d_c is None else d_c
+    kernel_t = tf.transpose(recurrent_kernel)
+
+    def body(t, d_h, d_c, d_z):
+        i, f, g, o = tf.split(gates[t], 4, axis=-1)
+        d_h = d_h + d_by_time[t]
+        tanh_c = tf.tanh(cs[t])
+        d_c = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
+        d_gates = tf.concat(
+            [
+                d_c * g * i * (1.0 - i),
+                d_c * previous_c[t] * f * (1.0 - f),
+                d_c * i * (1.0 - g * g),
+                d_h * tanh_c * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        return t - 1, tf.matmul(d_gates, kernel_t), d_c * f, d_z.write(t, d_gates)
+
+    d_z = tf.TensorArray(hs.dtype, size=steps, element_shape=gates.shape[1:])
+    _, d_h0, d_c0, d_z = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, d_z))
+    d_z = d_z.stack()  # [time, batch, 4 units]
+    previous_h = tf.concat([h0[None], hs[:-1]], axis=0)
+    units = recurrent_kernel.shape[0]
+    d_kernel = tf.matmul(
+        tf.reshape(previous_h, [-1, units]), tf.reshape(d_z, [-1, 4 * units]), transpose_a=True
+    )
+    return tf.transpose(d_z, [1, 0, 2]), d_h0, d_c0, d_kernel
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class FusedLSTM(layers.LSTM):
+    """``keras.layers.LSTM`` with the input projection hoisted out of the recurrence.
+
+    Same weights, configuration and outputs as the Keras layer (a saved Keras ``LSTM``
+    loads its weights unchanged); only the computation is laid out differently (module
+    docstring). Configurations the fused path does not cover (dropout inside the layer,
+    masks, other activations, reversed or unrolled sequences, a GPU, where Keras uses
+    cuDNN) run the Keras implementation.
+    """
+
+    def _fusable(self, mask):
+        cell = self.cell
+        return (
+            mask is None
+            and not self.go_backwards
+            and not self.unroll
+            and not cell.dropout
+            and not cell.recurrent_dropout
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+            and not tf.config.list_logical_devices("GPU")
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tf.nest.is_nested(mask):
+            mask = mask[0]
+        if not self._fusable(mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        cell = self.cell
+        dtype = sequences.dtype
+        zx = ops.matmul(sequences, ops.cast(cell.kernel, dtype))
+        if cell.use_bias:
+            zx = zx + ops.cast(cell.bias, dtype)
+        h0, c0 = (ops.cast(state, dtype) for state in initial_state)
+        outputs, h_last, c_last = _lstm_recurrence(
+            zx, h0, c0, ops.cast(cell.recurrent_kernel, dtype)
+        )
+        return h_last, outputs, [h_last, c_last]
+
+
 def recurrent_head(features, lstm_units, lstm_layers, lstm_type, cell_clip, num_outputs):
     """``[batch, time, F] -> [batch, time, num_outputs]``; layers named ``temporal_*``."""
     x = features
@@ -86,6 +220,6 @@ def recurrent_head(features, lstm_units, lstm_layers, lstm_type, cell_clip, num_
             cell = PeepholeLSTMCell(lstm_units, cell_clip=cell_clip, name=f"{name}_cell")
             x = layers.RNN(cell, return_sequences=True, name=name)(x)
         else:
-            x = layers.LSTM(lstm_units, return_sequences=True, name=name)(x)
+            x = FusedLSTM(lstm_units, return_sequences=True, name=name)(x)
     # float32 outputs even under a mixed-precision policy: the CCC is computed in float32.
     return layers.Dense(num_outputs, name="predictions", dtype="float32")(x)
