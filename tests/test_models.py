@@ -12,6 +12,7 @@ from e2e_emotion.losses import ccc_loss
 from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.models import (
     ChannelMaxPool,
+    FusedBatchNormalization,
     FusedLSTM,
     PeepholeLSTMCell,
     SpeechNetwork,
@@ -217,6 +218,54 @@ def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, monkeypatch):
     mask = tf.constant(np.arange(9)[None] < np.array([[9], [5], [2]]))
     calls.clear()
     np.testing.assert_allclose(fused(x, mask=mask)[0], keras_lstm(x, mask=mask)[0], atol=1e-6)
+    assert not calls
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_fused_batch_norm_equals_keras_batch_norm(mode, monkeypatch):
+    calls = []
+    original = tf.compat.v1.nn.fused_batch_norm
+    monkeypatch.setattr(
+        tf.compat.v1.nn, "fused_batch_norm", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(2, 3, (6, 5, 4, 3)), tf.float32)
+    layers = [
+        cls(momentum=0.8, epsilon=1.001e-5)
+        for cls in (keras.layers.BatchNormalization, FusedBatchNormalization)
+    ]
+    weights = [rng.normal(1, 0.5, 3), rng.normal(0, 0.5, 3), np.full(3, 0.5), np.full(3, 2.0)]
+    for layer in layers:
+        layer.build(x.shape)
+        layer.set_weights(weights)
+
+    def run(layer):
+        def step():
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.sin(y) * tf.range(3, dtype=tf.float32))
+            grads = tape.gradient(loss, [x, *layer.trainable_variables])
+            return [y, *grads, layer(x, training=False)]
+
+        if mode != "eager":
+            step = tf.function(step, jit_compile=mode == "xla")
+        values = [value.numpy() for value in step()]
+        return values + [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
+
+    expected, got = run(layers[0]), run(layers[1])
+    assert len(calls) == 2, "the fused kernel was not used (training and inference)"
+    names = ["y", "dx", "dgamma", "dbeta", "inference y", "moving mean", "moving variance"]
+    for name, a, b in zip(names, expected, got, strict=True):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5, err_msg=name)
+    # The moving statistics moved (0.8 x old + 0.2 x batch: the batch variance ~9).
+    assert got[-1].min() > 3.0 and abs(got[-2] - 0.5).max() > 0.1
+    # A mask takes the Keras path (and gives its result).
+    mask = tf.constant(rng.uniform(size=(6, 5, 4)) > 0.3)
+    calls.clear()
+    np.testing.assert_allclose(
+        layers[1](x, mask=mask), layers[0](x, mask=mask), rtol=1e-5, atol=1e-5
+    )
     assert not calls
 
 

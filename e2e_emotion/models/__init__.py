@@ -12,7 +12,7 @@ from e2e_emotion.models.paths import ModelNotFoundError, resolve_model_path
 from e2e_emotion.models.recurrent import FusedLSTM, PeepholeLSTMCell
 from e2e_emotion.models.speech import SPEECH_PRESETS, ChannelMaxPool, SpeechNetwork
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
-from e2e_emotion.models.visual import VisualNetwork
+from e2e_emotion.models.visual import FusedBatchNormalization, VisualNetwork
 
 __all__ = [
     "LABEL_NAMES",
@@ -23,6 +23,7 @@ __all__ = [
     "FoldTime",
     "LongConv1D",
     "ModelNotFoundError",
+    "FusedBatchNormalization",
     "FusedLSTM",
     "PeepholeLSTMCell",
     "SpeechNetwork",

@@ -3,6 +3,11 @@
 Bottleneck ResNet (He et al. 2016) with stages of (3, 4, 6, 3) blocks and widths
 (64, 128, 256, 512) x 4, global average pooling (Tzirakis et al. 2017, Section 3.2).
 Depth and widths are arguments so tests can build a tiny network of the same shape.
+
+Its BatchNorm layers are :class:`FusedBatchNormalization`: Keras' ``BatchNormalization``
+(same weights, configuration and results) computed by TensorFlow's fused kernel, one op
+forward and one backward per layer, where Keras 3 composes moments, normalisation and
+their gradients from a dozen element-wise ops.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import os
 
 import keras
-from keras import layers
+import tensorflow as tf
+from keras import layers, ops
 
 from e2e_emotion.models.checks import check_positive_int
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
@@ -23,11 +29,67 @@ BN_EPSILON = 1.001e-5
 BN_MOMENTUM = 0.9
 
 
+# The smallest epsilon TensorFlow's fused batch norm accepts (it raises smaller ones).
+FUSED_MIN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` on 4-D channels-last inputs by the fused kernel.
+
+    Same weights and configuration; same outputs, gradients and moving statistics (the
+    fused kernel's batch variance carries Bessel's correction, removed here before the
+    moving average, as Keras averages the plain batch variance). Other cases (masks,
+    other axes or ranks, renormalisation, synchronised statistics, an epsilon below
+    ``FUSED_MIN_EPSILON``) take the Keras path.
+    """
+
+    def _fusable(self, inputs, mask):
+        return (
+            mask is None
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and not self.renorm
+            and not self.synchronized
+            and self.epsilon >= FUSED_MIN_EPSILON
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, "float32")  # as Keras: statistics in float32 under bfloat16
+        channels = x.shape[-1]
+        gamma = ops.cast(self.gamma, "float32") if self.scale else tf.ones([channels])
+        beta = ops.cast(self.beta, "float32") if self.center else tf.zeros([channels])
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=self.epsilon, is_training=True
+            )
+            count = tf.cast(tf.size(x) // channels, "float32")
+            variance = variance * tf.maximum(count - 1.0, 0.0) / count
+            momentum = self.momentum
+            self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+            self.moving_variance.assign(
+                self.moving_variance * momentum + variance * (1.0 - momentum)
+            )
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                gamma,
+                beta,
+                mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"),
+                epsilon=self.epsilon,
+                is_training=False,
+            )
+        return ops.cast(y, self.compute_dtype)
+
+
 def _conv_bn(x, filters, kernel, strides, name, activation=True, momentum=BN_MOMENTUM):
     x = layers.Conv2D(
         filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
     )(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=momentum, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=BN_EPSILON, momentum=momentum, name=f"{name}_bn")(x)
     if activation:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
