@@ -23,6 +23,9 @@ SECONDS = flags.DEFINE_float("seconds", 300.0, "Length of the recording.", lower
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 480, "Video side in pixels.", lower_bound=96)
 FACE_MODE = flags.DEFINE_enum("face_mode", "detect", ["detect", "centre"], "Face cropping.")
 DETECT_EVERY = flags.DEFINE_integer("detect_every", 1, "Detector on every N-th frame.", 1)
+FACE_TRACKING = flags.DEFINE_boolean(
+    "face_tracking", True, "Look for the face near the last one first."
+)
 JSON = flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
 
 
@@ -31,7 +34,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     figures = commands.benchmark_conversion(
-        SECONDS.value, IMAGE_SIZE.value, FACE_MODE.value, detect_every=DETECT_EVERY.value
+        SECONDS.value,
+        IMAGE_SIZE.value,
+        FACE_MODE.value,
+        detect_every=DETECT_EVERY.value,
+        face_tracking=FACE_TRACKING.value,
     )
     for key, value in figures.items():
         print(f"{key:24s} {value}")

@@ -50,6 +50,11 @@ FACE_MODE = flags.DEFINE_enum(
 DETECT_EVERY = flags.DEFINE_integer(
     "detect_every", 1, "Run the face detector on every N-th frame (tracking between).", 1
 )
+FACE_TRACKING = flags.DEFINE_boolean(
+    "face_tracking",
+    True,
+    "Look for the face near the last one first (the whole frame when not found there).",
+)
 LENGTH_TOLERANCE = flags.DEFINE_float(
     "length_tolerance", 1.0, "Seconds audio/video/labels may differ (trimmed).", lower_bound=0
 )
@@ -73,6 +78,7 @@ def main(argv):
         jpeg_quality=JPEG_QUALITY.value,
         face_mode=FACE_MODE.value,
         detect_every=DETECT_EVERY.value,
+        face_tracking=FACE_TRACKING.value,
         length_tolerance=LENGTH_TOLERANCE.value,
         processes=PROCESSES.value,
         on_error=ON_ERROR.value,

@@ -69,12 +69,41 @@ def test_box_smoothing_is_an_exponential_moving_average(face_frames):
         x, y, w, h = box
         return np.array([x + w / 2, y + h / 2, max(w, h)])
 
-    cropper = FaceCropper(smoothing=0.75)
+    cropper = FaceCropper(smoothing=0.75, track=False)  # full-frame detection every time
     cropper.crop(first)
     np.testing.assert_allclose(cropper.face_box, centre_side(box_a))
     cropper.crop(second)
     expected = 0.75 * centre_side(box_a) + 0.25 * centre_side(box_b)
     np.testing.assert_allclose(cropper.face_box, expected)
+
+
+def test_tracking_finds_the_same_face_near_the_last_box_and_follows_a_jump(face_frames):
+    tracked, full = FaceCropper(size=64), FaceCropper(size=64, track=False)
+    for frame in face_frames:
+        tracked.crop(frame)
+        full.crop(frame)
+        (xa, ya, sa), (xb, yb, sb) = tracked.last_crop_box, full.last_crop_box
+        # Same face: centres within 8% of the crop side, sides within 12%.
+        assert abs((xa + sa / 2) - (xb + sb / 2)) < 0.08 * sb, (tracked.frames, xa, xb)
+        assert abs((ya + sa / 2) - (yb + sb / 2)) < 0.08 * sb, (tracked.frames, ya, yb)
+        assert abs(sa - sb) < 0.12 * sb, (tracked.frames, sa, sb)
+    # Every run after the first was answered near the tracked face.
+    assert tracked.detections_run == len(face_frames) and tracked.missed == full.missed == 0
+    assert tracked.tracked == len(face_frames) - 1 and full.tracked == 0
+    # The face jumps to the other side of a wider frame: not near the tracked box, so the
+    # whole frame is searched and the box moves there.
+    canvas = np.full((160, 480, 3), 90, np.uint8)
+    canvas[:, 320:] = face_frames[-1]
+    tracked.crop(canvas)
+    assert tracked.tracked == len(face_frames) - 1 and tracked.missed == 0  # whole frame
+    for _ in range(6):  # the smoothed box (0.6 old + 0.4 found) converges there
+        tracked.crop(canvas)
+    x0, _, side = tracked.last_crop_box
+    assert x0 + side / 2 > 320 and tracked.missed == 0
+    boxes = faces.detect_faces_near(canvas, tracked.face_box)
+    assert len(boxes) == 1 and boxes[0][0] > 320  # full-frame coordinates
+    with pytest.raises(ValueError, match="box side must be > 0"):
+        faces.detect_faces_near(canvas, (10, 10, 0))
 
 
 def test_detect_every(face_frames):

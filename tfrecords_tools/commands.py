@@ -142,7 +142,12 @@ def inspect(directory, contact_sheet_png=None, plot_png=None, recording_id=None)
 
 
 def benchmark_conversion(
-    seconds=300.0, image_size=480, face_mode="detect", work_dir=None, detect_every=1
+    seconds=300.0,
+    image_size=480,
+    face_mode="detect",
+    work_dir=None,
+    detect_every=1,
+    face_tracking=True,
 ):
     """Times the conversion of one synthetic recording (audio + video + faces).
 
@@ -176,6 +181,7 @@ def benchmark_conversion(
         "image_size": image_size,
         "face_mode": face_mode,
         "detect_every": detect_every,
+        "face_tracking": face_tracking,
     }
 
     started = time.perf_counter()
@@ -184,7 +190,7 @@ def benchmark_conversion(
     started = time.perf_counter()
     decoded = sum(1 for _ in media.iter_video_frames(video_path))
     figures["decode_video_s"] = time.perf_counter() - started
-    cropper = faces.FaceCropper(mode=face_mode, detect_every=detect_every)
+    cropper = faces.FaceCropper(mode=face_mode, detect_every=detect_every, track=face_tracking)
     started = time.perf_counter()
     for _, frame in media.iter_video_frames(video_path):
         faces.encode_image(cropper.crop(frame))
@@ -192,7 +198,11 @@ def benchmark_conversion(
     figures["face_missed_fraction"] = cropper.missed_fraction
 
     options = writer.ConversionOptions(
-        name="bench", face_mode=face_mode, detect_every=detect_every, processes=1
+        name="bench",
+        face_mode=face_mode,
+        detect_every=detect_every,
+        face_tracking=face_tracking,
+        processes=1,
     )
     output = os.path.join(work_dir, "records")
     started = time.perf_counter()

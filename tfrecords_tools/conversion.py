@@ -53,6 +53,9 @@ class ConversionOptions:
         face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"`` (centre crop).
         detect_every: run the detector on every N-th frame only (the tracked box is reused
             in between); detection is most of the conversion time.
+        face_tracking: look for the face near the tracked one first, the whole frame only
+            when that finds nothing (``FaceCropper(track=...)``; ~6x faster conversion);
+            ``False``: the whole frame at every detection.
         length_tolerance: seconds by which audio, video and labels may differ; the
             excess is trimmed and reported. A larger mismatch is an error.
         silent_threshold_db: audio whose RMS is below this (dBFS) is rejected as silent.
@@ -67,6 +70,7 @@ class ConversionOptions:
     jpeg_quality: int = 95
     face_mode: str = "detect"
     detect_every: int = 1
+    face_tracking: bool = True
     length_tolerance: float = 1.0
     silent_threshold_db: float = -60.0
     processes: int = 1
@@ -167,7 +171,10 @@ def convert_recording(recording, part_path, options):
     frames_iter = iter(())
     if recording.video_path is not None:
         cropper = faces.FaceCropper(
-            size=schema.IMAGE_SIZE, mode=options.face_mode, detect_every=options.detect_every
+            size=schema.IMAGE_SIZE,
+            mode=options.face_mode,
+            detect_every=options.detect_every,
+            track=options.face_tracking,
         )
         frames_iter = media.iter_video_frames(
             recording.video_path, schema.FRAME_SECONDS, max_steps=num_frames

@@ -102,6 +102,57 @@ def detect_faces(
     return np.round(boxes[order]).astype(np.int64)
 
 
+def detect_faces_near(
+    frame_rgb: np.ndarray,
+    box: tuple[float, float, float],
+    search: float = 2.5,
+    face_pixels: int = 56,
+) -> np.ndarray:
+    """Finds frontal faces of about the size of a tracked face, near it.
+
+    The square of side `search x side` around the tracked box `(centre_x, centre_y, side)`
+    (clipped to the frame) is shrunk so that the tracked face is `face_pixels` wide, and
+    the Haar cascade looks there for faces of 0.6 to 1.6 times the tracked side only: a
+    few detector scales on a small image instead of every scale on the whole frame.
+
+    Returns:
+      int array `[num_faces, 4]` of boxes `(x, y, width, height)` in full-frame pixels,
+      largest first; `[0, 4]` if none.
+    """
+    frame_rgb = _check_rgb(frame_rgb)
+    height, width = frame_rgb.shape[:2]
+    centre_x, centre_y, side = (float(v) for v in box)
+    if not side > 0:
+        raise ValueError(f"box side must be > 0, got {side!r}")
+    half = search * side / 2
+    x0, y0 = max(0, int(centre_x - half)), max(0, int(centre_y - half))
+    x1, y1 = min(width, int(np.ceil(centre_x + half))), min(height, int(np.ceil(centre_y + half)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((0, 4), np.int64)
+    scale = min(1.0, face_pixels / side)
+    gray = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    if scale < 1.0:
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    gray = cv2.equalizeHist(gray)
+    smallest = max(20, int(0.6 * side * scale))
+    largest = int(1.6 * side * scale) + 1
+    if smallest > min(gray.shape):
+        return np.zeros((0, 4), np.int64)
+    boxes = _get_cascade().detectMultiScale(
+        gray,
+        scaleFactor=1.1,
+        minNeighbors=4,
+        minSize=(smallest, smallest),
+        maxSize=(largest, largest),
+    )
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
+    boxes[:, 0] += x0
+    boxes[:, 1] += y0
+    order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
+    return np.round(boxes[order]).astype(np.int64)
+
+
 class FaceCropper:
     """Square face crops `[size, size, 3]` from the frames of one recording.
 
@@ -117,9 +168,12 @@ class FaceCropper:
 
     Detection runs on a copy shrunk to at most `detection_max_side` pixels (speed: about
     40 ms per 1280x720 frame on 2 CPU cores at 320); `min_face_fraction` is the smallest face
-    side as a fraction of the frame's shorter side. Call `reset()` between recordings.
-    Counters: `frames` (cropped), `detections_run`, `missed` (detector runs that found no
-    face), `missed_fraction`.
+    side as a fraction of the frame's shorter side. With `track=True` (default), once a face
+    is found the detector first looks only near it, for a face of about its size
+    (:func:`detect_faces_near`, ~10x faster), and searches the whole frame only when that
+    finds nothing, so a face that jumps elsewhere is still found. Call `reset()` between
+    recordings. Counters: `frames` (cropped), `detections_run`, `tracked` (runs answered
+    near the tracked face), `missed` (runs that found no face), `missed_fraction`.
     """
 
     def __init__(
@@ -131,6 +185,7 @@ class FaceCropper:
         detect_every: int = 1,
         min_face_fraction: float = 0.1,
         detection_max_side: int = 320,
+        track: bool = True,
     ):
         if mode == "center":
             mode = "centre"
@@ -155,6 +210,7 @@ class FaceCropper:
         self.detect_every = int(detect_every)
         self.min_face_fraction = float(min_face_fraction)
         self.detection_max_side = int(detection_max_side)
+        self.track = bool(track)
         if mode == "detect":
             _get_cascade()  # fail now, not at the first frame
         self.reset()
@@ -163,6 +219,7 @@ class FaceCropper:
         """Forgets the tracked face and zeroes the counters (start of a recording)."""
         self.frames = 0
         self.detections_run = 0
+        self.tracked = 0
         self.missed = 0
         self._box = None  # smoothed (centre_x, centre_y, side) in pixels
         self.last_crop_box = None  # (x0, y0, side) of the last crop, in pixels
@@ -205,7 +262,12 @@ class FaceCropper:
 
     def _update(self, frame_rgb: np.ndarray) -> None:
         self.detections_run += 1
-        boxes = detect_faces(frame_rgb, self.min_face_fraction, self.detection_max_side)
+        boxes = np.zeros((0, 4))
+        if self.track and self._box is not None:
+            boxes = detect_faces_near(frame_rgb, self._box)
+            self.tracked += len(boxes) > 0
+        if len(boxes) == 0:
+            boxes = detect_faces(frame_rgb, self.min_face_fraction, self.detection_max_side)
         if len(boxes) == 0:
             self.missed += 1
             return
