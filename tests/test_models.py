@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, make_inputs
+from conftest import TINY, lively, make_inputs
 from numpy.lib.stride_tricks import sliding_window_view
 
 import e2e_emotion
@@ -312,6 +312,29 @@ def test_save_reload_and_config_round_trip(tmp_path, modality, extra):
     assert clone.get_config() == model.get_config()
     assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+
+
+def test_models_saved_with_the_keras_lstm_and_batch_norm_load_into_the_fused_ones(
+    tmp_path, monkeypatch
+):
+    """Files written before the fused layers (Keras' LSTM and BatchNormalization) load."""
+    from e2e_emotion.models import recurrent, visual
+
+    with monkeypatch.context() as patch:
+        patch.setattr(recurrent, "FusedLSTM", keras.layers.LSTM)
+        patch.setattr(visual, "FusedBatchNormalization", keras.layers.BatchNormalization)
+        old = lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    kinds = {type(layer) for layer in old._flatten_layers()}
+    assert keras.layers.LSTM in kinds and keras.layers.BatchNormalization in kinds
+    assert FusedLSTM not in kinds and FusedBatchNormalization not in kinds
+    inputs = make_inputs(old, batch=1, time=6)
+    path = str(tmp_path / "old.keras")
+    old.save(path)
+    loaded = e2e_emotion.load_model(path)
+    kinds = {type(layer) for layer in loaded._flatten_layers()}
+    assert FusedLSTM in kinds and FusedBatchNormalization in kinds
+    assert keras.layers.LSTM not in kinds and keras.layers.BatchNormalization not in kinds
+    np.testing.assert_allclose(loaded(inputs), old(inputs), rtol=1e-5, atol=1e-6)
 
 
 def test_every_layer_is_named():

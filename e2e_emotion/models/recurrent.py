@@ -170,8 +170,11 @@ def _lstm_backward(upstream, inputs, saved):
     return tf.transpose(d_z, [1, 0, 2]), d_h0, d_c0, d_kernel
 
 
-@keras.saving.register_keras_serializable(package="e2e_emotion")
-class FusedLSTM(layers.LSTM):
+# The class keeps Keras' name: a `.keras` file addresses each layer's weights by its class
+# name in snake case (`lstm`, `lstm_1`, ...), so models saved with `keras.layers.LSTM` load
+# into this class unchanged. It is registered, and exported, as `FusedLSTM`.
+@keras.saving.register_keras_serializable(package="e2e_emotion", name="FusedLSTM")
+class LSTM(layers.LSTM):
     """``keras.layers.LSTM`` with the input projection hoisted out of the recurrence.
 
     Same weights, configuration and outputs as the Keras layer (a saved Keras ``LSTM``
@@ -209,6 +212,9 @@ class FusedLSTM(layers.LSTM):
             zx, h0, c0, ops.cast(cell.recurrent_kernel, dtype)
         )
         return h_last, outputs, [h_last, c_last]
+
+
+FusedLSTM = LSTM
 
 
 def recurrent_head(features, lstm_units, lstm_layers, lstm_type, cell_clip, num_outputs):

@@ -33,8 +33,11 @@ BN_MOMENTUM = 0.9
 FUSED_MIN_EPSILON = 1.001e-5
 
 
-@keras.saving.register_keras_serializable(package="e2e_emotion")
-class FusedBatchNormalization(layers.BatchNormalization):
+# Keras' class name kept, as for the fused LSTM (`recurrent.py`): a `.keras` file addresses
+# weights by class name, so models saved with `keras.layers.BatchNormalization` load into
+# it. Registered and exported as `FusedBatchNormalization`.
+@keras.saving.register_keras_serializable(package="e2e_emotion", name="FusedBatchNormalization")
+class BatchNormalization(layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` on 4-D channels-last inputs by the fused kernel.
 
     Same weights and configuration; same outputs, gradients and moving statistics (the
@@ -83,6 +86,9 @@ class FusedBatchNormalization(layers.BatchNormalization):
                 is_training=False,
             )
         return ops.cast(y, self.compute_dtype)
+
+
+FusedBatchNormalization = BatchNormalization
 
 
 def _conv_bn(x, filters, kernel, strides, name, activation=True, momentum=BN_MOMENTUM):
