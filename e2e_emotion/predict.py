@@ -34,7 +34,7 @@ import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
-from e2e_emotion.frames import check_frames, predict_windows, to_float
+from e2e_emotion.frames import check_frames, predict_windows
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS
 
@@ -97,7 +97,6 @@ class _KerasPredictor(_Predictor):
 
     def __init__(self, path, window):
         from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
-        from e2e_emotion.models.inference import inference_functions
 
         try:
             self.path = resolve_model_path(path)
@@ -113,25 +112,11 @@ class _KerasPredictor(_Predictor):
         if self.model.visual_network is not None:
             self.image_size = self.model.visual_network.image_size
         self.window = window
-        self._functions = inference_functions(self.model)
 
     def _predict(self, inputs):
-        speech = self.model.speech_network
-        if self.window is not None or (speech is not None and speech.preset == "paper"):
-            # Windows, or the paper preset's cross-frame kernels: the model as a whole.
-            return predict_windows(self._functions["window"], inputs, self.window)
-        # The whole recording with frame-local feature networks: features in chunks of
-        # FEATURE_CHUNK frames (bounded memory for the ResNet), one LSTM pass over all.
-        count = len(next(iter(inputs.values())))
-        features = []
-        for start in range(0, count, FEATURE_CHUNK):
-            chunk = {
-                name: to_float(value[start : start + FEATURE_CHUNK])[np.newaxis]
-                for name, value in inputs.items()
-            }
-            features.append(self._functions["features"](chunk)[0].numpy())
-        whole = np.concatenate(features)[np.newaxis]
-        return np.asarray(self._functions["head"](whole)[0], np.float32)
+        from e2e_emotion.models.inference import predict_recording
+
+        return predict_recording(self.model, inputs, self.window, chunk=FEATURE_CHUNK)
 
 
 class _SavedModelPredictor(_Predictor):

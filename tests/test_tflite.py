@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, lively, make_inputs
+from conftest import TINY, lively, make_inputs, write_records
 
 import e2e_emotion
 from e2e_emotion.export import tflite
@@ -144,6 +144,45 @@ def test_bad_arguments(tmp_path):
     not_tflite.write_bytes(b"not a flatbuffer")
     with pytest.raises(tflite.TFLiteExportError, match="x.tflite"):
         tflite.TFLiteModel(not_tflite)
+
+
+def test_check_on_held_out_records(tmp_path):
+    """``check_records``: every file and the Keras model scored on a labelled split."""
+    from e2e_emotion.evaluation.scores import ccc
+    from e2e_emotion.models.inference import predict_recording
+    from tfrecords_tools.records import read_split
+
+    records, _ = write_records(str(tmp_path / "data"), counts=(1, 2, 1))
+    model = lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    report = tflite.convert(
+        model,
+        tmp_path / "m",
+        variants=["float32", "int8"],
+        sequence_length=10,
+        check_records=records,
+    )
+    assert len(report["files"]) == 4
+    for entry in report["files"]:
+        check = entry["records_check"]
+        assert (check["split"], check["recordings"], check["frames"]) == ("dev", 2, 150)
+        if entry["variant"] == "float32":
+            assert check["max_abs_diff"] < tflite.FLOAT32_TOLERANCE, entry
+            assert check["ccc_diff"] < 1e-4, entry
+        else:
+            assert 0 < check["max_abs_diff"] < 0.1, entry  # quantised: close, not exact
+    # The Keras CCC is the model's own over the dev recordings, each one sequence.
+    dev = read_split(records, "dev")
+    predictions = np.concatenate(
+        [predict_recording(model, {k: r[k] for k in ("audio", "video")}) for r in dev.values()]
+    )
+    arousal = np.concatenate([r["arousal"] for r in dev.values()])
+    stream = [e for e in report["files"] if e["kind"] == "stream"][0]["records_check"]
+    assert stream["ccc_keras"]["arousal"] == pytest.approx(ccc(predictions[:, 0], arousal))
+    # An unlabelled or unknown split is refused before anything is written.
+    for split, message in (("test", "no arousal/valence labels"), ("nope", "'nope' is not in")):
+        with pytest.raises(tflite.TFLiteExportError, match=message):
+            tflite.convert(model, tmp_path / split, check_records=records, check_split=split)
+        assert not os.path.exists(tmp_path / split)
 
 
 def test_scripts_convert_and_benchmark(tmp_path):

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.frames import predict_windows, to_float
+
 _FUNCTIONS = weakref.WeakKeyDictionary()
+# Frames per call of the feature networks when a whole recording is predicted.
+FEATURE_CHUNK = 150
 
 
 def inference_functions(model):
@@ -28,3 +33,28 @@ def inference_functions(model):
             "head": traced(lambda x: model.recurrent_outputs(x, training=False)),
         }
     return _FUNCTIONS[model]
+
+
+def predict_recording(model, frames, window=None, chunk=FEATURE_CHUNK):
+    """Inference-mode ``[n, 2]`` predictions of one recording's checked ``frames``.
+
+    ``window``: consecutive windows of that many frames, each from a zero LSTM state (the
+    last zero-padded). ``None``: the whole recording as one sequence; with frame-local
+    feature networks their features are computed ``chunk`` frames at a time (bounded
+    memory for the ResNet) and the recurrent head runs once over them all; the ``paper``
+    preset's cross-frame kernels need the model on the whole recording at once.
+    """
+    functions = inference_functions(model)
+    speech = model.speech_network
+    if window is not None or (speech is not None and speech.preset == "paper"):
+        return predict_windows(functions["window"], frames, window)
+    count = len(next(iter(frames.values())))
+    features = []
+    for start in range(0, count, chunk):
+        part = {
+            name: to_float(value[start : start + chunk])[np.newaxis]
+            for name, value in frames.items()
+        }
+        features.append(functions["features"](part)[0].numpy())
+    whole = np.concatenate(features)[np.newaxis]
+    return np.asarray(functions["head"](whole)[0], np.float32)

@@ -17,7 +17,7 @@ from e2e_emotion.export.tflite.base import (
     TFLiteExportError,
     tflite_ops,
 )
-from e2e_emotion.export.tflite.parity import check_parity
+from e2e_emotion.export.tflite.parity import check_on_records, check_parity, read_check_split
 from e2e_emotion.export.tflite.twins import _check_streamable, sequence_function, stream_function
 from e2e_emotion.files import atomic_path
 
@@ -79,6 +79,8 @@ def convert(
     sequence_length=150,
     check=False,
     check_seed=DEFAULT_CHECK_SEED,
+    check_records=None,
+    check_split="dev",
     source=None,
     log=None,
 ):
@@ -94,6 +96,9 @@ def convert(
             (``check_parity``); a float32 file off by more than ``FLOAT32_TOLERANCE``
             raises.
         check_seed: seed of that synthetic recording.
+        check_records: also score every file and the Keras model on the labelled
+            recordings of ``check_split`` of this record directory (``check_on_records``:
+            the accuracy cost of float16 / int8 on held-out recordings).
         source: name of the model in the report (default: the path, if one was given).
         log: optional ``print``-like callable for progress lines.
 
@@ -120,6 +125,7 @@ def convert(
     if "stream" in kinds:
         _check_streamable(model)
     log = log or (lambda message: None)
+    held_out = read_check_split(check_records, check_split) if check_records else None
     os.makedirs(output_dir, exist_ok=True)
     report = {
         "source": source,
@@ -157,9 +163,21 @@ def convert(
                         f"{path}: max abs difference to Keras "
                         f"{entry['parity']['max_abs_diff']:.3g} > {FLOAT32_TOLERANCE}"
                     )
+            if held_out is not None:
+                entry["records_check"] = check_on_records(model, path, held_out)
+                entry["records_check"]["split"] = check_split
+                log(f"  {check_split} split: {_records_line(entry['records_check'])}")
             report["files"].append(entry)
     _write_report(output_dir, report)
     return report
+
+
+def _records_line(figures):
+    return (
+        f"CCC Keras {_pair(figures['ccc_keras'])}, TFLite {_pair(figures['ccc_tflite'])} "
+        f"(arousal/valence, {figures['recordings']} recordings, {figures['frames']} frames; "
+        f"max abs diff {figures['max_abs_diff']:.3g})"
+    )
 
 
 def _parity_line(parity):

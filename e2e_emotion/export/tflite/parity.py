@@ -1,4 +1,5 @@
-"""A ``.tflite`` against the Keras model it came from, on a synthetic held-out recording."""
+"""A ``.tflite`` against the Keras model it came from: on a synthetic held-out recording,
+or on the labelled recordings of a split of records (``check_on_records``)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,76 @@ def check_parity(model, tflite_path, num_frames=None, seed=DEFAULT_CHECK_SEED):
         "ccc_tflite": ccc_tflite,
         "ccc_diff": float(max(abs(ccc_keras[n] - ccc_tflite[n]) for n in names)),
         "keras_output_std": float(np.std(keras_out)),
+    }
+
+
+def read_check_split(records, split):
+    """The labelled recordings of one split of a record directory, for ``check_on_records``.
+
+    Returns ``{rid: {"audio": [n, 640], "video": [n, S, S, 3] uint8, "labels": [n, 2]}}``
+    (the streams the records hold). Raises ``TFLiteExportError`` naming the directory and
+    split when the split is missing or unlabelled.
+    """
+    from tfrecords_tools.records import RecordsError, read_split
+
+    try:
+        recordings = read_split(records, split)
+    except (RecordsError, OSError) as error:
+        raise TFLiteExportError(f"--check_records: {error}") from None
+    data = {}
+    for rid, stacked in recordings.items():
+        missing = [name for name in schema.LABEL_NAMES if name not in stacked]
+        if missing:
+            raise TFLiteExportError(
+                f"--check_records: recording {rid!r} of split {split!r} in {records} has no "
+                f"{'/'.join(missing)} labels; give a labelled split (--check_split)"
+            )
+        entry = {name: stacked[name] for name in schema.STREAMS if name in stacked}
+        entry["labels"] = np.stack([stacked[name] for name in schema.LABEL_NAMES], axis=1)
+        data[rid] = entry
+    return data
+
+
+def check_on_records(model, tflite_path, recordings):
+    """A ``.tflite`` and its Keras model on held-out recordings with their labels.
+
+    A stream file carries its state over each whole recording and is compared with the
+    Keras model on the whole recording; a sequence file with Keras on the same windows.
+    CCCs are over all frames of all recordings (as the evaluation's "overall" row).
+
+    Args:
+        recordings: ``read_check_split(...)``.
+
+    Returns:
+        ``{"recordings", "frames", "max_abs_diff", "ccc_keras": {...}, "ccc_tflite":
+        {...}, "ccc_diff"}``.
+    """
+    from e2e_emotion.evaluation.scores import ccc
+    from e2e_emotion.models.inference import predict_recording
+
+    lite = TFLiteModel(tflite_path)
+    window = lite.sequence_length if lite.kind == "sequence" else None
+    keras_out, lite_out, labels = [], [], []
+    for rid, entry in recordings.items():
+        missing = [name for name in lite.frame_shapes if name not in entry]
+        if missing:
+            raise TFLiteExportError(
+                f"--check_records: recording {rid!r} has no {'/'.join(missing)} stream, "
+                f"which the {lite.modality} model needs"
+            )
+        inputs = {name: entry[name] for name in lite.frame_shapes}
+        lite_out.append(lite.predict(inputs))
+        keras_out.append(predict_recording(model, inputs, window))
+        labels.append(entry["labels"])
+    keras_out, lite_out, labels = (np.concatenate(x) for x in (keras_out, lite_out, labels))
+    names = schema.LABEL_NAMES
+    ccc_keras = {n: ccc(keras_out[:, i], labels[:, i]) for i, n in enumerate(names)}
+    ccc_tflite = {n: ccc(lite_out[:, i], labels[:, i]) for i, n in enumerate(names)}
+    return {
+        "recordings": len(recordings),
+        "frames": len(labels),
+        "max_abs_diff": float(np.max(np.abs(keras_out - lite_out))),
+        "ccc_keras": ccc_keras,
+        "ccc_tflite": ccc_tflite,
+        "ccc_diff": float(max(abs(ccc_keras[n] - ccc_tflite[n]) for n in names)),
     }
