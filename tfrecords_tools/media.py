@@ -157,6 +157,44 @@ def probe(path) -> MediaInfo:
 # ---------------------------------------------------------------------------- audio
 
 
+class MonoResampler:
+    """Decoded audio frames -> mono float32 samples at `sample_rate`, chunk by chunk.
+
+    Each channel is resampled with PyAV's `av.AudioResampler` (float, `sample_rate` Hz),
+    then the channels are averaged and the result clipped to [-1, 1]. Chunks concatenated
+    are exactly what one pass over the whole stream gives (`read_audio` and the live reader
+    of `e2e_emotion.live` share it).
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE):
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+        self.sample_rate = int(sample_rate)
+        self._resampler = None
+
+    def push(self, frame) -> np.ndarray:
+        """Samples of one decoded `av.AudioFrame` (may be empty: the resampler's delay)."""
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(
+                format="fltp", layout=frame.layout, rate=self.sample_rate
+            )
+        return self._mono(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        """The samples still in the resampler's delay line (end of the stream)."""
+        if self._resampler is None:
+            return np.zeros(0, np.float32)
+        return self._mono(self._resampler.resample(None))
+
+    @staticmethod
+    def _mono(frames) -> np.ndarray:
+        parts = [out.to_ndarray() for out in frames]
+        if not parts:
+            return np.zeros(0, np.float32)
+        mono = np.concatenate(parts, axis=1).mean(axis=0, dtype=np.float64)
+        return np.clip(mono, -1.0, 1.0).astype(np.float32)
+
+
 def read_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decodes the first audio stream of `path` to mono float samples at `sample_rate`.
 
@@ -186,26 +224,19 @@ def read_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             raise _error(path, f"no audio stream in file ({_streams_found(container)})")
         stream = container.streams.audio[0]
         stated = _own_duration(stream)  # not the container's: other streams may be longer
-        resampler = None
+        resampler = MonoResampler(sample_rate)
         seconds = 0.0
         try:
             for frame in container.decode(stream):
                 if frame.time is not None:
                     seconds = frame.time
-                if resampler is None:
-                    resampler = av.AudioResampler(
-                        format="fltp", layout=frame.layout, rate=sample_rate
-                    )
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            if resampler is not None:
-                for out in resampler.resample(None):  # flush the resampler's delay line
-                    chunks.append(out.to_ndarray())
+                chunks.append(resampler.push(frame))
+            chunks.append(resampler.flush())  # the resampler's delay line
         except av.FFmpegError as exc:
             raise _error(path, f"audio decoding failed near t={seconds:.2f} s ({exc})") from exc
-    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if len(samples) == 0:
         raise _error(path, "no audio samples decoded (empty audio stream)")
-    samples = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float64)
     if stated is not None and len(samples) < (stated - 0.25) * sample_rate:
         raise _error(
             path,
@@ -218,7 +249,7 @@ def read_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         excess = len(samples) - round(stated * sample_rate)
         if 0 < excess <= sample_rate // 4:
             samples = samples[:-excess]
-    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+    return samples
 
 
 def audio_is_silent(samples: np.ndarray, threshold_db: float = -60.0) -> bool:
@@ -238,6 +269,74 @@ def audio_is_silent(samples: np.ndarray, threshold_db: float = -60.0) -> bool:
 
 
 # ---------------------------------------------------------------------------- video
+
+
+class VideoSteps:
+    """Decoded video frames -> the frame on screen at each label step, as they arrive.
+
+    Label step k is at `t_k = k * frame_seconds`; it gets the latest frame whose
+    presentation time is <= `t_k` (plus 0.1 ms of slack), steps before the first frame
+    the first frame. `push(frame)` yields the steps that a newly decoded frame closes;
+    `finish()` the steps up to the end of the last frame (its time plus its duration).
+    Only the frame on screen is held, converted to RGB once, when a step needs it.
+    `iter_video_frames` (a file) and the live reader of `e2e_emotion.live` share it.
+    """
+
+    def __init__(self, frame_seconds=FRAME_SECONDS, start=0.0, interval=None, max_steps=None):
+        self.frame_seconds = float(frame_seconds)
+        self.slack = min(_TIMESTAMP_SLACK_SECONDS, frame_seconds / 4)
+        self.start = float(start)
+        self.interval = float(interval) if interval else self.frame_seconds
+        self.max_steps = max_steps
+        self.step = 0  # the next step to emit
+        self.held = None  # the decoded frame on screen, not yet converted
+        self.held_time = 0.0
+        self._held_rgb = None
+        self.decoded = 0
+
+    @property
+    def done(self) -> bool:
+        return self.max_steps is not None and self.step >= self.max_steps
+
+    def _emit_until(self, limit: float):
+        """Yields the held frame for every step whose time is before `limit`."""
+        while self.step * self.frame_seconds + self.slack < limit and not self.done:
+            if self._held_rgb is None:
+                self._held_rgb = self.held.to_ndarray(format="rgb24")
+                yield self.step, self._held_rgb
+            else:
+                yield self.step, self._held_rgb.copy()
+            self.step += 1
+
+    def push(self, frame) -> Iterator[tuple[int, np.ndarray]]:
+        """Takes one decoded `av.VideoFrame`; yields `(step, rgb)` for the steps it closes."""
+        if frame.time is not None:
+            time = float(frame.time)
+        elif self.held is not None:
+            time = self.held_time + self.interval
+        else:
+            time = self.start
+        if self.held is not None:
+            if time <= self.held_time:  # repeated or out-of-order timestamp: keep newest
+                time = self.held_time + 1e-6
+            yield from self._emit_until(time)
+            if self.done:
+                return
+            self.interval = time - self.held_time
+        self.held, self.held_time, self._held_rgb = frame, time, None
+        self.decoded += 1
+
+    def end(self) -> float:
+        """End time of the last frame (its duration if the file gives one)."""
+        frame = self.held
+        if frame is not None and frame.duration and frame.time_base is not None:
+            self.interval = float(frame.duration * frame.time_base)
+        return self.held_time + self.interval
+
+    def finish(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields the remaining steps, up to the end of the last frame (end of stream)."""
+        if self.held is not None:
+            yield from self._emit_until(self.end())
 
 
 def iter_video_frames(
@@ -275,7 +374,6 @@ def iter_video_frames(
         raise ValueError(f"max_steps must be >= 0 or None, got {max_steps!r}")
     if max_steps == 0:
         return
-    slack = min(_TIMESTAMP_SLACK_SECONDS, frame_seconds / 4)
     with _open_input(path) as container:
         if not container.streams.video:
             raise _error(path, f"no video stream in file ({_streams_found(container)})")
@@ -286,63 +384,30 @@ def iter_video_frames(
         declared = _own_duration(stream)
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
 
-        step = 0
-        held = None  # the decoded frame on screen, not yet converted
-        held_time = 0.0
-        held_rgb = None
-        interval = nominal_interval
-
-        def emit_until(limit: float):
-            """Yields the held frame for every step whose time is before `limit`."""
-            nonlocal step, held_rgb
-            while step * frame_seconds + slack < limit:
-                if max_steps is not None and step >= max_steps:
-                    return
-                if held_rgb is None:
-                    held_rgb = held.to_ndarray(format="rgb24")
-                    yield step, held_rgb
-                else:
-                    yield step, held_rgb.copy()
-                step += 1
-
-        decoded = 0
+        steps = VideoSteps(frame_seconds, start, nominal_interval, max_steps)
         try:
             for frame in container.decode(stream):
-                if frame.time is not None:
-                    time = float(frame.time)
-                elif held is not None:
-                    time = held_time + interval
-                else:
-                    time = start
-                if held is not None:
-                    if time <= held_time:  # repeated or out-of-order timestamp: keep newest
-                        time = held_time + 1e-6
-                    yield from emit_until(time)
-                    if max_steps is not None and step >= max_steps:
-                        return
-                    interval = time - held_time
-                held, held_time, held_rgb = frame, time, None
-                decoded += 1
+                yield from steps.push(frame)
+                if steps.done:
+                    return
         except av.FFmpegError as exc:
-            reached = held_time if held is not None else 0.0
             raise _error(
                 path,
-                f"video decoding failed near t={reached:.2f} s, file truncated or corrupt ({exc})",
+                f"video decoding failed near t={steps.held_time:.2f} s, file truncated or "
+                f"corrupt ({exc})",
             ) from exc
-        if held is None:
+        if steps.held is None:
             raise _error(path, "no video frames decoded (zero-length video)")
-        if frame.duration and frame.time_base is not None:
-            interval = float(frame.duration * frame.time_base)
-        end = held_time + interval
+        end = steps.end()
         if max_steps is None and declared is not None:
             stated_end = start + declared
             if end < stated_end - max(0.25, 3 * nominal_interval):
                 raise _error(
                     path,
-                    f"video ends at t={end:.2f} s after {decoded} frames but the file "
+                    f"video ends at t={end:.2f} s after {steps.decoded} frames but the file "
                     f"states {stated_end:.2f} s: file truncated",
                 )
-        yield from emit_until(end)
+        yield from steps.finish()
 
 
 def read_video_frames(
