@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Arousal and valence every 40 ms from a live source (or a file played as one).
+
+    python bin/live.py --source=talk.mp4 --model=runs/audio/tflite/stream_float32.tflite --realtime
+    python bin/live.py --source=/dev/video0 --model=runs/multimodal --output_csv=live.csv
+
+`--source` is a media file, a V4L2 device (`/dev/videoN`), `alsa:DEVICE` or an RTSP/HTTP
+URL (PyAV). `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream) or a Keras
+model directory / `.keras` with a frame-local speech network (the `reference` preset).
+stdout gets one JSON line per 40 ms frame (`frame`, `time`, `arousal`, `valence`, `face`,
+`dropped`, `latency_ms`); the summary (frames, dropped video frames, latency median / p99)
+goes to stderr at the end, or to stdout alone with `--benchmark`. `--realtime` paces a file
+at its own rate; when the model falls behind by more than `--max_lag` seconds, video frames
+are dropped (the last face crop reused; audio never). Ctrl-C stops cleanly, the CSV kept.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO lines quiet
+
+import json
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("source", None, "Media file, /dev/videoN, alsa:DEVICE or a stream URL.")
+flags.DEFINE_string("model", None, "Stream .tflite, or a Keras model directory / .keras.")
+flags.DEFINE_boolean("realtime", False, "Pace a file at its own rate, as a live source.")
+flags.DEFINE_string("output_csv", None, "Also write frame,time,arousal,valence to this CSV.")
+flags.DEFINE_enum("face_mode", "detect", ["detect", "centre"], "Face crop mode.")
+flags.DEFINE_float("max_lag", 0.2, "Seconds behind the source before video frames drop.", 0)
+flags.DEFINE_float("timeout", 10.0, "Seconds a device or network source may stall.", 0)
+flags.DEFINE_integer("max_frames", None, "Stop after this many frames.", lower_bound=1)
+flags.DEFINE_integer("threads", None, "Interpreter threads of a .tflite model.", lower_bound=1)
+flags.DEFINE_boolean("benchmark", False, "No per-frame lines: print the summary only.")
+flags.mark_flags_as_required(["source", "model"])
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    from e2e_emotion import live
+    from e2e_emotion.files import atomic_path
+
+    def stream(on_frame):
+        return live.run(
+            FLAGS.source,
+            FLAGS.model,
+            realtime=FLAGS.realtime,
+            face_mode=FLAGS.face_mode,
+            max_lag=FLAGS.max_lag,
+            timeout=FLAGS.timeout,
+            max_frames=FLAGS.max_frames,
+            num_threads=FLAGS.threads,
+            on_frame=on_frame,
+        )
+
+    def on_frame(row, csv=None):
+        if not FLAGS.benchmark:
+            print(live.json_line(row), flush=True)
+        if csv is not None:
+            csv.write(
+                f"{row['frame']},{row['time']:.2f},{row['arousal']:.6f},{row['valence']:.6f}\n"
+            )
+
+    try:
+        if FLAGS.output_csv:
+            with (
+                atomic_path(FLAGS.output_csv, suffix=".csv") as temporary,
+                open(temporary, "w", encoding="utf-8") as csv,
+            ):
+                csv.write("frame,time,arousal,valence\n")
+                summary = stream(lambda row: on_frame(row, csv))
+        else:
+            summary = stream(on_frame)
+    except live.LiveError as error:
+        sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        sys.exit("stopped")
+    print(json.dumps(summary), file=sys.stdout if FLAGS.benchmark else sys.stderr)
+
+
+if __name__ == "__main__":
+    app.run(main)

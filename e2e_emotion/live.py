@@ -1,0 +1,407 @@
+"""Live arousal and valence from a media stream, one 40 ms frame at a time (``bin/live.py``).
+
+A source (a media file, a V4L2/ALSA device or an RTSP/HTTP URL, all opened with PyAV) is
+demultiplexed as it arrives: the audio is resampled to 16 kHz mono and cut into 40 ms
+frames, each video frame on screen at a frame's time is face-cropped with the tracker of
+``tfrecords_tools.faces``, and a stream model (the ``stream`` ``.tflite`` of
+``bin/convert_tflite.py``, or a Keras model run by the same one-frame step) carries its
+LSTM state from the first frame to the last. The samples, frames and crops are those of
+``tfrecords_tools.media`` (``MonoResampler``, ``VideoSteps``) and ``FaceCropper``, so a
+stream gives what ``bin/predict.py --sequence_length=0`` gives on the same file.
+
+``realtime=True`` paces a file at its own rate, as a live source would deliver it. When
+the model falls behind by more than ``max_lag`` seconds, video frames are dropped (the last
+face crop is reused; audio is never dropped) and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+
+from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
+
+FACE_MODES = ("detect", "centre")
+
+
+class LiveError(Exception):
+    """A source or model the live loop cannot use; the message names it."""
+
+
+def _one_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+class StreamModel:
+    """One 40 ms step of a model with its LSTM state carried between calls.
+
+    ``path``: a stream ``.tflite`` (``convert_tflite.py --kind=stream``), or a Keras model
+    directory / ``.keras`` file (run by the same one-frame step as that file). Attributes:
+    ``modality``, ``needs`` (``("audio",)``, ``("video",)`` or both), ``image_size``.
+    """
+
+    def __init__(self, path, num_threads=None):
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise LiveError(f"{path}: model not found")
+        self.path = path
+        self.image_size = 96
+        if path.endswith(".tflite"):
+            self._init_tflite(path, num_threads)
+        else:
+            self._init_keras(path)
+        self.needs = tuple(name for name in ("audio", "video") if name in self._frame_names)
+        self.reset()
+
+    def _init_tflite(self, path, num_threads):
+        from e2e_emotion.export.tflite import TFLiteExportError, TFLiteModel
+
+        try:
+            lite = TFLiteModel(path, num_threads=num_threads)
+        except TFLiteExportError as error:
+            raise LiveError(_one_line(error)) from None
+        if lite.kind != "stream":
+            raise LiveError(
+                f"{path}: a sequence model (windows of {lite.sequence_length} frames); live "
+                "needs the stream model (bin/convert_tflite.py --kind=stream)"
+            )
+        self.modality = lite.modality
+        self._frame_names = tuple(lite.frame_shapes)
+        if "video" in lite.frame_shapes:
+            self.image_size = int(lite.frame_shapes["video"][0])
+        self._zero = lite.zero_state
+        self._run = lite.runner
+
+    def _init_keras(self, path):
+        from e2e_emotion.export.tflite import TFLiteExportError
+        from e2e_emotion.export.tflite.twins import stream_function
+        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
+
+        try:
+            model = load_model(resolve_model_path(path))
+        except ModelNotFoundError as error:
+            raise LiveError(_one_line(error)) from None
+        except Exception as error:  # Keras raises many types for a bad archive
+            raise LiveError(f"{path}: cannot load the model ({_one_line(error)})") from None
+        self.modality = getattr(model, "modality", None)
+        if self.modality is None:
+            raise LiveError(f"{path}: not an e2e_emotion model")
+        try:
+            step = stream_function(model)
+        except TFLiteExportError as error:
+            raise LiveError(
+                f"{path}: {_one_line(error)}; the live loop needs a frame-local model "
+                "(the reference speech preset)"
+            ) from None
+        self._model = model  # the step reads its variables
+        names = [spec.name for spec in step.structured_input_signature[0][0].values()]
+        self._frame_names = tuple(n for n in ("audio", "video") if n in names)
+        if model.visual_network is not None:
+            self.image_size = int(model.visual_network.image_size)
+        states = {n: spec.shape for n, spec in step.structured_input_signature[0][0].items()}
+        state_shapes = {n: tuple(s) for n, s in states.items() if n not in self._frame_names}
+        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in state_shapes.items()}
+
+        def run(**inputs):
+            return {name: value.numpy() for name, value in step(inputs).items()}
+
+        self._run = run
+
+    def reset(self):
+        """Zero LSTM state (the start of a stream)."""
+        self.state = self._zero()
+
+    def step(self, frame):
+        """``{"audio": float32 [640], "video": uint8 [S, S, 3]}`` -> (arousal, valence)."""
+        inputs = {}
+        if "audio" in self.needs:
+            inputs["audio"] = np.asarray(frame["audio"], np.float32)[np.newaxis]
+        if "video" in self.needs:
+            inputs["video"] = (frame["video"].astype(np.float32) / np.float32(255.0))[np.newaxis]
+        result = self._run(**inputs, **self.state)
+        self.state = {name: result[f"new_{name}"] for name in self.state}
+        arousal, valence = (float(v) for v in result["predictions"][0])
+        return arousal, valence
+
+
+# ---------------------------------------------------------------------------- the source
+
+
+@dataclasses.dataclass
+class Frame:
+    """One 40 ms step of the stream: its index and time, its inputs, what it cost."""
+
+    index: int
+    time: float
+    audio: np.ndarray | None  # float32 [640]
+    video: np.ndarray | None  # uint8 [S, S, 3] face crop
+    face: bool | None  # a face was detected in this frame (None: no video, or not run)
+    dropped: bool  # the video frame was dropped (the last crop reused)
+    ready: float  # monotonic time at which the source had delivered the frame
+
+
+def _open_source(source, timeout):
+    import av
+
+    options = {}
+    kwargs = {}
+    if timeout:
+        kwargs["timeout"] = (float(timeout), float(timeout))
+    fmt = None
+    if source.startswith("/dev/video"):
+        fmt = "v4l2"
+    elif source.startswith("alsa:"):
+        fmt, source = "alsa", source[len("alsa:") :]
+    elif not os.path.exists(source) and "://" not in source:
+        raise LiveError(f"{source}: no such file (nor a device or a URL)")
+    try:
+        return av.open(source, format=fmt, options=options, **kwargs)
+    except av.FFmpegError as error:
+        raise LiveError(f"{source}: cannot open ({_one_line(error)})") from None
+    except OSError as error:
+        raise LiveError(f"{source}: cannot open ({_one_line(error)})") from None
+
+
+def iter_frames(
+    source,
+    needs=("audio", "video"),
+    face_mode="detect",
+    image_size=96,
+    realtime=False,
+    max_lag=0.2,
+    timeout=10.0,
+    max_frames=None,
+    clock=time.monotonic,
+    sleep=time.sleep,
+):
+    """The stream as :class:`Frame` s, as soon as each one's audio and video have arrived.
+
+    Args:
+        source: a media file, ``/dev/videoN`` (V4L2), ``alsa:DEVICE`` or a URL.
+        needs: the streams the model reads; a missing one is an error naming it.
+        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"``.
+        realtime: deliver a frame no earlier than its time after the start (a file then
+            behaves as a live source).
+        max_lag: seconds behind the source after which video frames are dropped (the
+            last crop reused, audio kept).
+        timeout: seconds a network or device source may stall before an error.
+        max_frames: stop after this many frames (None: the end of the stream).
+        clock, sleep: the monotonic clock and the wait (tests may replace them).
+    """
+    from tfrecords_tools import faces, media
+
+    if face_mode not in FACE_MODES:
+        raise LiveError(f"face_mode must be one of {FACE_MODES}, got {face_mode!r}")
+    container = _open_source(source, timeout)
+    try:
+        audio_stream = container.streams.audio[0] if container.streams.audio else None
+        video_stream = container.streams.video[0] if container.streams.video else None
+        for need, stream in (("audio", audio_stream), ("video", video_stream)):
+            if need in needs and stream is None:
+                raise LiveError(f"{source}: the model needs {need} but the source has no {need}")
+        streams = []
+        resampler = steps = cropper = None
+        if "audio" in needs:
+            streams.append(audio_stream)
+            resampler = media.MonoResampler(SAMPLE_RATE)
+        if "video" in needs:
+            streams.append(video_stream)
+            video_stream.thread_type = "AUTO"
+            rate = video_stream.average_rate or video_stream.guessed_rate
+            start = video_stream.start_time
+            start = float(start * video_stream.time_base) if start else 0.0
+            steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
+            cropper = faces.FaceCropper(size=image_size, mode=face_mode)
+        yield from _frames(
+            container,
+            streams,
+            resampler,
+            steps,
+            cropper,
+            realtime,
+            max_lag,
+            max_frames,
+            clock,
+            sleep,
+            source,
+        )
+    finally:
+        container.close()
+
+
+def _frames(
+    container,
+    streams,
+    resampler,
+    steps,
+    cropper,
+    realtime,
+    max_lag,
+    max_frames,
+    clock,
+    sleep,
+    source,
+):
+    import av
+
+    samples = np.zeros(0, np.float32)  # audio not yet cut into frames
+    pending = []  # (step, rgb) video steps not yet emitted
+    index = 0  # the next frame to emit
+    last_crop = None
+    started = clock()
+
+    def emit():
+        """Yields every frame whose audio and video have both arrived."""
+        nonlocal index, samples, last_crop
+        while (
+            (resampler is None or len(samples) >= FRAME_LENGTH)
+            and (steps is None or pending)
+            and (max_frames is None or index < max_frames)
+        ):
+            due = started + (index + 1) * FRAME_SECONDS  # when a live source has it all
+            now = clock()
+            if realtime and now < due:
+                sleep(due - now)
+                now = clock()
+            audio = video = face = None
+            dropped = False
+            if resampler is not None:
+                audio, samples = samples[:FRAME_LENGTH], samples[FRAME_LENGTH:]
+            if steps is not None:
+                _, rgb = pending.pop(0)
+                if realtime and last_crop is not None and now - due > max_lag:
+                    video, dropped = last_crop, True  # behind: keep the last face crop
+                else:
+                    detections, missed = cropper.detections_run, cropper.missed
+                    video = last_crop = cropper.crop(rgb)
+                    if cropper.detections_run > detections:
+                        face = cropper.missed == missed
+            ready = due if realtime else now  # latency counts from the source's delivery
+            yield Frame(index, index * FRAME_SECONDS, audio, video, face, dropped, ready)
+            index += 1
+
+    try:
+        for packet in container.demux(*streams):
+            for decoded in packet.decode():
+                if isinstance(decoded, av.AudioFrame):
+                    samples = np.concatenate([samples, resampler.push(decoded)])
+                else:
+                    pending.extend(steps.push(decoded))
+            yield from emit()
+            if max_frames is not None and index >= max_frames:
+                return
+        if resampler is not None:
+            samples = np.concatenate([samples, resampler.flush()])
+        if steps is not None:
+            pending.extend(steps.finish())
+        yield from emit()
+    except av.FFmpegError as error:
+        raise LiveError(
+            f"{source}: reading failed after frame {index} ({_one_line(error)})"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def run(
+    source,
+    model,
+    realtime=False,
+    face_mode="detect",
+    max_lag=0.2,
+    timeout=10.0,
+    max_frames=None,
+    num_threads=None,
+    on_frame=None,
+    clock=time.monotonic,
+    sleep=time.sleep,
+):
+    """Predicts every 40 ms frame of ``source``; returns a summary dict.
+
+    ``on_frame(row)`` receives one dict per frame: ``frame``, ``time`` (s), ``arousal``,
+    ``valence``, ``face`` (a face found in this frame; None without video or when the
+    frame was dropped), ``dropped`` and ``latency_ms`` (from the moment the source had
+    delivered the frame to the prediction). The summary: ``frames``, ``dropped``,
+    ``latency_ms`` (median, p99, max), ``seconds`` and ``realtime_factor``.
+    """
+    if not isinstance(model, StreamModel):
+        model = StreamModel(model, num_threads=num_threads)
+    latencies = []
+    dropped = 0
+    started = clock()
+    count = 0
+    interrupted = False
+    frames = iter_frames(
+        source,
+        model.needs,
+        face_mode=face_mode,
+        image_size=model.image_size,
+        realtime=realtime,
+        max_lag=max_lag,
+        timeout=timeout,
+        max_frames=max_frames,
+        clock=clock,
+        sleep=sleep,
+    )
+    try:
+        for frame in frames:
+            count += 1
+            _predict_frame(model, frame, clock, latencies, on_frame)
+            dropped += frame.dropped
+    except KeyboardInterrupt:  # Ctrl-C: stop, keep what was predicted
+        interrupted = True
+    finally:
+        frames.close()
+    if count == 0 and not interrupted:
+        raise LiveError(f"{source}: the stream ended before one 40 ms frame")
+    seconds = clock() - started
+    values = np.asarray(latencies) if latencies else np.zeros(1)
+    return {
+        "source": os.fspath(source),
+        "model": model.path,
+        "modality": model.modality,
+        "frames": len(latencies),
+        "dropped": int(dropped),
+        "interrupted": interrupted,
+        "latency_ms": {
+            "median": round(float(np.median(values)), 3),
+            "p99": round(float(np.percentile(values, 99)), 3),
+            "max": round(float(values.max()), 3),
+        },
+        "seconds": round(seconds, 3),
+        "realtime_factor": (
+            round(len(latencies) * FRAME_SECONDS / seconds, 3) if seconds > 0 else None
+        ),
+    }
+
+
+def _predict_frame(model, frame, clock, latencies, on_frame):
+    arousal, valence = model.step({"audio": frame.audio, "video": frame.video})
+    latency = 1000.0 * (clock() - frame.ready)
+    latencies.append(latency)
+    if on_frame is not None:
+        on_frame(
+            {
+                "frame": frame.index,
+                "time": round(frame.time, 3),
+                "arousal": arousal,
+                "valence": valence,
+                "face": frame.face,
+                "dropped": frame.dropped,
+                "latency_ms": round(latency, 3),
+            }
+        )
+
+
+def json_line(row):
+    """One frame as a JSON line (``bin/live.py`` writes them to stdout)."""
+    return json.dumps(row, separators=(",", ":"))

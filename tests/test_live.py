@@ -1,0 +1,225 @@
+"""Live loop: streamed predictions equal the offline ones, pacing, dropping, bad sources."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import keras
+import numpy as np
+import pytest
+from conftest import TINY, lively
+
+import e2e_emotion
+from e2e_emotion import live, predict
+from e2e_emotion.export import tflite
+from tfrecords_tools import faces, media, synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECONDS = 3.0  # 75 frames
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A synthetic MP4 (with AAC audio), its WAV, an audio and a multimodal model."""
+    root = tmp_path_factory.mktemp("live")
+    keras.utils.set_random_seed(21)
+    paths = {"mp4": str(root / "talk.mp4"), "wav": str(root / "talk.wav")}
+    synthetic.write_synthetic_recording(
+        "talk",
+        SECONDS,
+        seed=9,
+        audio_path=paths["wav"],
+        video_path=paths["mp4"],
+        image_size=96,
+        audio_in_video=True,
+    )
+    paths["silent_mp4"] = str(root / "silent.mp4")
+    synthetic.write_synthetic_recording(
+        "silent", 1.0, seed=3, audio_path=str(root / "s.wav"), video_path=paths["silent_mp4"]
+    )
+    multimodal = lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    paths["multimodal"] = str(root / "multimodal.keras")
+    multimodal.save(paths["multimodal"])
+    tflite.convert(multimodal, root / "tflite", variants=["float32"], sequence_length=10)
+    paths["stream"] = str(root / "tflite" / "stream_float32.tflite")
+    paths["sequence"] = str(root / "tflite" / "sequence_float32.tflite")
+    audio = lively(e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8))
+    paths["audio"] = str(root / "audio.keras")
+    audio.save(paths["audio"])
+    paper = e2e_emotion.build_model("audio", speech_preset="paper", lstm_units=4)
+    paths["paper"] = str(root / "paper.keras")
+    paper.save(paths["paper"])
+    return paths
+
+
+def _stream(source, model, **kwargs):
+    rows = []
+    summary = live.run(source, model, on_frame=rows.append, **kwargs)
+    return rows, summary
+
+
+def _offline(media_path, model_path):
+    predictor = predict.load_predictor(model_path, sequence_length=None)
+    inputs, _ = predict.read_inputs(media_path, predictor.needs, "detect")
+    return np.asarray(predictor.predict(inputs))
+
+
+@pytest.mark.parametrize(
+    ("media_key", "model_key"),
+    [("wav", "audio"), ("mp4", "multimodal"), ("mp4", "stream")],
+)
+def test_streamed_predictions_equal_offline_predict(files, media_key, model_key):
+    """Frame by frame with the state carried = bin/predict.py --sequence_length=0."""
+    rows, summary = _stream(files[media_key], files[model_key])
+    expected = _offline(files[media_key], files[model_key])
+    got = np.array([[row["arousal"], row["valence"]] for row in rows])
+    assert len(got) == len(expected) == summary["frames"] == 75
+    assert [row["frame"] for row in rows] == list(range(75))
+    np.testing.assert_allclose([row["time"] for row in rows], np.arange(75) * 0.04, atol=1e-9)
+    assert np.std(expected) > 0.05  # the model's outputs move
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert summary["dropped"] == 0 and not summary["interrupted"]
+    if model_key != "audio":
+        assert all(row["face"] for row in rows)  # the synthetic face is found every frame
+    else:
+        assert all(row["face"] is None for row in rows)
+
+
+def test_audio_and_video_frames_are_those_of_the_file_readers(files):
+    """The live reader's samples and crops equal read_audio / iter_video_frames + crop."""
+    frames = list(live.iter_frames(files["mp4"], ("audio", "video")))
+    samples = media.read_audio(files["mp4"])
+    cropper = faces.FaceCropper(size=96)
+    crops = [cropper.crop(frame) for _, frame in media.iter_video_frames(files["mp4"])]
+    assert len(frames) == min(len(samples) // 640, len(crops)) == 75
+    for frame in frames:
+        np.testing.assert_array_equal(
+            frame.audio, samples[frame.index * 640 : (frame.index + 1) * 640]
+        )
+        np.testing.assert_array_equal(frame.video, crops[frame.index])
+
+
+class FakeClock:
+    """Monotonic time that moves only when slept or told to: no wall clock in the test."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds > 0
+        self.now += seconds
+
+
+def test_realtime_paces_the_file_and_drops_video_when_behind(files, monkeypatch):
+    clock = FakeClock()
+    # Pacing: a fast model waits for each frame's time; latency is the model's (0 here).
+    rows, summary = _stream(
+        files["mp4"], files["stream"], realtime=True, clock=clock, sleep=clock.sleep
+    )
+    assert summary["frames"] == 75 and summary["dropped"] == 0
+    assert clock.now == pytest.approx(100.0 + 75 * 0.04)  # the file took its own 3 s
+    assert summary["latency_ms"]["max"] == pytest.approx(0.0, abs=1e-6)
+    # A face crop that costs 100 ms (2.5 frames): behind by more than max_lag, video
+    # frames are dropped (the last crop reused), audio never, and latency stays bounded.
+    crop = faces.FaceCropper.crop
+
+    def slow_crop(self, frame):
+        clock.now += 0.1
+        return crop(self, frame)
+
+    monkeypatch.setattr(faces.FaceCropper, "crop", slow_crop)
+    clock.now = 100.0
+    rows, summary = _stream(
+        files["mp4"], files["stream"], realtime=True, max_lag=0.2, clock=clock, sleep=clock.sleep
+    )
+    dropped = [row for row in rows if row["dropped"]]
+    assert summary["frames"] == 75 and summary["dropped"] == len(dropped) > 30
+    assert all(row["face"] is None for row in dropped)
+    # At most max_lag behind before a crop, plus the crop: 300 ms (without dropping the
+    # lag would grow to 75 x 0.1 - 3 = 4.5 s).
+    assert 200 < summary["latency_ms"]["max"] <= 300 + 1e-3
+
+
+def test_bad_sources_and_models(files, tmp_path):
+    with pytest.raises(live.LiveError, match="no such file"):
+        _stream(str(tmp_path / "missing.mp4"), files["audio"])
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(live.LiveError, match="garbage.mp4: cannot open"):
+        _stream(str(garbage), files["audio"])
+    with pytest.raises(live.LiveError, match="needs audio but the source has no audio"):
+        _stream(files["silent_mp4"], files["audio"])
+    with pytest.raises(live.LiveError, match="needs video but the source has no video"):
+        _stream(files["wav"], files["multimodal"])
+    with pytest.raises(live.LiveError, match="a sequence model.*--kind=stream"):
+        _stream(files["wav"], files["sequence"])
+    with pytest.raises(live.LiveError, match="frame-local model"):
+        _stream(files["wav"], files["paper"])
+    with pytest.raises(live.LiveError, match="model not found"):
+        _stream(files["wav"], str(tmp_path / "nothing.keras"))
+
+
+def test_a_stalled_network_source_times_out():
+    """A server that accepts and never answers: an error after --timeout, no hang."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(live.LiveError, match=f"127.0.0.1:{port}/stream: cannot open"):
+            list(live.iter_frames(f"http://127.0.0.1:{port}/stream", ("audio",), timeout=1.0))
+    finally:
+        for connection, _ in accepted:
+            connection.close()
+        server.close()
+
+
+def test_script_writes_json_lines_csv_and_a_summary(files, tmp_path):
+    csv_path = tmp_path / "live.csv"
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "bin", "live.py"),
+            f"--source={files['wav']}",
+            f"--model={files['audio']}",
+            "--max_frames=10",
+            f"--output_csv={csv_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["frame"] for row in rows] == list(range(10))
+    assert set(rows[0]) == {"frame", "time", "arousal", "valence", "face", "dropped", "latency_ms"}
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["frames"] == 10 and summary["modality"] == "audio"
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "frame,time,arousal,valence" and len(lines) == 11
+    first = lines[1].split(",")
+    assert float(first[2]) == pytest.approx(rows[0]["arousal"], abs=1e-6)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "bin", "live.py"),
+            f"--source={tmp_path / 'none.wav'}",
+            f"--model={files['audio']}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert bad.returncode == 1 and "error:" in bad.stderr and "none.wav: no such file" in bad.stderr
