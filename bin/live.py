@@ -24,7 +24,9 @@ import sys
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("source", None, "Media file, /dev/videoN, alsa:DEVICE or a stream URL.")
+flags.DEFINE_string(
+    "source", None, "Media file, /dev/videoN, alsa:DEVICE, a stream URL or lavfi:GRAPH."
+)
 flags.DEFINE_string("model", None, "Stream .tflite, or a Keras model directory / .keras.")
 flags.DEFINE_boolean("realtime", False, "Pace a file at its own rate, as a live source.")
 flags.DEFINE_string("output_csv", None, "Also write frame,time,arousal,valence to this CSV.")

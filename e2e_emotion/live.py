@@ -160,6 +160,8 @@ def _open_source(source, timeout):
         fmt = "v4l2"
     elif source.startswith("alsa:"):
         fmt, source = "alsa", source[len("alsa:") :]
+    elif source.startswith("lavfi:"):  # an FFmpeg filter graph: generated test signals
+        fmt, source = "lavfi", source[len("lavfi:") :]
     elif not os.path.exists(source) and "://" not in source:
         raise LiveError(f"{source}: no such file (nor a device or a URL)")
     try:
@@ -185,7 +187,8 @@ def iter_frames(
     """The stream as :class:`Frame` s, as soon as each one's audio and video have arrived.
 
     Args:
-        source: a media file, ``/dev/videoN`` (V4L2), ``alsa:DEVICE`` or a URL.
+        source: a media file, ``/dev/videoN`` (V4L2), ``alsa:DEVICE``, a URL, or
+            ``lavfi:GRAPH`` (an FFmpeg filter graph, e.g. ``lavfi:anoisesrc=d=60``).
         needs: the streams the model reads; a missing one is an error naming it.
         face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"``.
         realtime: deliver a frame no earlier than its time after the start (a file then
