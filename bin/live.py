@@ -12,6 +12,9 @@ stdout gets one JSON line per 40 ms frame (`frame`, `time`, `arousal`, `valence`
 goes to stderr at the end, or to stdout alone with `--benchmark`. `--realtime` paces a file
 at its own rate; when the model falls behind by more than `--max_lag` seconds, video frames
 are dropped (the last face crop reused; audio never). Ctrl-C stops cleanly, the CSV kept.
+`--serve=127.0.0.1:8080` also serves a live page (curves, face crop, circumplex point,
+latency, dropped frames), pushed by server-sent events; it stays up after the stream ends
+until Ctrl-C (`--noserve_after_end` stops it with the stream).
 """
 
 import os
@@ -36,6 +39,10 @@ flags.DEFINE_float("timeout", 10.0, "Seconds a device or network source may stal
 flags.DEFINE_integer("max_frames", None, "Stop after this many frames.", lower_bound=1)
 flags.DEFINE_integer("threads", None, "Interpreter threads of a .tflite model.", lower_bound=1)
 flags.DEFINE_boolean("benchmark", False, "No per-frame lines: print the summary only.")
+flags.DEFINE_string("serve", None, "Serve the live page at HOST:PORT (e.g. 127.0.0.1:8080).")
+flags.DEFINE_boolean(
+    "serve_after_end", True, "With --serve: keep the page up after the stream ends (Ctrl-C)."
+)
 flags.mark_flags_as_required(["source", "model"])
 
 
@@ -43,8 +50,18 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from e2e_emotion import live
+    import time
+
+    from e2e_emotion import live, live_page
     from e2e_emotion.files import atomic_path
+
+    page = None
+    if FLAGS.serve:
+        try:
+            page = live_page.LivePage(FLAGS.serve)
+            print(f"the live page: {page.start()}", file=sys.stderr, flush=True)
+        except live_page.PageError as error:
+            sys.exit(f"error: {error}")
 
     def stream(on_frame):
         return live.run(
@@ -57,6 +74,7 @@ def main(argv):
             max_frames=FLAGS.max_frames,
             num_threads=FLAGS.threads,
             on_frame=on_frame,
+            page=page,
         )
 
     def on_frame(row, csv=None):
@@ -78,10 +96,23 @@ def main(argv):
         else:
             summary = stream(on_frame)
     except live.LiveError as error:
+        if page is not None:
+            page.stop()
         sys.exit(f"error: {error}")
-    except KeyboardInterrupt:
-        sys.exit("stopped")
-    print(json.dumps(summary), file=sys.stdout if FLAGS.benchmark else sys.stderr)
+    print(json.dumps(summary), file=sys.stdout if FLAGS.benchmark else sys.stderr, flush=True)
+    if page is not None:
+        try:
+            if FLAGS.serve_after_end:
+                print(
+                    f"the stream ended; the page stays at {page.url} (Ctrl-C stops)",
+                    file=sys.stderr,
+                )
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            page.stop()
 
 
 if __name__ == "__main__":

@@ -325,10 +325,14 @@ def run(
     max_frames=None,
     num_threads=None,
     on_frame=None,
+    page=None,
     clock=time.monotonic,
     sleep=time.sleep,
 ):
     """Predicts every 40 ms frame of ``source``; returns a summary dict.
+
+    ``page``: a started :class:`e2e_emotion.live_page.LivePage` that receives every row
+    and face crop, and the summary at the end.
 
     ``on_frame(row)`` receives one dict per frame: ``frame``, ``time`` (s), ``arousal``,
     ``valence``, ``face`` (a face found in this frame; None without video or when the
@@ -358,7 +362,9 @@ def run(
     try:
         for frame in frames:
             count += 1
-            _predict_frame(model, frame, clock, latencies, on_frame)
+            row = _predict_frame(model, frame, clock, latencies, on_frame)
+            if page is not None:
+                page.publish(row, frame.video)
             dropped += frame.dropped
     except KeyboardInterrupt:  # Ctrl-C: stop, keep what was predicted
         interrupted = True
@@ -368,7 +374,7 @@ def run(
         raise LiveError(f"{source}: the stream ended before one 40 ms frame")
     seconds = clock() - started
     values = np.asarray(latencies) if latencies else np.zeros(1)
-    return {
+    summary = {
         "source": os.fspath(source),
         "model": model.path,
         "modality": model.modality,
@@ -385,24 +391,27 @@ def run(
             round(len(latencies) * FRAME_SECONDS / seconds, 3) if seconds > 0 else None
         ),
     }
+    if page is not None:
+        page.end(summary)
+    return summary
 
 
 def _predict_frame(model, frame, clock, latencies, on_frame):
     arousal, valence = model.step({"audio": frame.audio, "video": frame.video})
     latency = 1000.0 * (clock() - frame.ready)
     latencies.append(latency)
+    row = {
+        "frame": frame.index,
+        "time": round(frame.time, 3),
+        "arousal": arousal,
+        "valence": valence,
+        "face": frame.face,
+        "dropped": frame.dropped,
+        "latency_ms": round(latency, 3),
+    }
     if on_frame is not None:
-        on_frame(
-            {
-                "frame": frame.index,
-                "time": round(frame.time, 3),
-                "arousal": arousal,
-                "valence": valence,
-                "face": frame.face,
-                "dropped": frame.dropped,
-                "latency_ms": round(latency, 3),
-            }
-        )
+        on_frame(row)
+    return row
 
 
 def json_line(row):

@@ -2,18 +2,23 @@
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 
+import cv2
 import keras
 import numpy as np
 import pytest
 from conftest import TINY, lively
 
 import e2e_emotion
-from e2e_emotion import live, predict
+from e2e_emotion import live, live_page, predict
 from e2e_emotion.export import tflite
 from tfrecords_tools import faces, media, synthetic
 
@@ -246,3 +251,159 @@ def test_script_writes_json_lines_csv_and_a_summary(files, tmp_path):
         timeout=300,
     )
     assert bad.returncode == 1 and "error:" in bad.stderr and "none.wav: no such file" in bad.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        served = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, "bin", "live.py"),
+                f"--source={files['wav']}",
+                f"--model={files['audio']}",
+                f"--serve=127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    assert served.returncode == 1, served.stderr
+    assert served.stderr.strip().splitlines()[-1] == (
+        f"error: --serve: port {port} on 127.0.0.1 is in use"
+    )
+
+
+# -- the live page -------------------------------------------------------------------------
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.headers.get("Content-Type"), response.read()
+
+
+def _events(url, count):
+    """The first `count` server-sent events of `url`: [(event, data), ...]."""
+    found = []
+    with urllib.request.urlopen(url, timeout=30) as response:
+        kind = None
+        while len(found) < count:
+            line = response.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[len("event: ") :]
+            elif line.startswith("data: "):
+                found.append((kind, json.loads(line[len("data: ") :])))
+    return found
+
+
+def test_page_serves_the_page_events_face_and_status(files):
+    page = live_page.LivePage("127.0.0.1:0")
+    url = page.start()
+    try:
+        crop = np.full((96, 96, 3), 120, np.uint8)
+        rows = [
+            {
+                "frame": i,
+                "time": i * 0.04,
+                "arousal": 0.1 * i,
+                "valence": -0.1 * i,
+                "face": True,
+                "dropped": i == 2,
+                "latency_ms": 1.5,
+            }
+            for i in range(3)
+        ]
+        for row in rows:
+            page.publish(row, crop)
+        status, kind, body = _get(url)
+        assert status == 200 and kind.startswith("text/html")
+        assert b'<canvas id="curves"' in body and b'new EventSource("events")' in body
+        assert b"http" not in body.split(b"<script>")[1]  # nothing fetched from elsewhere
+        status, kind, body = _get(url + "face.jpg")
+        assert kind == "image/jpeg" and body[:2] == b"\xff\xd8"
+        assert json.loads(_get(url + "status.json")[2]) == {
+            "frames": 3,
+            "dropped": 1,
+            "ended": False,
+            "latency_ms": 1.5,
+        }
+        page.end({"frames": 3})
+        (history, got), (end, status) = _events(url + "events", 2)
+        assert (history, end) == ("history", "end")
+        assert got == rows and status["ended"] and status["summary"] == {"frames": 3}
+    finally:
+        page.stop()
+    with pytest.raises(urllib.error.URLError):
+        _get(url + "status.json")
+    # The port is free again: a new page starts on it.
+    again = live_page.LivePage(f"127.0.0.1:{page.port}")
+    assert again.start() == url
+    again.stop()
+
+
+def test_page_address_errors():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(live_page.PageError, match=f"port {port} on 127.0.0.1 is in use"):
+            live_page.LivePage(f"127.0.0.1:{port}").start()
+    for bad in ("8080", "localhost", "127.0.0.1:http", "127.0.0.1:70000"):
+        with pytest.raises(live_page.PageError, match="expected HOST:PORT"):
+            live_page.LivePage(bad)
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+    "--window-size=1200,700",
+]
+
+
+def _chromium(tmp_path, *arguments):
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is installed by the README's test command (apt-get install chromium)"
+    profile = tmp_path / f"profile_{len(list(tmp_path.iterdir()))}"
+    result = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_real_browser_draws_the_stream(files, tmp_path):
+    """Headless Chromium loads the page of a multimodal stream: DOM and pixels."""
+    page = live_page.LivePage("127.0.0.1:0")
+    url = page.start()
+    try:
+        summary = live.run(files["mp4"], files["stream"], page=page)
+        assert summary["frames"] == 75
+        dom = _chromium(tmp_path, "--dump-dom", url)
+        shown = {
+            key: re.search(f'id="{key}">([^<]*)<', dom).group(1)
+            for key in ("status", "frames", "time", "dropped")
+        }
+        assert shown == {"status": "ended", "frames": "75", "time": "2.96 s", "dropped": "0"}
+        assert re.search(r'id="face"[^>]*src="face.jpg\?70"', dom), dom
+        _chromium(tmp_path, f"--screenshot={tmp_path / 'page.png'}", url)
+        shot = cv2.imread(str(tmp_path / "page.png"))[:, :, ::-1]  # RGB
+        assert shot.shape[:2] == (700, 1200)
+
+        def pixels(colour):
+            return int((np.abs(shot.astype(int) - colour).sum(axis=2) < 40).sum())
+
+        assert pixels((214, 39, 40)) > 150  # the arousal curve
+        assert pixels((31, 119, 180)) > 150  # the valence curve
+        assert pixels((44, 160, 44)) > 50  # the point on the circumplex plane
+    finally:
+        page.stop()
