@@ -6,7 +6,7 @@
 
 `--source` is a media file, a V4L2 device (`/dev/videoN`), `alsa:DEVICE` or an RTSP/HTTP
 URL (PyAV). `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream) or a Keras
-model directory / `.keras` with a frame-local speech network (the `reference` preset).
+model directory / `.keras` (the `paper` preset with 7 frames, 280 ms, of look-ahead).
 stdout gets one JSON line per 40 ms frame (`frame`, `time`, `arousal`, `valence`, `face`,
 `dropped`, `latency_ms`); the summary (frames, dropped video frames, latency median / p99)
 goes to stderr at the end, or to stdout alone with `--benchmark`. `--realtime` paces a file

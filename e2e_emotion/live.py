@@ -54,6 +54,8 @@ class StreamModel:
             raise LiveError(f"{path}: model not found")
         self.path = path
         self.image_size = 96
+        self.lookahead = 0  # frames of future audio a frame's prediction waits for
+        self._window = None  # the paper preset's look-ahead state (_init_lookahead)
         if path.endswith(".tflite"):
             self._init_tflite(path, num_threads)
         else:
@@ -94,18 +96,18 @@ class StreamModel:
         self.modality = getattr(model, "modality", None)
         if self.modality is None:
             raise LiveError(f"{path}: not an e2e_emotion model")
+        if model.visual_network is not None:
+            self.image_size = int(model.visual_network.image_size)
+        if model.speech_network is not None and model.speech_network.preset == "paper":
+            self._init_lookahead(model)
+            return
         try:
             step = stream_function(model)
         except TFLiteExportError as error:
-            raise LiveError(
-                f"{path}: {_one_line(error)}; the live loop needs a frame-local model "
-                "(the reference speech preset)"
-            ) from None
+            raise LiveError(f"{path}: {_one_line(error)}") from None
         self._model = model  # the step reads its variables
         names = [spec.name for spec in step.structured_input_signature[0][0].values()]
         self._frame_names = tuple(n for n in ("audio", "video") if n in names)
-        if model.visual_network is not None:
-            self.image_size = int(model.visual_network.image_size)
         states = {n: spec.shape for n, spec in step.structured_input_signature[0][0].items()}
         state_shapes = {n: tuple(s) for n, s in states.items() if n not in self._frame_names}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in state_shapes.items()}
@@ -115,12 +117,104 @@ class StreamModel:
 
         self._run = run
 
+    def _init_lookahead(self, model):
+        """The ``paper`` preset: features of frame k from frames k - L .. k + L.
+
+        Its convolutions run over the continuous waveform, non-causally (SAME padding): a
+        frame's speech features depend on the samples up to ``L`` frames around it, ``L``
+        from the kernels (7 frames, 0.28 s, for the paper's 1x80 and 1x4000). The speech
+        network runs on the window of frames ``max(0, k - L) .. k + L`` (the stream's first
+        and last frames are the window's edges, as they are the recording's offline), and
+        frame k's row of its output is exact; the LSTM head then steps with its state.
+        """
+        import tensorflow as tf
+
+        from e2e_emotion.export.tflite.twins import _recurrent_layers
+
+        speech = model.speech_network
+        reach = speech.pool1_size * (speech.conv2_kernel // 2 + 1) + speech.conv1_kernel // 2
+        self.lookahead = -(-reach // speech.frame_length)
+        self._model = model
+        self._frame_names = ("audio", "video") if model.visual_network else ("audio",)
+        lstms = _recurrent_layers(model)
+        dense = model.get_layer("predictions")
+        self._speech = tf.function(
+            lambda audio: speech(audio, training=False), reduce_retracing=True
+        )
+        if model.visual_network is not None:
+            visual = model.visual_network
+            self._visual = tf.function(lambda video: visual(video, training=False))
+
+        @tf.function
+        def head(features, state):
+            x, new = features, {}
+            for index, lstm in enumerate(lstms, start=1):
+                x, c = lstm.step(x, state[f"h_{index}"], state[f"c_{index}"])
+                new[f"h_{index}"], new[f"c_{index}"] = x, c
+            return dense(x), new
+
+        self._head = head
+        shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
+        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
+        self._window = {"first": 0, "next": 0, "audio": [], "visual": []}
+
     def reset(self):
         """Zero LSTM state (the start of a stream)."""
         self.state = self._zero()
+        if self._window is not None:
+            self._window = {"first": 0, "next": 0, "audio": [], "visual": []}
 
-    def step(self, frame):
-        """``{"audio": float32 [640], "video": uint8 [S, S, 3]}`` -> (arousal, valence)."""
+    def push(self, index, frame):
+        """Frame ``index`` (``{"audio": float32 [640], "video": uint8 [S, S, 3]}``) in;
+        the frames whose predictions are now complete out: ``[(index, arousal, valence)]``
+        (this frame for a frame-local model; frame ``index - lookahead`` for the paper
+        preset)."""
+        if self._window is None:
+            return [(index, *self._step(frame))]
+        window = self._window
+        window["audio"].append(np.asarray(frame["audio"], np.float32))
+        if "video" in self.needs:
+            video = (frame["video"].astype(np.float32) / np.float32(255.0))[None, None]
+            window["visual"].append(self._visual(video)[0, 0])
+        done = []
+        while window["first"] + len(window["audio"]) - 1 - window["next"] >= self.lookahead:
+            done.append(self._predict_next())
+        return done
+
+    def finish(self):
+        """End of stream: the frames still waiting for look-ahead, their windows cut at the
+        stream's last frame (as offline at the recording's end)."""
+        if self._window is None:
+            return []
+        done = []
+        while self._window["next"] < self._window["first"] + len(self._window["audio"]):
+            done.append(self._predict_next())
+        return done
+
+    def _predict_next(self):
+        import tensorflow as tf
+
+        window = self._window
+        k = window["next"]
+        first = window["first"]
+        start = max(first, k - self.lookahead)
+        end = min(first + len(window["audio"]), k + self.lookahead + 1)
+        audio = np.stack(window["audio"][start - first : end - first])[None]
+        features = self._speech(tf.constant(audio))[0, k - start]
+        if window["visual"]:
+            features = tf.concat([features, window["visual"][k - first]], axis=-1)
+        predictions, state = self._head(features[None], self.state)
+        self.state = {name: value.numpy() for name, value in state.items()}
+        window["next"] = k + 1
+        drop = max(0, k + 1 - self.lookahead - first)  # frames no later window needs
+        window["audio"] = window["audio"][drop:]
+        window["visual"] = window["visual"][drop:]
+        window["first"] = first + drop
+        arousal, valence = (float(v) for v in predictions[0])
+        return k, arousal, valence
+
+    def _step(self, frame):
+        """One frame-local step: ``(arousal, valence)``, the LSTM state carried."""
         inputs = {}
         if "audio" in self.needs:
             inputs["audio"] = np.asarray(frame["audio"], np.float32)[np.newaxis]
@@ -337,8 +431,10 @@ def run(
     ``on_frame(row)`` receives one dict per frame: ``frame``, ``time`` (s), ``arousal``,
     ``valence``, ``face`` (a face found in this frame; None without video or when the
     frame was dropped), ``dropped`` and ``latency_ms`` (from the moment the source had
-    delivered the frame to the prediction). The summary: ``frames``, ``dropped``,
-    ``latency_ms`` (median, p99, max), ``seconds`` and ``realtime_factor``.
+    delivered the last frame the prediction needed: for the ``paper`` preset, the frame
+    ``lookahead`` frames later). The summary: ``frames``, ``dropped``, ``lookahead_ms``,
+    ``latency_ms`` (median, p99, max; beyond the look-ahead), ``seconds`` and
+    ``realtime_factor``.
     """
     if not isinstance(model, StreamModel):
         model = StreamModel(model, num_threads=num_threads)
@@ -359,13 +455,27 @@ def run(
         clock=clock,
         sleep=sleep,
     )
+    waiting = {}  # frames whose prediction waits for look-ahead
+
+    def report(results, ready):
+        for index, arousal, valence in results:
+            frame = waiting.pop(index)
+            row = _row(frame, arousal, valence, 1000.0 * (clock() - ready))
+            latencies.append(row["latency_ms"])
+            if on_frame is not None:
+                on_frame(row)
+            if page is not None:
+                page.publish(row, frame.video)
+
     try:
         for frame in frames:
             count += 1
-            row = _predict_frame(model, frame, clock, latencies, on_frame)
-            if page is not None:
-                page.publish(row, frame.video)
             dropped += frame.dropped
+            waiting[frame.index] = frame
+            report(
+                model.push(frame.index, {"audio": frame.audio, "video": frame.video}), frame.ready
+            )
+        report(model.finish(), clock())
     except KeyboardInterrupt:  # Ctrl-C: stop, keep what was predicted
         interrupted = True
     finally:
@@ -381,6 +491,7 @@ def run(
         "frames": len(latencies),
         "dropped": int(dropped),
         "interrupted": interrupted,
+        "lookahead_ms": round(model.lookahead * FRAME_SECONDS * 1000),
         "latency_ms": {
             "median": round(float(np.median(values)), 3),
             "p99": round(float(np.percentile(values, 99)), 3),
@@ -396,22 +507,16 @@ def run(
     return summary
 
 
-def _predict_frame(model, frame, clock, latencies, on_frame):
-    arousal, valence = model.step({"audio": frame.audio, "video": frame.video})
-    latency = 1000.0 * (clock() - frame.ready)
-    latencies.append(latency)
-    row = {
+def _row(frame, arousal, valence, latency_ms):
+    return {
         "frame": frame.index,
         "time": round(frame.time, 3),
         "arousal": arousal,
         "valence": valence,
         "face": frame.face,
         "dropped": frame.dropped,
-        "latency_ms": round(latency, 3),
+        "latency_ms": round(latency_ms, 3),
     }
-    if on_frame is not None:
-        on_frame(row)
-    return row
 
 
 def json_line(row):
