@@ -317,37 +317,30 @@ def iter_frames(
             start = float(start * video_stream.time_base) if start else 0.0
             steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
             cropper = faces.FaceCropper(size=image_size, mode=face_mode)
-        yield from _frames(
-            container,
-            streams,
-            resampler,
-            steps,
-            cropper,
-            realtime,
-            max_lag,
-            max_frames,
-            clock,
-            sleep,
-            source,
-        )
+        pacing = _Pacing(realtime, max_lag, max_frames, clock, sleep)
+        yield from _frames(container, streams, (resampler, steps, cropper), pacing, source)
     finally:
         container.close()
 
 
-def _frames(
-    container,
-    streams,
-    resampler,
-    steps,
-    cropper,
-    realtime,
-    max_lag,
-    max_frames,
-    clock,
-    sleep,
-    source,
-):
+@dataclasses.dataclass(frozen=True)
+class _Pacing:
+    """How frames are delivered (``iter_frames``' arguments of the same names)."""
+
+    realtime: bool
+    max_lag: float
+    max_frames: int | None
+    clock: object
+    sleep: object
+
+
+def _frames(container, streams, parts, pacing, source):
+    """Demultiplexes ``streams`` and yields each frame once its audio and video are in."""
     import av
+
+    resampler, steps, cropper = parts
+    realtime, max_lag, max_frames = pacing.realtime, pacing.max_lag, pacing.max_frames
+    clock, sleep = pacing.clock, pacing.sleep
 
     samples = np.zeros(0, np.float32)  # audio not yet cut into frames
     pending = []  # (step, rgb) video steps not yet emitted

@@ -211,23 +211,21 @@ def test_an_hour_at_full_speed_keeps_memory_flat(files):
     assert resident[89_999] - resident[1000] < 50, resident
 
 
-def test_script_writes_json_lines_csv_and_a_summary(files, tmp_path):
-    csv_path = tmp_path / "live.csv"
+def _live_script(*arguments):
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "bin", "live.py"),
-            f"--source={files['wav']}",
-            f"--model={files['audio']}",
-            "--max_frames=10",
-            f"--output_csv={csv_path}",
-        ],
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "live.py"), *arguments],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
+
+
+def test_script_writes_json_lines_csv_and_a_summary(files, tmp_path):
+    csv_path = tmp_path / "live.csv"
+    source, model = f"--source={files['wav']}", f"--model={files['audio']}"
+    result = _live_script(source, model, "--max_frames=10", f"--output_csv={csv_path}")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["frame"] for row in rows] == list(range(10))
@@ -238,36 +236,13 @@ def test_script_writes_json_lines_csv_and_a_summary(files, tmp_path):
     assert lines[0] == "frame,time,arousal,valence" and len(lines) == 11
     first = lines[1].split(",")
     assert float(first[2]) == pytest.approx(rows[0]["arousal"], abs=1e-6)
-    bad = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "bin", "live.py"),
-            f"--source={tmp_path / 'none.wav'}",
-            f"--model={files['audio']}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    bad = _live_script(f"--source={tmp_path / 'none.wav'}", model)
     assert bad.returncode == 1 and "error:" in bad.stderr and "none.wav: no such file" in bad.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        served = subprocess.run(
-            [
-                sys.executable,
-                os.path.join(ROOT, "bin", "live.py"),
-                f"--source={files['wav']}",
-                f"--model={files['audio']}",
-                f"--serve=127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+        served = _live_script(source, model, f"--serve=127.0.0.1:{port}")
     assert served.returncode == 1, served.stderr
     assert served.stderr.strip().splitlines()[-1] == (
         f"error: --serve: port {port} on 127.0.0.1 is in use"

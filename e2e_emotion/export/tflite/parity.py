@@ -48,7 +48,6 @@ def check_parity(model, tflite_path, num_frames=None, seed=DEFAULT_CHECK_SEED):
         ``ccc_diff`` is the largest absolute difference between the two models' CCCs;
         ``keras_output_std`` gives the scale the differences compare with.
     """
-    from e2e_emotion.evaluation.scores import ccc
 
     lite = TFLiteModel(tflite_path)
     if lite.modality != model.modality:
@@ -65,16 +64,25 @@ def check_parity(model, tflite_path, num_frames=None, seed=DEFAULT_CHECK_SEED):
     tflite_out = lite.predict(inputs)
     batched = {k: v.reshape(-1, window, *v.shape[1:]) for k, v in inputs.items()}
     keras_out = np.asarray(model(batched, training=False)).reshape(num_frames, 2)
+    return {
+        "frames": int(num_frames),
+        **_compare(keras_out, tflite_out, labels),
+        "keras_output_std": float(np.std(keras_out)),
+    }
+
+
+def _compare(keras_out, tflite_out, labels):
+    """Largest absolute difference, and each model's CCC per dimension against labels."""
+    from e2e_emotion.evaluation.scores import ccc
+
     names = schema.LABEL_NAMES
     ccc_keras = {n: ccc(keras_out[:, i], labels[:, i]) for i, n in enumerate(names)}
     ccc_tflite = {n: ccc(tflite_out[:, i], labels[:, i]) for i, n in enumerate(names)}
     return {
-        "frames": int(num_frames),
         "max_abs_diff": float(np.max(np.abs(keras_out - tflite_out))),
         "ccc_keras": ccc_keras,
         "ccc_tflite": ccc_tflite,
         "ccc_diff": float(max(abs(ccc_keras[n] - ccc_tflite[n]) for n in names)),
-        "keras_output_std": float(np.std(keras_out)),
     }
 
 
@@ -119,7 +127,6 @@ def check_on_records(model, tflite_path, recordings):
         ``{"recordings", "frames", "max_abs_diff", "ccc_keras": {...}, "ccc_tflite":
         {...}, "ccc_diff"}``.
     """
-    from e2e_emotion.evaluation.scores import ccc
     from e2e_emotion.models.inference import predict_recording
 
     lite = TFLiteModel(tflite_path)
@@ -137,14 +144,8 @@ def check_on_records(model, tflite_path, recordings):
         keras_out.append(predict_recording(model, inputs, window))
         labels.append(entry["labels"])
     keras_out, lite_out, labels = (np.concatenate(x) for x in (keras_out, lite_out, labels))
-    names = schema.LABEL_NAMES
-    ccc_keras = {n: ccc(keras_out[:, i], labels[:, i]) for i, n in enumerate(names)}
-    ccc_tflite = {n: ccc(lite_out[:, i], labels[:, i]) for i, n in enumerate(names)}
     return {
         "recordings": len(recordings),
         "frames": len(labels),
-        "max_abs_diff": float(np.max(np.abs(keras_out - lite_out))),
-        "ccc_keras": ccc_keras,
-        "ccc_tflite": ccc_tflite,
-        "ccc_diff": float(max(abs(ccc_keras[n] - ccc_tflite[n]) for n in names)),
+        **_compare(keras_out, lite_out, labels),
     }
