@@ -118,29 +118,20 @@ class StreamModel:
         self._run = run
 
     def _init_lookahead(self, model):
-        """The ``paper`` preset: features of frame k from frames k - L .. k + L.
-
-        Its convolutions run over the continuous waveform, non-causally (SAME padding): a
-        frame's speech features depend on the samples up to ``L`` frames around it, ``L``
-        from the kernels (7 frames, 0.28 s, for the paper's 1x80 and 1x4000). The speech
-        network runs on the window of frames ``max(0, k - L) .. k + L`` (the stream's first
-        and last frames are the window's edges, as they are the recording's offline), and
-        frame k's row of its output is exact; the LSTM head then steps with its state.
-        """
+        """The ``paper`` preset: its speech features computed incrementally
+        (``e2e_emotion.models.speech_stream``), each frame's once its look-ahead (7 frames,
+        0.28 s, with the paper's kernels) has arrived; the LSTM head then steps."""
         import tensorflow as tf
 
         from e2e_emotion.export.tflite.twins import _recurrent_layers
+        from e2e_emotion.models.speech_stream import IncrementalSpeech
 
-        speech = model.speech_network
-        reach = speech.pool1_size * (speech.conv2_kernel // 2 + 1) + speech.conv1_kernel // 2
-        self.lookahead = -(-reach // speech.frame_length)
         self._model = model
+        self._speech = IncrementalSpeech(model.speech_network)
+        self.lookahead = self._speech.lookahead
         self._frame_names = ("audio", "video") if model.visual_network else ("audio",)
         lstms = _recurrent_layers(model)
         dense = model.get_layer("predictions")
-        self._speech = tf.function(
-            lambda audio: speech(audio, training=False), reduce_retracing=True
-        )
         if model.visual_network is not None:
             visual = model.visual_network
             self._visual = tf.function(lambda video: visual(video, training=False))
@@ -156,13 +147,14 @@ class StreamModel:
         self._head = head
         shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
-        self._window = {"first": 0, "next": 0, "audio": [], "visual": []}
+        self._window = {"next": 0, "visual": []}
 
     def reset(self):
         """Zero LSTM state (the start of a stream)."""
         self.state = self._zero()
         if self._window is not None:
-            self._window = {"first": 0, "next": 0, "audio": [], "visual": []}
+            self._window = {"next": 0, "visual": []}
+            self._speech.reset()
 
     def push(self, index, frame):
         """Frame ``index`` (``{"audio": float32 [640], "video": uint8 [S, S, 3]}``) in;
@@ -171,45 +163,27 @@ class StreamModel:
         preset)."""
         if self._window is None:
             return [(index, *self._step(frame))]
-        window = self._window
-        window["audio"].append(np.asarray(frame["audio"], np.float32))
         if "video" in self.needs:
             video = (frame["video"].astype(np.float32) / np.float32(255.0))[None, None]
-            window["visual"].append(self._visual(video)[0, 0])
-        done = []
-        while window["first"] + len(window["audio"]) - 1 - window["next"] >= self.lookahead:
-            done.append(self._predict_next())
-        return done
+            self._window["visual"].append(self._visual(video)[0, 0].numpy())
+        return [self._predict_next(f) for f in self._speech.push(frame["audio"])]
 
     def finish(self):
-        """End of stream: the frames still waiting for look-ahead, their windows cut at the
-        stream's last frame (as offline at the recording's end)."""
+        """End of stream: the frames still waiting for look-ahead (their future is the
+        zero padding the offline computation has at the recording's end)."""
         if self._window is None:
             return []
-        done = []
-        while self._window["next"] < self._window["first"] + len(self._window["audio"]):
-            done.append(self._predict_next())
-        return done
+        return [self._predict_next(features) for features in self._speech.finish()]
 
-    def _predict_next(self):
-        import tensorflow as tf
-
+    def _predict_next(self, speech_features):
         window = self._window
         k = window["next"]
-        first = window["first"]
-        start = max(first, k - self.lookahead)
-        end = min(first + len(window["audio"]), k + self.lookahead + 1)
-        audio = np.stack(window["audio"][start - first : end - first])[None]
-        features = self._speech(tf.constant(audio))[0, k - start]
+        features = speech_features[None]
         if window["visual"]:
-            features = tf.concat([features, window["visual"][k - first]], axis=-1)
-        predictions, state = self._head(features[None], self.state)
+            features = np.concatenate([features, window["visual"].pop(0)[None]], axis=-1)
+        predictions, state = self._head(features, self.state)
         self.state = {name: value.numpy() for name, value in state.items()}
         window["next"] = k + 1
-        drop = max(0, k + 1 - self.lookahead - first)  # frames no later window needs
-        window["audio"] = window["audio"][drop:]
-        window["visual"] = window["visual"][drop:]
-        window["first"] = first + drop
         arousal, valence = (float(v) for v in predictions[0])
         return k, arousal, valence
 

@@ -397,3 +397,31 @@ def test_wrong_frame_length_at_call_names_the_shape():
     model = e2e_emotion.build_model("audio", speech_preset="reference", **TINY)
     with pytest.raises(ValueError, match=r"640.*320|320.*640"):
         model({"audio": np.zeros((1, 2, 320), "float32")})
+
+
+@pytest.mark.parametrize("frames", [1, 3, 9, 20])
+def test_incremental_paper_features_equal_the_network_on_the_whole_recording(frames):
+    """Frame by frame with 7 frames of look-ahead = SpeechNetwork on the whole waveform,
+    at any length (shorter than the look-ahead included)."""
+    from e2e_emotion.models.speech_stream import IncrementalSpeech
+
+    speech = SpeechNetwork(preset="paper", input_dropout=0.0)
+    rng = np.random.default_rng(frames)
+    audio = rng.normal(0, 0.3, (1, frames, 640)).astype("float32")
+    expected = speech(audio, training=False).numpy()[0]  # [frames, 1280]
+    stream = IncrementalSpeech(speech)
+    assert stream.lookahead == 7 and stream.num_features == 1280
+    got, ready_after = [], []
+    for index in range(frames):
+        for features in stream.push(audio[0, index]):
+            got.append(features)
+            ready_after.append(index)
+    # Frame k is complete once frame k + 7 has arrived, not before.
+    assert ready_after == [k + 7 for k in range(max(0, frames - 7))]
+    got.extend(stream.finish())
+    assert len(got) == frames
+    scale = np.abs(expected).max()
+    assert scale > 1e-3
+    np.testing.assert_allclose(np.stack(got), expected, atol=1e-5 * max(1.0, scale))
+    # Buffers stay bounded: what no later frame reads is dropped.
+    assert len(stream._samples) <= 9 * 640 and len(stream._pooled) <= 9 * 320
