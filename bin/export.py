@@ -28,7 +28,8 @@ flags.DEFINE_boolean("overwrite", False, "Replace an existing --version.")
 flags.DEFINE_list(
     "signatures",
     None,
-    "Signatures to write (default: all the model can have): serving_default,examples,wav,metadata.",
+    "Signatures to write (default: all the model can have): "
+    "serving_default,examples,wav,stream,metadata.",
 )
 flags.DEFINE_string("saved_model", None, "Existing version directory to benchmark (no export).")
 flags.DEFINE_boolean("benchmark", False, "Time the serving_default signature after export.")

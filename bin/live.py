@@ -5,8 +5,9 @@
     python bin/live.py --source=/dev/video0 --model=runs/multimodal --output_csv=live.csv
 
 `--source` is a media file, a V4L2 device (`/dev/videoN`), `alsa:DEVICE` or an RTSP/HTTP
-URL (PyAV). `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream) or a Keras
-model directory / `.keras` (the `paper` preset with 7 frames, 280 ms, of look-ahead).
+URL (PyAV). `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream), an export
+of bin/export.py (its `stream` signature) or a Keras model directory / `.keras` (the `paper`
+preset with 7 frames, 280 ms, of look-ahead).
 stdout gets one JSON line per 40 ms frame (`frame`, `time`, `arousal`, `valence`, `face`,
 `dropped`, `latency_ms`); the summary (frames, dropped video frames, latency median / p99)
 goes to stderr at the end, or to stdout alone with `--benchmark`. `--realtime` paces a file
@@ -30,7 +31,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "source", None, "Media file, /dev/videoN, alsa:DEVICE, a stream URL or lavfi:GRAPH."
 )
-flags.DEFINE_string("model", None, "Stream .tflite, or a Keras model directory / .keras.")
+flags.DEFINE_string(
+    "model", None, "Stream .tflite, SavedModel export, or a Keras model directory / .keras."
+)
 flags.DEFINE_boolean("realtime", False, "Pace a file at its own rate, as a live source.")
 flags.DEFINE_string("output_csv", None, "Also write frame,time,arousal,valence to this CSV.")
 flags.DEFINE_enum("face_mode", "detect", ["detect", "centre"], "Face crop mode.")

@@ -55,9 +55,17 @@ class StreamModel:
         self.path = path
         self.image_size = 96
         self.lookahead = 0  # frames of future audio a frame's prediction waits for
-        self._window = None  # the paper preset's look-ahead state (_init_lookahead)
+        self._window = None  # the Keras path's pending features (_init_split)
+        self._speech = None  # the paper preset's IncrementalSpeech
+        saved_model = None
+        if os.path.isdir(path):
+            from e2e_emotion.predict import _saved_model_dir
+
+            saved_model = _saved_model_dir(path)
         if path.endswith(".tflite"):
             self._init_tflite(path, num_threads)
+        elif saved_model is not None:
+            self._init_saved_model(saved_model)
         else:
             self._init_keras(path)
         self.needs = tuple(name for name in ("audio", "video") if name in self._frame_names)
@@ -82,9 +90,41 @@ class StreamModel:
         self._zero = lite.zero_state
         self._run = lite.runner
 
+    def _init_saved_model(self, path):
+        """An export of ``bin/export.py``: its ``stream`` signature, one frame per call."""
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(path)
+        except Exception as error:  # TensorFlow raises many types for a bad directory
+            raise LiveError(f"{path}: cannot load the SavedModel ({_one_line(error)})") from None
+        if "stream" not in loaded.signatures:
+            raise LiveError(
+                f"{path}: the SavedModel has no 'stream' signature (exported before it existed, "
+                "or a paper-preset model: stream its Keras model or re-export)"
+            )
+        self._loaded = loaded  # keeps the signature's variables alive
+        signature = loaded.signatures["stream"]
+        specs = signature.structured_input_signature[1]
+        self._frame_names = tuple(name for name in ("audio", "video") if name in specs)
+        self.modality = {("audio",): "audio", ("video",): "visual"}.get(
+            self._frame_names, "multimodal"
+        )
+        if "video" in specs:
+            self.image_size = int(specs["video"].shape[1])
+        shapes = {n: (1, int(s.shape[1])) for n, s in specs.items() if n not in self._frame_names}
+        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
+
+        def run(**inputs):
+            tensors = {name: tf.constant(value) for name, value in inputs.items()}
+            outputs = {name: value.numpy() for name, value in signature(**tensors).items()}
+            outputs["predictions"] = np.stack([outputs["arousal"], outputs["valence"]], axis=-1)
+            return outputs
+
+        self._run = run
+
     def _init_keras(self, path):
         from e2e_emotion.export.tflite import TFLiteExportError
-        from e2e_emotion.export.tflite.twins import stream_function
         from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
 
         try:
@@ -96,44 +136,38 @@ class StreamModel:
         self.modality = getattr(model, "modality", None)
         if self.modality is None:
             raise LiveError(f"{path}: not an e2e_emotion model")
-        if model.visual_network is not None:
-            self.image_size = int(model.visual_network.image_size)
-        if model.speech_network is not None and model.speech_network.preset == "paper":
-            self._init_lookahead(model)
-            return
         try:
-            step = stream_function(model)
+            self._init_split(model)
         except TFLiteExportError as error:
             raise LiveError(f"{path}: {_one_line(error)}") from None
-        self._model = model  # the step reads its variables
-        names = [spec.name for spec in step.structured_input_signature[0][0].values()]
-        self._frame_names = tuple(n for n in ("audio", "video") if n in names)
-        states = {n: spec.shape for n, spec in step.structured_input_signature[0][0].items()}
-        state_shapes = {n: tuple(s) for n, s in states.items() if n not in self._frame_names}
-        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in state_shapes.items()}
 
-        def run(**inputs):
-            return {name: value.numpy() for name, value in step(inputs).items()}
-
-        self._run = run
-
-    def _init_lookahead(self, model):
-        """The ``paper`` preset: its speech features computed incrementally
-        (``e2e_emotion.models.speech_stream``), each frame's once its look-ahead (7 frames,
-        0.28 s, with the paper's kernels) has arrived; the LSTM head then steps."""
+    def _init_split(self, model):
+        """A Keras model run in parts: the speech features of each frame (the ``paper``
+        preset's computed incrementally by ``e2e_emotion.models.speech_stream``, each
+        frame's once its look-ahead, 7 frames or 0.28 s with the paper's kernels, has
+        arrived), the visual features of each frame (reused, not recomputed, for a dropped
+        video frame), then one step of the LSTM head with its state."""
         import tensorflow as tf
 
         from e2e_emotion.export.tflite.twins import _recurrent_layers
         from e2e_emotion.models.speech_stream import IncrementalSpeech
 
         self._model = model
-        self._speech = IncrementalSpeech(model.speech_network)
-        self.lookahead = self._speech.lookahead
-        self._frame_names = ("audio", "video") if model.visual_network else ("audio",)
+        speech, visual = model.speech_network, model.visual_network
+        self._frame_names = tuple(
+            name for name, net in (("audio", speech), ("video", visual)) if net is not None
+        )
         lstms = _recurrent_layers(model)
         dense = model.get_layer("predictions")
-        if model.visual_network is not None:
-            visual = model.visual_network
+        self._speech = self._speech_frame = None
+        if speech is not None and speech.preset == "paper":
+            self._speech = IncrementalSpeech(speech)
+            self.lookahead = self._speech.lookahead
+        elif speech is not None:
+            per_frame = tf.function(lambda audio: speech(audio, training=False))
+            self._speech_frame = lambda samples: per_frame(samples[None, None])[0, 0].numpy()
+        if visual is not None:
+            self.image_size = int(visual.image_size)
             self._visual = tf.function(lambda video: visual(video, training=False))
 
         @tf.function
@@ -147,40 +181,54 @@ class StreamModel:
         self._head = head
         shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
-        self._window = {"next": 0, "visual": []}
+        self._window = {"next": 0, "visual": [], "last_visual": None}
+        self.visual_runs = 0  # frames whose visual features were computed
 
     def reset(self):
         """Zero LSTM state (the start of a stream)."""
         self.state = self._zero()
         if self._window is not None:
-            self._window = {"next": 0, "visual": []}
-            self._speech.reset()
+            self._window = {"next": 0, "visual": [], "last_visual": None}
+            if self._speech is not None:
+                self._speech.reset()
 
-    def push(self, index, frame):
+    def push(self, index, frame, dropped=False):
         """Frame ``index`` (``{"audio": float32 [640], "video": uint8 [S, S, 3]}``) in;
         the frames whose predictions are now complete out: ``[(index, arousal, valence)]``
         (this frame for a frame-local model; frame ``index - lookahead`` for the paper
-        preset)."""
+        preset). ``dropped``: the video frame was dropped; a Keras model reuses the last
+        visual features instead of running its visual network (a ``.tflite`` runs whole)."""
         if self._window is None:
             return [(index, *self._step(frame))]
+        window = self._window
         if "video" in self.needs:
-            video = (frame["video"].astype(np.float32) / np.float32(255.0))[None, None]
-            self._window["visual"].append(self._visual(video)[0, 0].numpy())
-        return [self._predict_next(f) for f in self._speech.push(frame["audio"])]
+            if not (dropped and window["last_visual"] is not None):
+                video = (frame["video"].astype(np.float32) / np.float32(255.0))[None, None]
+                window["last_visual"] = self._visual(video)[0, 0].numpy()
+                self.visual_runs += 1
+            window["visual"].append(window["last_visual"])
+        if self._speech is not None:
+            ready = self._speech.push(frame["audio"])
+        elif self._speech_frame is not None:
+            ready = [self._speech_frame(np.asarray(frame["audio"], np.float32))]
+        else:
+            ready = [None]  # a visual model: nothing to wait for
+        return [self._predict_next(features) for features in ready]
 
     def finish(self):
         """End of stream: the frames still waiting for look-ahead (their future is the
         zero padding the offline computation has at the recording's end)."""
-        if self._window is None:
+        if self._speech is None:  # frame-local features: nothing waits
             return []
         return [self._predict_next(features) for features in self._speech.finish()]
 
     def _predict_next(self, speech_features):
         window = self._window
         k = window["next"]
-        features = speech_features[None]
+        parts = [] if speech_features is None else [speech_features]
         if window["visual"]:
-            features = np.concatenate([features, window["visual"].pop(0)[None]], axis=-1)
+            parts.append(window["visual"].pop(0))
+        features = np.concatenate(parts)[None].astype(np.float32)
         predictions, state = self._head(features, self.state)
         self.state = {name: value.numpy() for name, value in state.items()}
         window["next"] = k + 1
@@ -439,9 +487,8 @@ def run(
             count += 1
             dropped += frame.dropped
             waiting[frame.index] = frame
-            report(
-                model.push(frame.index, {"audio": frame.audio, "video": frame.video}), frame.ready
-            )
+            inputs = {"audio": frame.audio, "video": frame.video}
+            report(model.push(frame.index, inputs, frame.dropped), frame.ready)
         report(model.finish(), clock())
     except KeyboardInterrupt:  # Ctrl-C: stop, keep what was predicted
         interrupted = True

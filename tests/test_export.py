@@ -65,7 +65,7 @@ def test_audio_export_reloads_and_matches_keras(audio_model, audio_export):
     path, loaded, _ = audio_export
     assert path.endswith(os.path.join("emotion_audio", "1"))
     assert sorted(os.listdir(os.path.dirname(path))) == ["1"]  # no temporary left
-    assert set(loaded.signatures) == {"serving_default", "examples", "wav", "metadata"}
+    assert set(loaded.signatures) == {"serving_default", "examples", "wav", "stream", "metadata"}
     serve = loaded.signatures["serving_default"]
     for time_steps in (3, 7):  # the time axis is free
         inputs = make_inputs("audio", batch=2, time=time_steps)
@@ -162,6 +162,34 @@ def test_serving_default_rejects_non_finite_audio_naming_the_frame(audio_export)
         loaded.signatures["serving_default"](audio=tf.constant(audio))
 
 
+def test_stream_signature_frame_by_frame_equals_the_whole_recording(audio_export):
+    _, loaded, _ = audio_export
+    stream = loaded.signatures["stream"]
+    specs = stream.structured_input_signature[1]
+    assert sorted(specs) == ["audio", "c_1", "c_2", "h_1", "h_2"]
+    units = specs["h_1"].shape[1]
+    audio = np.random.default_rng(3).normal(0, 0.3, (2, 7, 640)).astype(np.float32)
+    whole = loaded.signatures["serving_default"](audio=tf.constant(audio))
+    state = {f"{p}_{k}": tf.zeros([2, units]) for k in (1, 2) for p in "hc"}
+    got = []
+    for t in range(7):
+        out = stream(audio=tf.constant(audio[:, t]), **state)
+        state = {name: out[f"new_{name}"] for name in state}
+        got.append(np.stack([out["arousal"].numpy(), out["valence"].numpy()], -1))
+    got = np.stack(got, axis=1)  # [batch, time, 2]
+    expected = np.stack([whole["arousal"].numpy(), whole["valence"].numpy()], -1)
+    assert np.std(expected) > 1e-3
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The state is checked like the frames: shape, rows, finite values.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="h_1: one state row per frame row"):
+        stream(audio=tf.constant(audio[:1, 0]), **state)
+    bad = dict(state, c_2=state["c_2"] + np.nan)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="c_2: NaN or Inf in the state"):
+        stream(audio=tf.constant(audio[:, 0]), **bad)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio: NaN or Inf"):
+        stream(audio=tf.constant(audio[:, 0] + np.inf), **state)
+
+
 def test_metadata_signature_and_assets(audio_model, audio_export):
     path, loaded, _ = audio_export
     meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
@@ -171,7 +199,7 @@ def test_metadata_signature_and_assets(audio_model, audio_export):
     assert meta["modality"] == b"audio"
     config = json.loads(meta["config_json"])
     assert config["model_config"] == json.loads(json.dumps(audio_model.get_config()))
-    assert config["signatures"] == ["serving_default", "examples", "wav", "metadata"]
+    assert config["signatures"] == ["serving_default", "examples", "wav", "stream", "metadata"]
     assets = os.path.join(path, "assets")
     with open(os.path.join(assets, "labels.txt")) as f:
         assert f.read().split() == ["arousal", "valence"]
@@ -201,7 +229,7 @@ def test_multimodal_export_matches_keras_and_has_no_wav(tmp_path):
         export_saved_model(model, tmp_path, "mm", signatures=["serving_default", "wav"])
     path = export_saved_model(model, tmp_path, "mm")
     loaded = tf.saved_model.load(path)
-    assert set(loaded.signatures) == {"serving_default", "examples", "metadata"}
+    assert set(loaded.signatures) == {"serving_default", "examples", "stream", "metadata"}
     inputs = make_inputs("multimodal", batch=1, time=3, seed=2)
     # Frames that survive PNG exactly: uint8 values / 255.
     crops = np.round(inputs["video"] * 255).astype(np.uint8)
@@ -233,7 +261,9 @@ def test_paper_preset_with_fft_convolution_exports(tmp_path):
     model = build_model("audio", conv2_kernel=300, conv2_method="fft", lstm_units=8)
     path = export_saved_model(model, str(tmp_path), "paper")
     inputs = make_inputs(model, batch=1, time=4)
-    served = tf.saved_model.load(path).signatures["serving_default"](**inputs)
+    loaded = tf.saved_model.load(path)
+    assert "stream" not in loaded.signatures  # not frame-local: no one-frame step
+    served = loaded.signatures["serving_default"](**inputs)
     expected = model(inputs).numpy()
     np.testing.assert_allclose(served["arousal"].numpy(), expected[..., 0], atol=1e-5)
     np.testing.assert_allclose(served["valence"].numpy(), expected[..., 1], atol=1e-5)
@@ -367,7 +397,7 @@ def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up
     assert complete.returncode == 0, stderr.decode()[-3000:]
     stdout = stdout.decode()
     assert f"exported the audio model to {base / 'scripted' / '1'}" in stdout
-    assert "(signatures: serving_default, examples, wav, metadata)" in stdout
+    assert "(signatures: serving_default, examples, wav, stream, metadata)" in stdout
     assert "serving_default, batch 2 x 4 frames: median" in stdout
 
     stray = subprocess.run([*command, "extra"], env=ENV, capture_output=True, text=True, timeout=60)

@@ -18,8 +18,9 @@ import pytest
 from conftest import TINY, lively
 
 import e2e_emotion
-from e2e_emotion import live, live_page, predict
+from e2e_emotion import build_model, live, live_page, predict
 from e2e_emotion.export import tflite
+from e2e_emotion.export.saved_model import export_saved_model
 from tfrecords_tools import faces, media, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +52,10 @@ def files(tmp_path_factory):
     tflite.convert(multimodal, root / "tflite", variants=["float32"], sequence_length=10)
     paths["stream"] = str(root / "tflite" / "stream_float32.tflite")
     paths["sequence"] = str(root / "tflite" / "sequence_float32.tflite")
+    export_saved_model(multimodal, root / "export", "emotion")
+    paths["saved_model"] = str(root / "export" / "emotion")  # its newest version is used
+    paper_small = build_model("audio", conv2_kernel=300, lstm_units=4)
+    paths["paper_saved_model"] = export_saved_model(paper_small, root / "export", "paper")
     audio = lively(e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8))
     paths["audio"] = str(root / "audio.keras")
     audio.save(paths["audio"])
@@ -76,7 +81,13 @@ def _offline(media_path, model_path):
 
 @pytest.mark.parametrize(
     ("media_key", "model_key"),
-    [("wav", "audio"), ("mp4", "multimodal"), ("mp4", "stream"), ("wav", "paper")],
+    [
+        ("wav", "audio"),
+        ("mp4", "multimodal"),
+        ("mp4", "stream"),
+        ("mp4", "saved_model"),
+        ("wav", "paper"),
+    ],
 )
 def test_streamed_predictions_equal_offline_predict(files, media_key, model_key):
     """Frame by frame with the state carried = bin/predict.py --sequence_length=0."""
@@ -153,6 +164,15 @@ def test_realtime_paces_the_file_and_drops_video_when_behind(files, monkeypatch)
     # At most max_lag behind before a crop, plus the crop: 300 ms (without dropping the
     # lag would grow to 75 x 0.1 - 3 = 4.5 s).
     assert 200 < summary["latency_ms"]["max"] <= 300 + 1e-3
+    # A Keras model does not run its visual network on a dropped frame either: it reuses
+    # the last frame's visual features.
+    clock.now = 100.0
+    model = live.StreamModel(files["multimodal"])
+    rows, summary = _stream(
+        files["mp4"], model, realtime=True, max_lag=0.2, clock=clock, sleep=clock.sleep
+    )
+    assert summary["frames"] == 75 and summary["dropped"] > 30
+    assert model.visual_runs == 75 - summary["dropped"]
 
 
 def test_bad_sources_and_models(files, tmp_path):
@@ -168,6 +188,8 @@ def test_bad_sources_and_models(files, tmp_path):
         _stream(files["wav"], files["multimodal"])
     with pytest.raises(live.LiveError, match="a sequence model.*--kind=stream"):
         _stream(files["wav"], files["sequence"])
+    with pytest.raises(live.LiveError, match="no 'stream' signature"):
+        _stream(files["wav"], files["paper_saved_model"])
     with pytest.raises(live.LiveError, match="model not found"):
         _stream(files["wav"], str(tmp_path / "nothing.keras"))
 

@@ -20,6 +20,12 @@ float32, one value per 40 ms frame; ``time`` may be any length):
   sequence per row, in frame order; labels and ids are not read.
 * ``wav`` (``audio`` models): ``wav`` scalar string, a 16 kHz PCM WAV file; channels are
   averaged and a trailing partial frame is dropped; outputs ``[1, time]``.
+* ``stream`` (models with frame-local features: the ``reference`` speech preset and the
+  visual model): one 40 ms frame per row, ``audio`` ``[batch, 640]`` and/or ``video``
+  ``[batch, 96, 96, 3]``, plus the state ``h_k``, ``c_k`` ``[batch, units]`` of every LSTM
+  layer ``k`` (zeros at a stream's start); outputs ``arousal``, ``valence`` ``[batch]`` and
+  ``new_h_k``, ``new_c_k`` to feed back (``bin/live.py`` streams through it). Frames by frame
+  over a recording it equals ``serving_default`` on the whole recording.
 * ``metadata`` (all models, no inputs): ``sample_rate``, ``frame_length``, ``image_size``,
   ``label_names``, ``modality``, ``config_json`` (also in ``assets/config.json``).
 """
@@ -45,7 +51,8 @@ SERVING_DEFAULT = "serving_default"
 EXAMPLES = "examples"
 WAV = "wav"
 METADATA = "metadata"
-SIGNATURES = (SERVING_DEFAULT, EXAMPLES, WAV, METADATA)
+STREAM = "stream"
+SIGNATURES = (SERVING_DEFAULT, EXAMPLES, WAV, STREAM, METADATA)
 CONFIG_ASSET = "config.json"
 LABELS_ASSET = "labels.txt"
 TEMP_PREFIX = ".export-tmp-"
@@ -96,6 +103,9 @@ def available_signatures(model):
         names.append(EXAMPLES)
     if model.modality == "audio":
         names.append(WAV)
+    speech = model.speech_network
+    if speech is None or speech.preset != "paper":
+        names.append(STREAM)
     names.append(METADATA)
     return tuple(names)
 
@@ -307,6 +317,49 @@ class EmotionServingModule(tf.Module):
 
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
 
+    def _stream_function(self):
+        from e2e_emotion.export.tflite.twins import _recurrent_layers
+
+        lstms = _recurrent_layers(self.model)
+        dense = self.model.get_layer("predictions")
+        frames = {name: spec.shape[2:] for name, spec in self._input_specs().items()}
+        specs = [tf.TensorSpec([None, *shape], tf.float32, name) for name, shape in frames.items()]
+        states = [f"{part}_{k}" for k in range(1, len(lstms) + 1) for part in "hc"]
+        units = {f"{part}_{k}": lstm.units for k, lstm in enumerate(lstms, 1) for part in "hc"}
+        specs += [tf.TensorSpec([None, units[name]], tf.float32, name) for name in states]
+        names = [*frames, *states]
+
+        def serve_stream(*tensors):
+            given = dict(zip(names, tensors, strict=True))
+            # The frame checks of the other signatures, on a one-frame time axis.
+            checked = self._validated({name: given[name][:, tf.newaxis] for name in frames})
+            batch = tf.shape(next(iter(checked.values())))[0]
+            state = {}
+            for name in states:
+                value = tf.ensure_shape(given[name], [None, units[name]], name=f"{name}_shape")
+                checks = [
+                    tf.debugging.assert_equal(
+                        tf.shape(value)[0],
+                        batch,
+                        message=f"{name}: one state row per frame row is needed",
+                    ),
+                    tf.debugging.assert_all_finite(value, f"{name}: NaN or Inf in the state"),
+                ]
+                with tf.control_dependencies(checks):
+                    state[name] = tf.identity(value)
+            x = self.model.frame_features(checked, training=False)[:, 0]
+            outputs = {}
+            for k, lstm in enumerate(lstms, start=1):
+                x, c = lstm.step(x, state[f"h_{k}"], state[f"c_{k}"])
+                outputs[f"new_h_{k}"] = tf.identity(x, name=f"new_h_{k}")
+                outputs[f"new_c_{k}"] = tf.identity(c, name=f"new_c_{k}")
+            predictions = dense(x)
+            for index, name in enumerate(schema.LABEL_NAMES):
+                outputs[name] = tf.identity(predictions[:, index], name=name)
+            return outputs
+
+        return _function(serve_stream, specs)
+
     def _metadata_function(self):
         values = {
             "sample_rate": tf.constant(schema.SAMPLE_RATE, tf.int32),
@@ -332,6 +385,7 @@ class EmotionServingModule(tf.Module):
             SERVING_DEFAULT: self._tensor_function,
             EXAMPLES: self._examples_function,
             WAV: self._wav_function,
+            STREAM: self._stream_function,
             METADATA: self._metadata_function,
         }
         return {name: builders[name]().get_concrete_function() for name in self._signature_names}
