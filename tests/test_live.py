@@ -188,6 +188,12 @@ def test_bad_sources_and_models(files, tmp_path):
         _stream(files["wav"], files["multimodal"])
     with pytest.raises(live.LiveError, match="a sequence model.*--kind=stream"):
         _stream(files["wav"], files["sequence"])
+    short = tmp_path / "short.wav"
+    media.write_wav(short, np.zeros(300, np.float32), 16000)  # less than one 40 ms frame
+    with pytest.raises(live.LiveError, match="short.wav: the stream ended before one 40 ms frame"):
+        _stream(str(short), files["audio"])
+    with pytest.raises(live.LiveError, match=f"{tmp_path}: cannot open"):
+        _stream(str(tmp_path), files["audio"])  # a directory
     with pytest.raises(live.LiveError, match="no 'stream' signature"):
         _stream(files["wav"], files["paper_saved_model"])
     with pytest.raises(live.LiveError, match="model not found"):
