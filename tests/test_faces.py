@@ -106,6 +106,40 @@ def test_tracking_finds_the_same_face_near_the_last_box_and_follows_a_jump(face_
         faces.detect_faces_near(canvas, (10, 10, 0))
 
 
+def _tilted(frame, degrees):
+    """`frame` rotated counter-clockwise about its centre (a head tilted by `degrees`)."""
+    height, width = frame.shape[:2]
+    rotation = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(frame, rotation, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_head_that_tilts_while_tracked_is_kept():
+    """The frontal cascade misses heads tilted beyond ~20 degrees; near the tracked face
+    the search also runs on the square rotated by +-25 degrees."""
+    labels = synthetic.synthetic_labels(60, seed=11)
+    frames = synthetic.synthetic_frames(labels[:, 1], labels[:, 0], size=160, seed=11)
+    angles = np.linspace(0, 40, 60)  # the head tilts from upright to 40 degrees
+    tilted = [_tilted(frame, angle) for frame, angle in zip(frames, angles, strict=True)]
+    x, y, w, h = faces.detect_faces(frames[0])[0]
+    upright_centre = np.array([x + w / 2, y + h / 2])
+    searching, upright_only = FaceCropper(size=64), FaceCropper(size=64, tilt_angles=())
+    for frame in tilted:
+        searching.crop(frame)
+        upright_only.crop(frame)
+    assert searching.missed == 0 and searching.tilted > 15
+    assert upright_only.missed > 15 and upright_only.tilted == 0
+    # The rotated search maps the box back onto the tilted face: near the upright face's
+    # centre turned by the last frame's angle (the smoothed box lags a little).
+    rotation = cv2.getRotationMatrix2D((80, 80), angles[-1], 1.0)
+    expected = rotation[:, :2] @ upright_centre + rotation[:, 2]
+    assert np.abs(np.array(searching.face_box[:2]) - expected).max() < 8
+    # One call: the last frame is found rotated one way, not upright.
+    box = searching.face_box
+    assert len(faces.detect_faces_near(tilted[-1], box)) == 0
+    found = [len(faces.detect_faces_near(tilted[-1], box, angle=a)) for a in (-25.0, 25.0)]
+    assert found[0] + found[1] >= 1
+
+
 def test_detect_every(face_frames):
     cropper = FaceCropper(detect_every=3)
     for frame in face_frames[:7]:
