@@ -149,7 +149,7 @@ class StreamModel:
         video frame), then one step of the LSTM head with its state."""
         import tensorflow as tf
 
-        from e2e_emotion.export.tflite.twins import _recurrent_layers
+        from e2e_emotion.export.tflite.twins import _recurrent_layers, head_step
         from e2e_emotion.models.speech_stream import IncrementalSpeech
 
         self._model = model
@@ -170,15 +170,7 @@ class StreamModel:
             self.image_size = int(visual.image_size)
             self._visual = tf.function(lambda video: visual(video, training=False))
 
-        @tf.function
-        def head(features, state):
-            x, new = features, {}
-            for index, lstm in enumerate(lstms, start=1):
-                x, c = lstm.step(x, state[f"h_{index}"], state[f"c_{index}"])
-                new[f"h_{index}"], new[f"c_{index}"] = x, c
-            return dense(x), new
-
-        self._head = head
+        self._head = tf.function(lambda features, state: head_step(lstms, dense, features, state))
         shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
         self._window = {"next": 0, "visual": [], "last_visual": None}
@@ -230,7 +222,7 @@ class StreamModel:
             parts.append(window["visual"].pop(0))
         features = np.concatenate(parts)[None].astype(np.float32)
         predictions, state = self._head(features, self.state)
-        self.state = {name: value.numpy() for name, value in state.items()}
+        self.state = {name: state[f"new_{name}"].numpy() for name in self.state}
         window["next"] = k + 1
         arousal, valence = (float(v) for v in predictions[0])
         return k, arousal, valence

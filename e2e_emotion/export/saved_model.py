@@ -318,7 +318,7 @@ class EmotionServingModule(tf.Module):
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
 
     def _stream_function(self):
-        from e2e_emotion.export.tflite.twins import _recurrent_layers
+        from e2e_emotion.export.tflite.twins import _recurrent_layers, head_step
 
         lstms = _recurrent_layers(self.model)
         dense = self.model.get_layer("predictions")
@@ -348,12 +348,8 @@ class EmotionServingModule(tf.Module):
                 with tf.control_dependencies(checks):
                     state[name] = tf.identity(value)
             x = self.model.frame_features(checked, training=False)[:, 0]
-            outputs = {}
-            for k, lstm in enumerate(lstms, start=1):
-                x, c = lstm.step(x, state[f"h_{k}"], state[f"c_{k}"])
-                outputs[f"new_h_{k}"] = tf.identity(x, name=f"new_h_{k}")
-                outputs[f"new_c_{k}"] = tf.identity(c, name=f"new_c_{k}")
-            predictions = dense(x)
+            predictions, new = head_step(lstms, dense, x, state)
+            outputs = {name: tf.identity(value, name=name) for name, value in new.items()}
             for index, name in enumerate(schema.LABEL_NAMES):
                 outputs[name] = tf.identity(predictions[:, index], name=name)
             return outputs

@@ -137,6 +137,18 @@ def _check_streamable(model):
         )
 
 
+def head_step(lstms, dense, features, state):
+    """One frame through the recurrent head: ``features [batch, F]`` and ``state``
+    (``h_k``, ``c_k`` for every layer ``k`` of ``lstms``) -> ``(predictions [batch, 2],
+    {"new_h_k": ..., "new_c_k": ...})``. The streaming TFLite twin, the SavedModel's
+    ``stream`` signature and ``bin/live.py`` all step the head with it."""
+    x, new = features, {}
+    for index, lstm in enumerate(lstms, start=1):
+        x, c = lstm.step(x, state[f"h_{index}"], state[f"c_{index}"])
+        new[f"new_h_{index}"], new[f"new_c_{index}"] = x, c
+    return dense(x), new
+
+
 def stream_function(model):
     """Concrete function of the streaming step twin: one 40 ms frame plus LSTM states.
 
@@ -161,12 +173,7 @@ def stream_function(model):
     def step(inputs):
         frames = {key: inputs[key][:, tf.newaxis] for key in ("audio", "video") if key in inputs}
         x = model.frame_features(frames)[:, 0]  # [1, F]
-        outputs = {}
-        for index, lstm in enumerate(lstms, start=1):
-            x, c = lstm.step(x, inputs[f"h_{index}"], inputs[f"c_{index}"])
-            outputs[f"new_h_{index}"] = x
-            outputs[f"new_c_{index}"] = c
-        outputs["predictions"] = dense(x)
-        return outputs
+        predictions, outputs = head_step(lstms, dense, x, inputs)
+        return {**outputs, "predictions": predictions}
 
     return _trace(model, step, specs)
