@@ -63,6 +63,14 @@ flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) t
 flags.DEFINE_boolean(
     "freeze_features", False, "Train the LSTM head only; feature networks as initialised."
 )
+flags.DEFINE_enum(
+    "init_head",
+    "random",
+    ["random", "late_fusion"],
+    "Multimodal recurrent head: random (the paper) or late_fusion (the --init_audio and "
+    "--init_visual heads side by side, blended per dimension as best on --eval_split; "
+    "--lstm_units must be their sum).",
+)
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum(
     "jit_compile",

@@ -36,6 +36,10 @@ def test_three_models_and_the_results_table(tmp_path, capsys):
     assert "raw CCC (no post-processing; models chosen on dev)" in out
     # The paper's recipe: the multimodal model starts from the two unimodal ones.
     assert "speech network initialised from" in out and "visual network initialised from" in out
+    # ... and its recurrent head from their heads, blended as best on dev (step 0).
+    assert "recurrent head = late fusion of the unimodal heads: arousal " in out
+    history = (tmp_path / "run" / "multimodal_model" / "logs" / "history.jsonl").read_text()
+    assert json.loads(history.splitlines()[0])["step"] == 0
     assert (tmp_path / "run" / "results.txt").read_text().strip() == result["text"]
 
 

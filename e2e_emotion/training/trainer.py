@@ -34,8 +34,15 @@ import tensorflow as tf
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
 from e2e_emotion.files import atomic_path
 from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
+from e2e_emotion.models.fusion import (
+    FusionError,
+    check_late_fusion,
+    choose_blend,
+    set_late_fusion_head,
+)
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import EVAL_CONTEXTS, predict_split
+from tfrecords_tools.schema import LABEL_NAMES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("constant", "cosine")
@@ -47,6 +54,7 @@ SELECT_ON = ("mean", "arousal", "valence")
 MISMATCH_WARNING = 0.15
 # Keys of config.json that must not change when a model directory is reused.
 COMPATIBLE_KEYS = ("modality", "model", "sequence_length")
+INIT_HEADS = ("random", "late_fusion")
 
 
 class TrainingError(RuntimeError):
@@ -71,6 +79,12 @@ class TrainConfig:
         init_audio, init_visual: trained audio / visual model (a model directory or a
             ``.keras`` file) whose feature network initialises this model's (the paper
             initialises the multimodal model from the unimodal ones).
+        init_head: ``random`` (the paper: the multimodal model's recurrent head starts from
+            random weights) or ``late_fusion``: it starts as the heads of ``init_audio`` and
+            ``init_visual`` side by side (its ``lstm_units`` their sum), their outputs
+            blended per dimension by the weight (audio 1, 0.5 or 0) that scores best on
+            ``eval_split``; that starting model is evaluated as step 0, so the model kept is
+            never worse on ``eval_split`` than the late fusion it starts from.
         seed: model initialisation, data order and augmentation.
         freeze_features: train the recurrent head only; the feature networks keep the
             weights of ``init_audio`` / ``init_visual`` (both required for the networks the
@@ -118,6 +132,7 @@ class TrainConfig:
     init_audio: str | None = None
     init_visual: str | None = None
     freeze_features: bool = False
+    init_head: str = "random"
     seed: int = 0
     jit_compile: bool | None = None
     mixed_precision: bool = False
@@ -169,6 +184,21 @@ class TrainConfig:
             raise TrainingError("--init_audio is for audio or multimodal models")
         if self.init_visual and self.modality == "audio":
             raise TrainingError("--init_visual is for visual or multimodal models")
+        if self.init_head not in INIT_HEADS:
+            raise TrainingError(f"--init_head={self.init_head!r}: expected one of {INIT_HEADS}")
+        if self.init_head == "late_fusion":
+            if self.modality != "multimodal":
+                raise TrainingError("--init_head=late_fusion is for the multimodal model")
+            if not (self.init_audio and self.init_visual):
+                raise TrainingError(
+                    "--init_head=late_fusion starts from two trained heads: it needs "
+                    "--init_audio and --init_visual"
+                )
+            if not self.eval_every:
+                raise TrainingError(
+                    "--init_head=late_fusion chooses its blend on --eval_split: it needs "
+                    "evaluations (--eval_every > 0)"
+                )
         if self.freeze_features:
             needed = {"audio": ["init_audio"], "visual": ["init_visual"]}.get(
                 self.modality, ["init_audio", "init_visual"]
@@ -322,8 +352,14 @@ def _check_model_dir(config):
     return new
 
 
-def _initialise_from(model, path, network_name):
-    source = load_model(resolve_model_path(path))
+def _load_source(path, flag):
+    try:
+        return load_model(resolve_model_path(path))
+    except (OSError, ValueError) as error:
+        raise TrainingError(f"--{flag}={path}: cannot load the model ({error})") from None
+
+
+def _initialise_from(model, source, path, network_name):
     try:
         source_network = source.get_layer(network_name)
         target_network = model.get_layer(network_name)
@@ -334,6 +370,21 @@ def _initialise_from(model, path, network_name):
     if shapes != [w.shape for w in target_network.get_weights()]:
         raise TrainingError(f"{path}: its {network_name} has other sizes than this model's")
     target_network.set_weights(source_weights)
+
+
+def _ccc_of_arrays(x, y):
+    """CCC per dimension over every frame at once (as the evaluation report's overall)."""
+    moments = [np.full(x.shape[1], len(x)), x.sum(0), y.sum(0)]
+    moments += [(x * x).sum(0), (y * y).sum(0), (x * y).sum(0)]
+    return ccc_from_moments(np.stack(moments))
+
+
+def _describe_blend(audio_weight):
+    if audio_weight == 1:
+        return "from the audio head"
+    if audio_weight == 0:
+        return "from the visual head"
+    return f"{audio_weight:g} audio + {1 - audio_weight:g} visual"
 
 
 class Trainer:
@@ -408,12 +459,42 @@ class Trainer:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             self._say(f"resumed from {latest} at step {int(self.step.numpy())}")
             return
-        if self.config.init_audio:
-            _initialise_from(self.model, self.config.init_audio, "speech_network")
-            self._say(f"speech network initialised from {self.config.init_audio}")
-        if self.config.init_visual:
-            _initialise_from(self.model, self.config.init_visual, "visual_network")
-            self._say(f"visual network initialised from {self.config.init_visual}")
+        sources = {}
+        for name, network in (("audio", "speech_network"), ("visual", "visual_network")):
+            path = getattr(self.config, f"init_{name}")
+            if path:
+                sources[name] = _load_source(path, f"init_{name}")
+                _initialise_from(self.model, sources[name], path, network)
+                self._say(f"{network.replace('_', ' ')} initialised from {path}")
+        if self.config.init_head == "late_fusion":
+            self._start_from_late_fusion(sources["audio"], sources["visual"])
+
+    def _start_from_late_fusion(self, audio_model, visual_model):
+        """Sets the recurrent head to the unimodal heads side by side, blended as best on
+        the eval split (``models.fusion``)."""
+        config = self.config
+        try:
+            check_late_fusion(self.model, audio_model, visual_model)
+        except FusionError as error:
+            raise TrainingError(
+                f"--init_head=late_fusion ({config.init_audio}, {config.init_visual}): {error}"
+            ) from None
+        outputs = {}
+        for name, weight in (("audio", 1.0), ("visual", 0.0)):
+            set_late_fusion_head(self.model, audio_model, visual_model, [weight, weight])
+            outputs[name], labels = self._split_arrays(config.eval_split)
+
+        def score(predictions):
+            scores = _ccc_of_arrays(predictions, labels)
+            return [scores[f"ccc_{dimension}"] for dimension in LABEL_NAMES]
+
+        chosen, table = choose_blend(outputs["audio"], outputs["visual"], score)
+        set_late_fusion_head(self.model, audio_model, visual_model, chosen)
+        described = ", ".join(
+            f"{dimension} {_describe_blend(weight)} ({table[weight][index]:.3f})"
+            for index, (dimension, weight) in enumerate(zip(LABEL_NAMES, chosen, strict=True))
+        )
+        self._say(f"recurrent head = late fusion of the unimodal heads: {described}")
 
     def _distributed_dataset(self, skip_batches):
         config = self.config
@@ -469,7 +550,10 @@ class Trainer:
 
     def evaluate(self, split=None):
         """Dev (or ``split``) CCC per dimension of the current model: dict of floats."""
-        split = split or self.config.eval_split
+        return _ccc_of_arrays(*self._split_arrays(split or self.config.eval_split))
+
+    def _split_arrays(self, split):
+        """``(predictions, labels)``: ``[frames, 2]`` float64 over every frame of ``split``."""
         try:
             predictions, labels = predict_split(
                 self.model,
@@ -485,12 +569,9 @@ class Trainer:
                 f"{self.source.corruption_error(split, error)}; the last checkpoint ({kept}) "
                 "is kept"
             ) from None
-        # CCC over every frame of the split at once (as the evaluation report's overall).
         x = np.concatenate([predictions[rid] for rid in predictions]).astype(np.float64)
         y = np.concatenate([labels[rid] for rid in predictions]).astype(np.float64)
-        moments = [np.full(x.shape[1], len(x)), x.sum(0), y.sum(0)]
-        moments += [(x * x).sum(0), (y * y).sum(0), (x * y).sum(0)]
-        return ccc_from_moments(np.stack(moments))
+        return x, y
 
     def _say(self, message):
         if self.verbose and self.is_chief:
@@ -539,6 +620,12 @@ class Trainer:
             self._finish(best)
             return best
         self._train_moments = None
+        if start_step == 0 and config.init_head == "late_fusion" and best is None:
+            # The late fusion it starts from is a candidate too (step 0).
+            row = {"step": 0}
+            last_scores, best, _ = self._evaluation(row, best)
+            if self.is_chief:
+                self._log_row(writer, history_path, row)
         while step < config.steps:
             try:
                 loss, finite, moments = train_step(iterator)
@@ -577,33 +664,10 @@ class Trainer:
                 progbar.update(step, [("loss", float(loss)), ("frames/s", throughput)])
             stop_early = False
             if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
-                scores = self.evaluate()
-                last_scores = scores
                 row = row or {"step": step, "loss": float(loss)}
-                row.update(self._consistency_row(scores))
-                key = f"ccc_{config.select_on}"
-                if best is None or scores[key] > best.get(key, -np.inf):
-                    best = {**scores, "step": step}
-                    self.stale.assign(0)
-                    if self.is_chief:
-                        save_model_atomically(
-                            self.model, os.path.join(config.model_dir, "best", "model.keras")
-                        )
-                        _atomic_write_json(self.best_path, best)
-                else:
-                    self.stale.assign_add(1)
-                    stop_early = bool(config.patience) and (
-                        int(self.stale.numpy()) >= config.patience
-                    )
-                self._say_scores(row, best)
+                last_scores, best, stop_early = self._evaluation(row, best)
             if row is not None and self.is_chief:
-                with writer.as_default(step=step):
-                    for key, value in row.items():
-                        if key != "step":
-                            tf.summary.scalar(key, value)
-                writer.flush()
-                with open(history_path, "a") as stream:
-                    stream.write(json.dumps(row) + "\n")
+                self._log_row(writer, history_path, row)
             if step % config.checkpoint_every == 0 or step == config.steps or stop_early:
                 self.manager.save(checkpoint_number=step)
             if stop_early:
@@ -620,6 +684,37 @@ class Trainer:
                 flush=True,
             )
         return last_scores
+
+    def _evaluation(self, row, best):
+        """Scores the eval split into ``row``; keeps the model if best. Returns
+        ``(scores, best, stop_early)``."""
+        config = self.config
+        scores = self.evaluate()
+        row.update(self._consistency_row(scores))
+        key = f"ccc_{config.select_on}"
+        stop_early = False
+        if best is None or scores[key] > best.get(key, -np.inf):
+            best = {**scores, "step": row["step"]}
+            self.stale.assign(0)
+            if self.is_chief:
+                save_model_atomically(
+                    self.model, os.path.join(config.model_dir, "best", "model.keras")
+                )
+                _atomic_write_json(self.best_path, best)
+        else:
+            self.stale.assign_add(1)
+            stop_early = bool(config.patience) and int(self.stale.numpy()) >= config.patience
+        self._say_scores(row, best)
+        return scores, best, stop_early
+
+    def _log_row(self, writer, history_path, row):
+        with writer.as_default(step=row["step"]):
+            for key, value in row.items():
+                if key != "step":
+                    tf.summary.scalar(key, value)
+        writer.flush()
+        with open(history_path, "a") as stream:
+            stream.write(json.dumps(row) + "\n")
 
     def _finish(self, best):
         """Writes ``final/model.keras``: the best model on dev if asked, else the last."""

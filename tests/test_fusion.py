@@ -1,0 +1,195 @@
+"""Late-fusion start of the multimodal head: exact unimodal heads, blend choice, trainer."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import TINY, lively, make_inputs
+
+from e2e_emotion import build_model
+from e2e_emotion.data import RecordSource
+from e2e_emotion.models.fusion import (
+    FusionError,
+    check_late_fusion,
+    choose_blend,
+    set_late_fusion_head,
+)
+from e2e_emotion.training import TrainConfig, Trainer, TrainingError, predict_split
+
+
+def _models(lstm_type="standard", units=(8, 6), mm_units=None, audio_layers=2):
+    def build(modality, lstm_units, layers=2):
+        config = {**TINY, "lstm_units": lstm_units, "lstm_layers": layers, "lstm_type": lstm_type}
+        return build_model(modality, speech_preset="reference", **config)
+
+    audio = build("audio", units[0], audio_layers)
+    visual = build("visual", units[1])
+    if audio_layers == 2:
+        audio, visual = lively(audio, seed=1), lively(visual, seed=2)
+    multimodal = build("multimodal", mm_units or sum(units))
+    multimodal.speech_network.set_weights(audio.speech_network.get_weights())
+    multimodal.visual_network.set_weights(visual.visual_network.get_weights())
+    return audio, visual, multimodal
+
+
+def _read_json_lines(path):
+    with open(path) as stream:
+        return [json.loads(line) for line in stream]
+
+
+def _ccc(x, y):
+    covariance = np.mean((x - x.mean()) * (y - y.mean()))
+    return 2 * covariance / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+
+@pytest.mark.parametrize("lstm_type", ["standard", "peephole"])
+def test_late_fusion_head_computes_the_blend_of_the_unimodal_heads(lstm_type):
+    audio, visual, multimodal = _models(lstm_type)
+    inputs = make_inputs("multimodal", batch=2, time=7, seed=3)
+    from_audio = audio({"audio": inputs["audio"]}).numpy()
+    from_visual = visual({"video": inputs["video"]}).numpy()
+    assert np.abs(from_audio - from_visual).max() > 0.1  # the two heads differ
+    for weight in ([1.0, 0.0], [0.0, 1.0], [0.5, 0.25]):
+        set_late_fusion_head(multimodal, audio, visual, weight)
+        expected = np.asarray(weight) * from_audio + (1 - np.asarray(weight)) * from_visual
+        np.testing.assert_allclose(multimodal(inputs).numpy(), expected, atol=2e-5)
+    # The cross blocks start at zero: the audio units read no visual feature and no visual
+    # unit's state (gate i of the first layer, rows of the visual features).
+    kernel = multimodal.get_layer("temporal_lstm_1").get_weights()[0]
+    speech = multimodal.speech_network.output.shape[-1]
+    assert not kernel[speech:, :8].any() and not kernel[:speech, 8:14].any()
+
+
+def test_late_fusion_refuses_heads_that_do_not_fit():
+    with pytest.raises(FusionError, match=r"must be the audio model's plus the visual model's "):
+        set_late_fusion_head(*_models(mm_units=10)[2:], *_models()[:2], [1, 0])
+    audio, visual, multimodal = _models(mm_units=10)
+    with pytest.raises(FusionError, match=r"lstm_units of the multimodal model is 10.*8 \+ 6 = 14"):
+        check_late_fusion(multimodal, audio, visual)
+    audio, visual, multimodal = _models(audio_layers=1)
+    with pytest.raises(FusionError, match="lstm_layers differs: multimodal 2, audio 1, visual 2"):
+        check_late_fusion(multimodal, audio, visual)
+    audio, visual, multimodal = _models()
+    with pytest.raises(FusionError, match="the audio model: expected a audio EmotionModel, got"):
+        check_late_fusion(multimodal, visual, visual)
+    with pytest.raises(FusionError, match="audio_weight must be 2 finite numbers"):
+        set_late_fusion_head(multimodal, audio, visual, [1.0, np.nan])
+    peephole = build_model(
+        "multimodal",
+        speech_preset="reference",
+        **{**TINY, "lstm_units": 14, "lstm_type": "peephole"},
+    )
+    with pytest.raises(FusionError, match="lstm_type differs: multimodal 'peephole'"):
+        check_late_fusion(peephole, audio, visual)
+
+
+def test_blend_chosen_per_dimension():
+    rng = np.random.default_rng(0)
+    labels = rng.normal(size=(2000, 2))
+    # Arousal: audio exact, visual noise; valence: two independently noisy estimates,
+    # whose mean is better than either.
+    audio = np.stack([labels[:, 0], labels[:, 1] + rng.normal(0, 0.7, 2000)], axis=1)
+    visual = np.stack([rng.normal(size=2000), labels[:, 1] + rng.normal(0, 0.7, 2000)], axis=1)
+
+    def score(predictions):
+        return [_ccc(predictions[:, d], labels[:, d]) for d in range(2)]
+
+    chosen, table = choose_blend(audio, visual, score)
+    assert chosen.tolist() == [1.0, 0.5]
+    assert table[1.0][0] == pytest.approx(1.0)
+    assert table[0.5][1] > max(table[1.0][1], table[0.0][1]) + 0.05
+    # A tie goes to the mean of the two.
+    chosen, _ = choose_blend(audio, audio, score)
+    assert chosen.tolist() == [0.5, 0.5]
+
+
+def _fusion_config(records, model_dir, audio_path, visual_path, **overrides):
+    values = {
+        "records": records,
+        "model_dir": str(model_dir),
+        "modality": "multimodal",
+        "model": {"speech_preset": "reference", **TINY, "lstm_units": 14},
+        "sequence": {"sequence_length": 25, "hop": 25, "batch_size": 2, "shuffle_buffer": 8},
+        "learning_rate": 1e-3,
+        "steps": 2,
+        "checkpoint_every": 2,
+        "eval_every": 2,
+        "log_every": 1,
+        "init_audio": str(audio_path),
+        "init_visual": str(visual_path),
+        "init_head": "late_fusion",
+        "eval_train": False,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_trainer_starts_from_the_late_fusion_chosen_on_dev(small_records, tmp_path):
+    audio, visual, _ = _models()
+    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
+    audio.save(paths[0])
+    visual.save(paths[1])
+    config = _fusion_config(small_records, tmp_path / "fused", *paths)
+    trainer = Trainer(config, verbose=False)
+    trainer.train()
+    history = _read_json_lines(tmp_path / "fused/logs/history.jsonl")
+    assert [row["step"] for row in history if "dev_ccc_mean" in row] == [0, 2]
+
+    # The step-0 model is the blend of the unimodal models' dev predictions chosen on dev.
+    source = RecordSource(small_records)
+    sequence = config.sequence_config
+    outputs = {}
+    for name, model in (("audio", audio), ("visual", visual)):
+        predictions, labels = predict_split(model, source, "dev", name, sequence)
+        outputs[name] = np.concatenate([predictions[rid] for rid in sorted(predictions)])
+    y = np.concatenate([labels[rid] for rid in sorted(labels)])
+
+    def score(predictions):
+        return [_ccc(predictions[:, d].astype(np.float64), y[:, d]) for d in range(2)]
+
+    chosen, table = choose_blend(outputs["audio"], outputs["visual"], score)
+    for index, dimension in enumerate(("arousal", "valence")):
+        assert history[0][f"dev_ccc_{dimension}"] == pytest.approx(
+            table[chosen[index]][index], abs=1e-4
+        )
+    with open(tmp_path / "fused/best/scores.json") as stream:
+        best = json.load(stream)
+    assert best["ccc_mean"] >= history[0]["dev_ccc_mean"] - 1e-12
+    # A restart finds the run complete and does not evaluate step 0 again.
+    Trainer(config, verbose=False).train()
+    again = _read_json_lines(tmp_path / "fused/logs/history.jsonl")
+    assert len(again) == len(history)
+
+
+def test_late_fusion_configuration_errors(small_records, tmp_path):
+    audio, visual, _ = _models()
+    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
+    audio.save(paths[0])
+    visual.save(paths[1])
+    with pytest.raises(TrainingError, match="--init_head=late_fusion is for the multimodal model"):
+        Trainer(
+            _fusion_config(
+                small_records, tmp_path / "a", *paths, modality="audio", init_visual=None
+            )
+        )
+    with pytest.raises(TrainingError, match="needs --init_audio and --init_visual"):
+        Trainer(_fusion_config(small_records, tmp_path / "b", *paths, init_visual=None))
+    with pytest.raises(TrainingError, match=r"needs evaluations \(--eval_every > 0\)"):
+        Trainer(_fusion_config(small_records, tmp_path / "c", *paths, eval_every=0))
+    with pytest.raises(TrainingError, match="--init_head='mean': expected one of"):
+        Trainer(_fusion_config(small_records, tmp_path / "d", *paths, init_head="mean"))
+    wide = {"speech_preset": "reference", **TINY, "lstm_units": 16}
+    trainer = Trainer(
+        _fusion_config(small_records, tmp_path / "e", *paths, model=wide), verbose=False
+    )
+    with pytest.raises(
+        TrainingError, match=r"audio.keras, .*visual.keras\): lstm_units .* 16.*8 \+ 6 = 14"
+    ):
+        trainer.train()
+    with pytest.raises(TrainingError, match="--init_visual=.*missing.keras: cannot load"):
+        Trainer(
+            _fusion_config(small_records, tmp_path / "f", paths[0], tmp_path / "missing.keras"),
+            verbose=False,
+        ).train()
+    keras.backend.clear_session()
