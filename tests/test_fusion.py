@@ -71,7 +71,9 @@ def test_late_fusion_refuses_heads_that_do_not_fit():
     with pytest.raises(FusionError, match="lstm_layers differs: multimodal 2, audio 1, visual 2"):
         check_late_fusion(multimodal, audio, visual)
     audio, visual, multimodal = _models()
-    with pytest.raises(FusionError, match="the audio model: expected a audio EmotionModel, got"):
+    with pytest.raises(
+        FusionError, match="the audio model: expected an audio EmotionModel, got 'visual'"
+    ):
         check_late_fusion(multimodal, visual, visual)
     with pytest.raises(FusionError, match="audio_weight must be 2 finite numbers"):
         set_late_fusion_head(multimodal, audio, visual, [1.0, np.nan])

@@ -45,7 +45,8 @@ def check_late_fusion(model, audio_model, visual_model):
     ):
         if not isinstance(candidate, EmotionModel) or candidate.modality != modality:
             found = getattr(candidate, "modality", type(candidate).__name__)
-            raise FusionError(f"{role}: expected a {modality} EmotionModel, got {found!r}")
+            article = "an" if modality[0] in "aeiou" else "a"
+            raise FusionError(f"{role}: expected {article} {modality} EmotionModel, got {found!r}")
     target = _head_layout(model, "the multimodal model")
     audio = _head_layout(audio_model, "the audio model")
     visual = _head_layout(visual_model, "the visual model")
