@@ -63,6 +63,11 @@ flags.DEFINE_string("init_visual", None, "Trained visual model (dir or .keras) t
 flags.DEFINE_boolean(
     "freeze_features", False, "Train the LSTM head only; feature networks as initialised."
 )
+flags.DEFINE_boolean(
+    "freeze_batch_norm",
+    False,
+    "Keep the BatchNorm statistics of --init_visual (inference mode); convolutions train.",
+)
 flags.DEFINE_enum(
     "init_head",
     "random",

@@ -195,3 +195,52 @@ def test_late_fusion_configuration_errors(small_records, tmp_path):
             verbose=False,
         ).train()
     keras.backend.clear_session()
+
+
+def test_frozen_batch_norm_keeps_the_initial_statistics(small_records, tmp_path):
+    _, visual, _ = _models()
+    path = tmp_path / "visual.keras"
+    visual.save(path)
+    config = _fusion_config(
+        small_records,
+        tmp_path / "frozen_bn",
+        None,
+        path,
+        modality="visual",
+        model={**TINY, "lstm_units": 6},
+        init_audio=None,
+        init_head="random",
+        freeze_batch_norm=True,
+        learning_rate=1e-2,
+    )
+    trainer = Trainer(config, verbose=False)
+    trainer.train()
+
+    def by_kind(model):
+        norms, convs = [], []
+        for layer in model.visual_network.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                norms.extend(layer.get_weights())  # gamma, beta, moving mean and variance
+            elif isinstance(layer, keras.layers.Conv2D):
+                convs.extend(layer.get_weights())
+        return norms, convs
+
+    (norms, convs), (norms_before, convs_before) = by_kind(trainer.model), by_kind(visual)
+    assert len(norms) == len(norms_before) > 0
+    for kept, original in zip(norms, norms_before, strict=True):
+        np.testing.assert_array_equal(kept, original)
+    assert max(np.abs(a - b).max() for a, b in zip(convs, convs_before, strict=True)) > 1e-4
+    with pytest.raises(TrainingError, match="--freeze_batch_norm .* the visual model needs"):
+        Trainer(
+            _fusion_config(
+                small_records,
+                tmp_path / "no_init",
+                None,
+                None,
+                modality="visual",
+                init_audio=None,
+                init_visual=None,
+                init_head="random",
+                freeze_batch_norm=True,
+            )
+        )

@@ -59,6 +59,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         init_audio=flags.init_audio,
         init_visual=flags.init_visual,
         freeze_features=flags.freeze_features,
+        freeze_batch_norm=flags.freeze_batch_norm,
         init_head=flags.init_head,
         seed=flags.seed,
         jit_compile={"auto": None, "true": True, "false": False}[flags.jit_compile],

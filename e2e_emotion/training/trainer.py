@@ -79,6 +79,10 @@ class TrainConfig:
         init_audio, init_visual: trained audio / visual model (a model directory or a
             ``.keras`` file) whose feature network initialises this model's (the paper
             initialises the multimodal model from the unimodal ones).
+        freeze_batch_norm: the visual network's BatchNorm layers keep the statistics, scale
+            and offset of ``init_visual`` and run in inference mode, its convolutions train
+            (for fine-tuning with batches of few recordings, whose statistics are not the
+            corpus').
         init_head: ``random`` (the paper: the multimodal model's recurrent head starts from
             random weights) or ``late_fusion``: it starts as the heads of ``init_audio`` and
             ``init_visual`` side by side (its ``lstm_units`` their sum), their outputs
@@ -132,6 +136,7 @@ class TrainConfig:
     init_audio: str | None = None
     init_visual: str | None = None
     freeze_features: bool = False
+    freeze_batch_norm: bool = False
     init_head: str = "random"
     seed: int = 0
     jit_compile: bool | None = None
@@ -199,6 +204,11 @@ class TrainConfig:
                     "--init_head=late_fusion chooses its blend on --eval_split: it needs "
                     "evaluations (--eval_every > 0)"
                 )
+        if self.freeze_batch_norm and not self.init_visual:
+            raise TrainingError(
+                "--freeze_batch_norm keeps the BatchNorm statistics of a trained visual "
+                f"network: the {self.modality} model needs --init_visual"
+            )
         if self.freeze_features:
             needed = {"audio": ["init_audio"], "visual": ["init_visual"]}.get(
                 self.modality, ["init_audio", "init_visual"]
@@ -425,6 +435,10 @@ class Trainer:
             for network in (self.model.speech_network, self.model.visual_network):
                 if network is not None:
                     network.trainable = False
+        if config.freeze_batch_norm:
+            for layer in self.model.visual_network.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
         with self.strategy.scope():
             self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             self.optimizer.build(self.model.trainable_variables)
