@@ -189,6 +189,13 @@ def test_late_fusion_configuration_errors(small_records, tmp_path):
         TrainingError, match=r"audio.keras, .*visual.keras\): lstm_units .* 16.*8 \+ 6 = 14"
     ):
         trainer.train()
+    # Nothing was trained there: the corrected command reuses the directory.
+    right = {"speech_preset": "reference", **TINY, "lstm_units": 14}
+    Trainer(
+        _fusion_config(small_records, tmp_path / "e", *paths, model=right), verbose=False
+    ).train()
+    with open(tmp_path / "e" / "config.json") as stream:
+        assert json.load(stream)["model"]["lstm_units"] == 14
     with pytest.raises(TrainingError, match="--init_visual=.*missing.keras: cannot load"):
         Trainer(
             _fusion_config(small_records, tmp_path / "f", paths[0], tmp_path / "missing.keras"),

@@ -343,10 +343,20 @@ def save_model_atomically(model, path):
 
 
 def _check_model_dir(config):
-    """Writes config.json, or checks a reused model directory has a compatible one."""
+    """The configuration to write as config.json; a reused model directory that holds a
+    trained state (checkpoint, best or final model) must have a compatible one. A directory
+    whose run stopped before saving anything (an initialisation refused, say) is reused."""
     path = os.path.join(config.model_dir, "config.json")
     new = json.loads(json.dumps(config.to_json(), default=_json_default))
-    if os.path.exists(path):
+    trained = any(
+        os.path.exists(os.path.join(config.model_dir, *parts))
+        for parts in (
+            ("checkpoints", "checkpoint"),
+            ("best", "model.keras"),
+            ("final", "model.keras"),
+        )
+    )
+    if trained and os.path.exists(path):
         with open(path) as stream:
             try:
                 old = json.load(stream)
