@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.schema import FACE_MODES
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("media", None, "WAV/MP4 (audio models) or MP4 (visual, multimodal) file.")
 flags.DEFINE_string("model_name", None, "Served model name.")
@@ -34,7 +36,7 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "modality", None, ["audio", "visual", "multimodal"], "Model modality (default: ask the server)."
 )
-flags.DEFINE_enum("face_mode", "detect", ["detect", "centre"], "Face crop: detector or centre.")
+flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face crop: detector or centre.")
 flags.DEFINE_enum(
     "image_format", "jpeg", ["jpeg", "png"], "Crop encoding for --signature=examples."
 )

@@ -23,9 +23,7 @@ import time
 
 import numpy as np
 
-from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
-
-FACE_MODES = ("detect", "centre")
+from tfrecords_tools.schema import FACE_MODES, FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
 
 
 class LiveError(Exception):

@@ -36,12 +36,11 @@ from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
 from e2e_emotion.frames import check_frames, predict_windows
 from tfrecords_tools.media import MediaError
-from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS
+from tfrecords_tools.schema import FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
 # Frames per feature-network call when a Keras model predicts a whole recording.
 FEATURE_CHUNK = 150
-FACE_MODES = ("detect", "centre")
 
 __all__ = [
     "CSV_HEADER",

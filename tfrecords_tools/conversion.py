@@ -50,7 +50,8 @@ class ConversionOptions:
         num_shards: shards per split at most (never more than its recordings).
         image_format: ``"jpeg"`` or ``"png"`` for the face crops.
         jpeg_quality: JPEG quality (1-100).
-        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"`` (centre crop).
+        face_mode: ``"detect"`` (Haar cascade with tracking), ``"blazeface"`` (BlazeFace with
+            tracking, ``tfrecords_tools.blazeface``) or ``"centre"`` (centre crop).
         detect_every: run the detector on every N-th frame only (the tracked box is reused
             in between); detection is most of the conversion time.
         face_tracking: look for the face near the tracked one first, the whole frame only
@@ -89,8 +90,10 @@ class ConversionOptions:
             )
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality!r}")
-        if self.face_mode not in ("detect", "centre"):
-            raise ValueError(f"face_mode must be 'detect' or 'centre', got {self.face_mode!r}")
+        if self.face_mode not in schema.FACE_MODES:
+            raise ValueError(
+                f"face_mode must be one of {schema.FACE_MODES}, got {self.face_mode!r}"
+            )
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every!r}")
         if not self.length_tolerance >= 0:

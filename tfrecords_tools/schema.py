@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Face crop modes of the conversion and of every reader of media files: the Haar cascade,
+# BlazeFace (tfrecords_tools.faces), or the central square of the frame.
+FACE_MODES = ("detect", "blazeface", "centre")
+
 SCHEMA_VERSION = 1
 SAMPLE_RATE = 16000
 FRAME_SECONDS = 0.04
