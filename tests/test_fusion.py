@@ -251,3 +251,37 @@ def test_frozen_batch_norm_keeps_the_initial_statistics(small_records, tmp_path)
                 freeze_batch_norm=True,
             )
         )
+
+
+def test_a_restart_with_other_frozen_parts_is_refused(small_records, tmp_path):
+    _, visual, _ = _models()
+    path = tmp_path / "visual.keras"
+    visual.save(path)
+
+    def config(**overrides):
+        return _fusion_config(
+            small_records,
+            tmp_path / "run",
+            None,
+            path,
+            modality="visual",
+            model={**TINY, "lstm_units": 6},
+            init_audio=None,
+            init_head="random",
+            steps=1,
+            eval_every=0,
+            **overrides,
+        )
+
+    Trainer(config(freeze_batch_norm=True), verbose=False).train()
+    with pytest.raises(TrainingError, match="freeze_batch_norm: True there, False now"):
+        Trainer(config(freeze_batch_norm=False))
+    # A config.json written before the key existed reads as its default (False).
+    saved = tmp_path / "run" / "config.json"
+    with open(saved) as stream:
+        old = json.load(stream)
+    del old["freeze_batch_norm"]
+    saved.write_text(json.dumps(old))
+    Trainer(config(freeze_batch_norm=False), verbose=False)
+    with pytest.raises(TrainingError, match="freeze_batch_norm: False there, True now"):
+        Trainer(config(freeze_batch_norm=True))

@@ -53,7 +53,8 @@ SELECT_ON = ("mean", "arousal", "valence")
 # recordings means the model computes something else in inference: warn.
 MISMATCH_WARNING = 0.15
 # Keys of config.json that must not change when a model directory is reused.
-COMPATIBLE_KEYS = ("modality", "model", "sequence_length")
+# (The frozen parts decide which variables the optimizer and the checkpoint hold.)
+COMPATIBLE_KEYS = ("modality", "model", "sequence_length", "freeze_features", "freeze_batch_norm")
 INIT_HEADS = ("random", "late_fusion")
 
 
@@ -362,7 +363,10 @@ def _check_model_dir(config):
                 old = json.load(stream)
             except json.JSONDecodeError as error:
                 raise TrainingError(f"{path} is not valid JSON ({error})") from None
-        different = [key for key in COMPATIBLE_KEYS if old.get(key) != new.get(key)]
+        # A key an older config.json lacks had the default value.
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        old = {key: old.get(key, defaults.get(key)) for key in COMPATIBLE_KEYS}
+        different = [key for key in COMPATIBLE_KEYS if old[key] != new.get(key)]
         if different:
             details = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in different)
             raise TrainingError(
