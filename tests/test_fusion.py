@@ -204,21 +204,25 @@ def test_late_fusion_configuration_errors(small_records, tmp_path):
     keras.backend.clear_session()
 
 
-def test_frozen_batch_norm_keeps_the_initial_statistics(small_records, tmp_path):
+def _saved_visual(tmp_path):
+    """A tiny visual model saved as ``visual.keras``: ``(model, path)``."""
     _, visual, _ = _models()
     path = tmp_path / "visual.keras"
     visual.save(path)
-    config = _fusion_config(
-        small_records,
-        tmp_path / "frozen_bn",
-        None,
-        path,
-        modality="visual",
-        model={**TINY, "lstm_units": 6},
-        init_audio=None,
-        init_head="random",
-        freeze_batch_norm=True,
-        learning_rate=1e-2,
+    return visual, path
+
+
+def _visual_config(records, model_dir, init_visual, **overrides):
+    """A visual model starting from ``init_visual`` (a tiny one, 6 LSTM units)."""
+    values = {"model": {**TINY, "lstm_units": 6}, "init_audio": None, "init_head": "random"}
+    values.update(overrides)
+    return _fusion_config(records, model_dir, None, init_visual, modality="visual", **values)
+
+
+def test_frozen_batch_norm_keeps_the_initial_statistics(small_records, tmp_path):
+    visual, path = _saved_visual(tmp_path)
+    config = _visual_config(
+        small_records, tmp_path / "frozen_bn", path, freeze_batch_norm=True, learning_rate=1e-2
     )
     trainer = Trainer(config, verbose=False)
     trainer.train()
@@ -254,23 +258,11 @@ def test_frozen_batch_norm_keeps_the_initial_statistics(small_records, tmp_path)
 
 
 def test_a_restart_with_other_frozen_parts_is_refused(small_records, tmp_path):
-    _, visual, _ = _models()
-    path = tmp_path / "visual.keras"
-    visual.save(path)
+    _, path = _saved_visual(tmp_path)
 
     def config(**overrides):
-        return _fusion_config(
-            small_records,
-            tmp_path / "run",
-            None,
-            path,
-            modality="visual",
-            model={**TINY, "lstm_units": 6},
-            init_audio=None,
-            init_head="random",
-            steps=1,
-            eval_every=0,
-            **overrides,
+        return _visual_config(
+            small_records, tmp_path / "run", path, steps=1, eval_every=0, **overrides
         )
 
     Trainer(config(freeze_batch_norm=True), verbose=False).train()
