@@ -147,7 +147,7 @@ class StreamModel:
         video frame), then one step of the LSTM head with its state."""
         import tensorflow as tf
 
-        from e2e_emotion.export.tflite.twins import _recurrent_layers, head_step
+        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells
         from e2e_emotion.models.speech_stream import IncrementalSpeech
 
         self._model = model
@@ -155,7 +155,7 @@ class StreamModel:
         self._frame_names = tuple(
             name for name, net in (("audio", speech), ("video", visual)) if net is not None
         )
-        lstms = _recurrent_layers(model)
+        lstms = recurrent_cells(model)
         dense = model.get_layer("predictions")
         self._speech = self._speech_frame = None
         if speech is not None and speech.preset == "paper":

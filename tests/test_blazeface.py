@@ -84,6 +84,12 @@ def test_tilted_and_turned_faces_the_haar_cascade_misses(detector, photo):
     for degrees in (30, 50, 65, -65):  # turned (yaw, as a turned picture)
         assert len(detector.detect(_turned(photo, degrees))) == 1, degrees
     assert len(detector.detect(np.full_like(photo, 128))) == 0
+    # The cropper's blazeface mode runs this detector, not the cascade.
+    tilted = _rolled(photo, 45)
+    blaze, haar = FaceCropper(mode="blazeface"), FaceCropper(mode="detect", tilt_angles=())
+    blaze.crop(tilted)
+    haar.crop(tilted)
+    assert (blaze.missed, haar.missed) == (0, 1)
 
 
 def test_synthetic_faces_found_and_cropped_like_the_haar_cropper():

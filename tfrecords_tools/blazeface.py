@@ -68,6 +68,7 @@ def anchor_centres() -> np.ndarray:
 def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Indices of the boxes ``[n, 4]`` (x0, y0, x1, y1) kept, best score first."""
     order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     kept = []
     while len(order):
         best, rest = order[0], order[1:]
@@ -77,7 +78,6 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np
         x1 = np.minimum(boxes[best, 2], boxes[rest, 2])
         y1 = np.minimum(boxes[best, 3], boxes[rest, 3])
         overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         union = areas[best] + areas[rest] - overlap
         order = rest[overlap <= iou * np.maximum(union, 1e-12)]
     return np.asarray(kept, np.int64)

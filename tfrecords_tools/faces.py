@@ -114,6 +114,21 @@ def detect_faces(
     return np.round(boxes[order]).astype(np.int64)
 
 
+def _search_square(shape, box, search):
+    """``(x0, y0, x1, y1)``: the square of ``search`` sides around the tracked ``box``
+    ``(centre_x, centre_y, side)``, clipped to a frame of ``shape``; None if under 2 pixels."""
+    height, width = shape[:2]
+    centre_x, centre_y, side = (float(v) for v in box)
+    if not side > 0:
+        raise ValueError(f"box side must be > 0, got {side!r}")
+    half = search * side / 2
+    x0, y0 = max(0, int(centre_x - half)), max(0, int(centre_y - half))
+    x1, y1 = min(width, int(np.ceil(centre_x + half))), min(height, int(np.ceil(centre_y + half)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return x0, y0, x1, y1
+
+
 def detect_faces_near(
     frame_rgb: np.ndarray,
     box: tuple[float, float, float],
@@ -136,15 +151,11 @@ def detect_faces_near(
       largest first; `[0, 4]` if none.
     """
     frame_rgb = _check_rgb(frame_rgb)
-    height, width = frame_rgb.shape[:2]
-    centre_x, centre_y, side = (float(v) for v in box)
-    if not side > 0:
-        raise ValueError(f"box side must be > 0, got {side!r}")
-    half = search * side / 2
-    x0, y0 = max(0, int(centre_x - half)), max(0, int(centre_y - half))
-    x1, y1 = min(width, int(np.ceil(centre_x + half))), min(height, int(np.ceil(centre_y + half)))
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    square = _search_square(frame_rgb.shape, box, search)
+    if square is None:
         return np.zeros((0, 4), np.int64)
+    x0, y0, x1, y1 = square
+    side = float(box[2])
     scale = min(1.0, face_pixels / side)
     gray = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
@@ -196,19 +207,13 @@ def detect_faces_blazeface(
       highest score first; `[0, 4]` if none.
     """
     frame_rgb = _check_rgb(frame_rgb)
-    height, width = frame_rgb.shape[:2]
     x0 = y0 = 0
     region = frame_rgb
     if near is not None:
-        centre_x, centre_y, side = (float(v) for v in near)
-        if not side > 0:
-            raise ValueError(f"box side must be > 0, got {side!r}")
-        half = 1.25 * side
-        x0, y0 = max(0, int(centre_x - half)), max(0, int(centre_y - half))
-        x1 = min(width, int(np.ceil(centre_x + half)))
-        y1 = min(height, int(np.ceil(centre_y + half)))
-        if x1 - x0 < 2 or y1 - y0 < 2:
+        square = _search_square(frame_rgb.shape, near, 2.5)
+        if square is None:
             return np.zeros((0, 4), np.int64)
+        x0, y0, x1, y1 = square
         region = frame_rgb[y0:y1, x0:x1]
     found = detector.detect(region)
     sides = np.maximum(found[:, 2], found[:, 3]) * _BLAZE_SCALE

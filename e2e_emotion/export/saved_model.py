@@ -318,9 +318,9 @@ class EmotionServingModule(tf.Module):
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
 
     def _stream_function(self):
-        from e2e_emotion.export.tflite.twins import _recurrent_layers, head_step
+        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells
 
-        lstms = _recurrent_layers(self.model)
+        lstms = recurrent_cells(self.model)
         dense = self.model.get_layer("predictions")
         frames = {name: spec.shape[2:] for name, spec in self._input_specs().items()}
         specs = [tf.TensorSpec([None, *shape], tf.float32, name) for name, shape in frames.items()]

@@ -25,14 +25,13 @@ class FusionError(ValueError):
     """The three models cannot be combined; the message names the sizes at fault."""
 
 
-def _head_layout(model, role):
+def _head_layout(model):
     config = model.get_config()
     return {
         "units": config["lstm_units"],
         "layers": config["lstm_layers"],
         "type": config["lstm_type"],
         "features": model.num_features,
-        "role": role,
     }
 
 
@@ -47,9 +46,7 @@ def check_late_fusion(model, audio_model, visual_model):
             found = getattr(candidate, "modality", type(candidate).__name__)
             article = "an" if modality[0] in "aeiou" else "a"
             raise FusionError(f"{role}: expected {article} {modality} EmotionModel, got {found!r}")
-    target = _head_layout(model, "the multimodal model")
-    audio = _head_layout(audio_model, "the audio model")
-    visual = _head_layout(visual_model, "the visual model")
+    target, audio, visual = (_head_layout(m) for m in (model, audio_model, visual_model))
     for key, what in (("layers", "lstm_layers"), ("type", "lstm_type")):
         if not target[key] == audio[key] == visual[key]:
             raise FusionError(

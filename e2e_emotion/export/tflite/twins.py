@@ -35,7 +35,7 @@ class _Recurrent:
         return h_new, c_new
 
 
-def _recurrent_layers(model):
+def recurrent_cells(model):
     """The recurrent head of an ``EmotionModel`` as ``_Recurrent`` cells, bottom first."""
     found = []
     for layer in getattr(model, "recurrent_layers", []):
@@ -104,7 +104,7 @@ def sequence_function(model, sequence_length):
         raise TFLiteExportError(f"sequence_length must be an integer, got {sequence_length!r}")
     if sequence_length < 1:
         raise TFLiteExportError(f"sequence_length must be >= 1, got {sequence_length}")
-    lstms = _recurrent_layers(model)
+    lstms = recurrent_cells(model)
     dense = model.get_layer("predictions")
     specs = {
         name: tf.TensorSpec([1, sequence_length, *shape], tf.float32, name=name)
@@ -159,7 +159,7 @@ def stream_function(model):
         TFLiteExportError: the ``paper`` speech preset (not frame-local).
     """
     _check_streamable(model)
-    lstms = _recurrent_layers(model)
+    lstms = recurrent_cells(model)
     dense = model.get_layer("predictions")
     specs = {
         name: tf.TensorSpec([1, *shape], tf.float32, name=name)
