@@ -9,6 +9,7 @@ import pytest
 
 from e2e_emotion.evaluation import (
     PostProcessor,
+    bias,
     ccc,
     format_table,
     label_statistics,
@@ -21,6 +22,7 @@ from e2e_emotion.evaluation import (
     rmse,
     score,
     score_recordings,
+    sd_ratio,
     shift_earlier,
     write_report,
 )
@@ -67,6 +69,29 @@ def test_ccc_pearson_rmse_values():
     # CCC punishes bias and scale where Pearson does not.
     assert pearson(3 * y + 1, y) == pytest.approx(1.0)
     assert ccc(3 * y + 1, y) < 0.3
+
+
+def test_bias_and_sd_ratio_explain_the_ccc_below_pearson():
+    rng = np.random.default_rng(4)
+    y = rng.normal(0.1, 0.3, 400)
+    x = 0.6 * y + 0.25 + rng.normal(0, 0.05, 400)
+    assert bias(x, y) == pytest.approx(x.mean() - y.mean(), abs=1e-12)
+    assert sd_ratio(x, y) == pytest.approx(x.std() / y.std(), abs=1e-12)
+    assert bias([1.0, 2.0, 3.0], [0.0, 0.0, 3.0]) == pytest.approx(1.0)
+    assert sd_ratio([0.0, 2.0], [0.0, 1.0]) == pytest.approx(2.0)
+    # CCC = PCC * 2 / (s + 1/s + u^2), u = bias / sqrt(sd_x sd_y): the CCC's losses.
+    s = sd_ratio(x, y)
+    u = bias(x, y) / np.sqrt(x.std() * y.std())
+    assert ccc(x, y) == pytest.approx(pearson(x, y) * 2 / (s + 1 / s + u**2), abs=1e-12)
+    assert ccc(x, y) < pearson(x, y) - 0.3
+    # Constant gold standard: undefined, 0.0 (as the CCC) rather than NaN or infinity.
+    assert sd_ratio(np.arange(5.0), np.ones(5)) == 0.0
+    with pytest.raises(ValueError, match="sd_ratio: lengths differ"):
+        sd_ratio(np.ones(3), np.ones(2))
+    result = score(np.stack([x, y], 1), np.stack([y, y], 1), names=["arousal", "valence"])
+    assert result["overall"]["arousal"]["bias"] == pytest.approx(bias(x, y))
+    assert result["overall"]["valence"]["sd_ratio"] == pytest.approx(1.0)
+    assert result["overall"]["valence"]["bias"] == 0.0
 
 
 def test_zero_variance_cases_return_zero_not_nan():
@@ -172,13 +197,39 @@ def test_format_table_and_json_report(tmp_path):
     preds = {rid: 0.5 * y + 0.05 for rid, y in labels.items()}
     result = score_recordings({rid: (preds[rid], labels[rid]) for rid in labels})
     table = format_table(result, title="dev, raw")
-    lines = table.splitlines()
-    assert lines[0] == "dev, raw"
-    assert any(line.startswith("dev_1") for line in lines)
-    assert any(line.startswith("mean of recordings") for line in lines)
-    assert f"{result['overall']['arousal']['ccc']:.4f}" in lines[-1]
-    assert lines[-1].startswith("overall") and lines[-1].rstrip().endswith("220")
-    assert len({len(line) for line in lines[2:] if not line.startswith("-")}) == 1  # aligned
+    main, level = (part.splitlines() for part in table.split("\n\n"))
+    assert main[0] == "dev, raw"
+    assert any(line.startswith("dev_1") for line in main)
+    assert any(line.startswith("mean of recordings") for line in main)
+    assert f"{result['overall']['arousal']['ccc']:.4f}" in main[-1]
+    assert main[-1].startswith("overall") and main[-1].rstrip().endswith("220")
+    assert len({len(line) for line in main[2:] if not line.startswith("-")}) == 1  # aligned
+    # Below: bias and sd ratio per dimension, the same rows (0.5 y + 0.05: half the scale).
+    assert level[1].split() == [
+        "level",
+        "and",
+        "scale",
+        "bias",
+        "sd",
+        "ratio",
+        "bias",
+        "sd",
+        "ratio",
+    ]
+    rows = {line[:24].strip(): line[24:].split() for line in level[3:]}
+    assert list(rows) == ["dev_1", "dev_2", "mean of recordings", "overall (all frames)"]
+    for rid in ("dev_1", "dev_2"):
+        for index in range(2):
+            expected = preds[rid][:, index].mean() - labels[rid][:, index].mean()
+            assert float(rows[rid][2 * index]) == pytest.approx(expected, abs=5e-5)
+            assert rows[rid][2 * index + 1] == "0.5000"
+    assert len({len(line) for line in level[1:] if not line.startswith("-")}) == 1  # aligned
+    # A result scored before bias and sd ratio existed prints without that block.
+    old = json.loads(json.dumps(result))
+    for scores in [old["overall"], old["mean_of_recordings"], *old["per_recording"].values()]:
+        for name in ("arousal", "valence"):
+            del scores[name]["bias"], scores[name]["sd_ratio"]
+    assert format_table(old).splitlines() == main[1:]
 
     path = tmp_path / "reports" / "dev.json"
     assert write_report(path, result) == str(path)

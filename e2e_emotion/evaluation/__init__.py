@@ -1,6 +1,7 @@
 """Evaluation of continuous emotion predictions (Tzirakis et al. 2017, AVEC 2016).
 
-- ``scores``: CCC, Pearson, RMSE; whole-split and per-recording reports (JSON, table).
+- ``scores``: CCC, Pearson, RMSE, bias, sd ratio; whole-split and per-recording reports
+  (JSON, table).
 - ``postprocess``: the AVEC 2016 chain (median filter, centring, scaling, time shift),
   parameters chosen on dev and applied to test.
 - ``plots``: predictions vs gold standard, training curves (PNG).
@@ -32,12 +33,14 @@ from e2e_emotion.evaluation.postprocess import (
     shift_earlier,
 )
 from e2e_emotion.evaluation.scores import (
+    bias,
     ccc,
     format_table,
     pearson,
     rmse,
     score,
     score_recordings,
+    sd_ratio,
     write_json_atomic,
     write_report,
 )
@@ -50,6 +53,7 @@ __all__ = [
     "acoustic_features",
     "add_context",
     "apply_chain",
+    "bias",
     "ccc",
     "format_table",
     "label_statistics",
@@ -62,6 +66,7 @@ __all__ = [
     "rmse",
     "score",
     "score_recordings",
+    "sd_ratio",
     "shift_earlier",
     "visual_feature_names",
     "visual_features",

@@ -1,9 +1,15 @@
-"""Scores of continuous predictions: CCC, Pearson correlation, RMSE.
+"""Scores of continuous predictions: CCC, Pearson correlation, RMSE, bias and scale.
 
 Tzirakis et al. (2017) and AVEC 2016 score arousal and valence with the concordance
 correlation coefficient (CCC) computed once over every frame of an evaluation split.
 Per-recording CCCs and their mean are reported too: short recordings with a flat gold
 standard can have very different per-recording values, so both views are kept.
+
+Where a CCC below the Pearson correlation comes from is reported too: ``CCC = PCC * 2 /
+(s + 1/s + u^2)`` with ``s`` the ratio of the standard deviations (``sd_ratio``,
+predictions over gold standard) and ``u`` the difference of the means (``bias``,
+predictions minus gold standard) over ``sqrt(sd_x sd_y)``: a recording scored with a
+high PCC but a low CCC is off in level (bias) or in scale (sd_ratio).
 
 All moments are population (biased) moments in float64, the same definition as the
 training loss (``e2e_emotion.losses``) and the streaming metric (``e2e_emotion.metrics``).
@@ -24,7 +30,7 @@ from tfrecords_tools.schema import LABEL_NAMES
 
 # The label dimensions, in the order of the model outputs.
 DEFAULT_NAMES = LABEL_NAMES
-METRICS = ("ccc", "pearson", "rmse")
+METRICS = ("ccc", "pearson", "rmse", "bias", "sd_ratio")
 
 
 def _pair(x, y, what="values"):
@@ -88,6 +94,25 @@ def rmse(x, y) -> float:
     return float(np.sqrt(np.mean((x - y) ** 2)))
 
 
+def bias(x, y) -> float:
+    """Mean of ``x`` (predictions) minus mean of ``y`` (gold standard): the level error."""
+    x, y = _pair(x, y, "bias")
+    return float(x.mean() - y.mean())
+
+
+def sd_ratio(x, y) -> float:
+    """Standard deviation of ``x`` (predictions) over that of ``y`` (gold standard).
+
+    1 when the predictions have the gold standard's scale; 0.0 when ``y`` is constant
+    (undefined), as for the CCC.
+    """
+    x, y = _pair(x, y, "sd_ratio")
+    _, _, var_x, var_y, _ = _moments(x, y)
+    if var_y <= 0.0:
+        return 0.0
+    return float(math.sqrt(var_x / var_y))
+
+
 def _check_matrix(predictions, labels, names, what):
     predictions = np.asarray(predictions, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
@@ -114,11 +139,12 @@ def _check_matrix(predictions, labels, names, what):
 
 
 def _dimension_scores(predictions, labels, names):
-    """``{name: {"ccc", "pearson", "rmse"}, "mean_ccc": ...}`` of ``[n, D]`` arrays."""
+    """``{name: {metric: value for METRICS}, "mean_ccc": ...}`` of ``[n, D]`` arrays."""
+    functions = {"ccc": ccc, "pearson": pearson, "rmse": rmse, "bias": bias, "sd_ratio": sd_ratio}
     result = {}
     for index, name in enumerate(names):
         x, y = predictions[:, index], labels[:, index]
-        result[name] = {"ccc": ccc(x, y), "pearson": pearson(x, y), "rmse": rmse(x, y)}
+        result[name] = {metric: functions[metric](x, y) for metric in METRICS}
     result["mean_ccc"] = float(np.mean([result[name]["ccc"] for name in names]))
     return result
 
@@ -147,9 +173,9 @@ def score(
         names: the D dimension names.
 
     Returns:
-        ``{"overall": {name: {"ccc", "pearson", "rmse"}, ..., "mean_ccc"},
-        "per_recording": {rid: {same, "num_frames"}}, "mean_of_recordings": {name:
-        {"ccc", "pearson", "rmse"} averaged over recordings, ..., "mean_ccc"},
+        ``{"overall": {name: {"ccc", "pearson", "rmse", "bias", "sd_ratio"}, ...,
+        "mean_ccc"}, "per_recording": {rid: {same, "num_frames"}}, "mean_of_recordings":
+        {name: {the same metrics} averaged over recordings, ..., "mean_ccc"},
         "num_frames": N}``. Without ``recording_ids``, ``per_recording`` is ``{}`` and
         ``mean_of_recordings`` is ``None``. Recording ids are turned into strings (JSON
         keys), in order of first appearance.
@@ -243,11 +269,21 @@ def _names_of(result):
     return tuple(key for key in result["overall"] if key != "mean_ccc")
 
 
+def _level_row(label, scores, names):
+    cells = [f"{label:<24.24}"]
+    for name in names:
+        cells.append(f"{scores[name]['bias']:>+8.4f} {scores[name]['sd_ratio']:>8.4f}")
+    return "  ".join(cells)
+
+
 def format_table(result: Mapping, title: str | None = None) -> str:
     """Fixed-width text table of a :func:`score` result.
 
     Rows: every recording, the mean of recordings, and the overall (all frames) score;
     columns: CCC, Pearson (PCC) and RMSE per dimension, the mean CCC and the frame count.
+    Below it, the same rows with the bias (mean prediction minus mean gold standard) and
+    the ratio of standard deviations per dimension: where a CCC lower than the PCC is
+    lost (left out for results written before these were scored).
     """
     names = _names_of(result)
     block = 26  # three 8-wide columns and two spaces: one dimension
@@ -260,13 +296,28 @@ def format_table(result: Mapping, title: str | None = None) -> str:
     lines = [title] if title else []
     lines.extend(["  ".join(top).rstrip(), header_line, rule])
     per_recording = result.get("per_recording") or {}
-    for rid, scores in per_recording.items():
+    rows = [(rid, scores) for rid, scores in per_recording.items()]
+    for rid, scores in rows:
         lines.append(_row(rid, scores, names, scores.get("num_frames", "")))
     if result.get("mean_of_recordings"):
+        rows.append(("mean of recordings", result["mean_of_recordings"]))
         lines.append(_row("mean of recordings", result["mean_of_recordings"], names, ""))
     if per_recording:
         lines.append(rule)
     lines.append(_row("overall (all frames)", result["overall"], names, result["num_frames"]))
+    rows.append(("overall (all frames)", result["overall"]))
+    if all(
+        "bias" in scores[name] and "sd_ratio" in scores[name]
+        for _, scores in rows
+        for name in names
+    ):
+        block = 17  # two 8-wide columns: one dimension
+        top = [" " * 24] + [f"{name:^{block}.{block}}" for name in names]
+        header_line = "  ".join(
+            [f"{'level and scale':<24}"] + [f"{'bias':>8} {'sd ratio':>8}" for _ in names]
+        )
+        lines.extend(["", "  ".join(top).rstrip(), header_line, "-" * len(header_line)])
+        lines.extend(_level_row(label, scores, names) for label, scores in rows)
     return "\n".join(lines)
 
 
