@@ -20,6 +20,8 @@ import json
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list(
     "models",
@@ -61,6 +63,9 @@ def _kernel_sizes(values):
             raise app.UsageError(f"--conv_kernels: expected positive integers, got {value!r}")
         sizes.append(int(value))
     return sizes
+
+
+register_output_checks(flags, files=["json"])
 
 
 def main(argv):

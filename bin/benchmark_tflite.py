@@ -19,6 +19,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tflite", None, ".tflite files and/or directories holding them.")
 flags.DEFINE_integer("repeats", 50, "Timed runs per file.", lower_bound=1)
@@ -26,6 +28,7 @@ flags.DEFINE_integer("warmup", 5, "Untimed runs first.", lower_bound=0)
 flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1)
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 flags.mark_flags_as_required(["tflite"])
+register_output_checks(flags, files=["json"])
 
 
 def main(argv):

@@ -18,6 +18,7 @@ import json
 from absl import app, flags, logging
 
 from tfrecords_tools import commands
+from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.schema import FACE_MODES
 
 SECONDS = flags.DEFINE_float("seconds", 300.0, "Length of the recording.", lower_bound=1)
@@ -28,6 +29,7 @@ FACE_TRACKING = flags.DEFINE_boolean(
     "face_tracking", True, "Look for the face near the last one first."
 )
 JSON = flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
+register_output_checks(flags, files=["json"])
 
 
 def main(argv):

@@ -21,6 +21,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Trained model directory (best/model.keras) or a .keras file.")
 flags.DEFINE_string("output_dir", None, "Directory for the .tflite files and the JSON report.")
@@ -36,6 +38,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("check_split", "dev", "Split of --check_records to score.")
 flags.mark_flags_as_required(["model", "output_dir"])
+register_output_checks(flags, directories=["output_dir"])
 
 
 def main(argv):

@@ -16,6 +16,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Model directory (best/ or final/ model) or .keras file.")
 flags.DEFINE_string("records", None, "Directory written by bin/make_tfrecords.py.")
@@ -40,6 +42,7 @@ flags.DEFINE_boolean("postprocess", True, "Fit and apply the AVEC post-processin
 flags.DEFINE_boolean("baseline", True, "Also score the handcrafted-feature baseline.")
 flags.DEFINE_boolean("plots", True, "Write prediction and training-curve plots.")
 flags.mark_flags_as_required(["model", "records", "output_dir"])
+register_output_checks(flags, directories=["output_dir"])
 
 
 def main(argv):

@@ -19,6 +19,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Model directory (best/ or final/ model) or .keras file.")
 flags.DEFINE_string("export_base", None, "Base directory TF Serving watches (--model_base_path).")
@@ -37,6 +39,7 @@ flags.DEFINE_integer("benchmark_batch", 4, "Benchmark batch size (sequences).", 
 flags.DEFINE_integer("benchmark_frames", 150, "Benchmark frames per sequence.", lower_bound=1)
 flags.DEFINE_integer("benchmark_runs", 10, "Timed benchmark calls.", lower_bound=1)
 flags.DEFINE_integer("benchmark_warmup", 2, "Untimed calls first.", lower_bound=0)
+register_output_checks(flags, directories=["export_base"])
 
 
 def main(argv):

@@ -18,12 +18,14 @@ import sys
 from absl import app, flags, logging
 
 from tfrecords_tools import commands
+from tfrecords_tools.output_paths import register_output_checks
 
 RECORDS = flags.DEFINE_string("records", None, "Directory written by make_tfrecords.py.")
 CONTACT_SHEET = flags.DEFINE_string("contact_sheet", None, "PNG of face crops to write.")
 PLOT = flags.DEFINE_string("plot", None, "PNG of one recording's audio envelope and labels.")
 RECORDING = flags.DEFINE_string("recording", None, "Recording to plot (default: the first).")
 flags.mark_flag_as_required("records")
+register_output_checks(flags, files=["contact_sheet", "plot"])
 
 
 def main(argv):

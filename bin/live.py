@@ -27,6 +27,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.schema import FACE_MODES
 
 FLAGS = flags.FLAGS
@@ -49,6 +50,7 @@ flags.DEFINE_boolean(
     "serve_after_end", True, "With --serve: keep the page up after the stream ends (Ctrl-C)."
 )
 flags.mark_flags_as_required(["source", "model"])
+register_output_checks(flags, files=["output_csv"])
 
 
 def main(argv):

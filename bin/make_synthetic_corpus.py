@@ -15,6 +15,7 @@ import sys
 from absl import app, flags
 
 from tfrecords_tools import commands, synthetic
+from tfrecords_tools.output_paths import register_output_checks
 
 OUTPUT_DIR = flags.DEFINE_string("output_dir", "data/synthetic", "Corpus root to write.")
 NUM_TRAIN = flags.DEFINE_integer("num_train", 2, "Training recordings.", lower_bound=0)
@@ -26,6 +27,7 @@ SECONDS = flags.DEFINE_float("seconds", 20.0, "Seconds per recording.", lower_bo
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 160, "Video side in pixels.", lower_bound=48)
 SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace a corpus written earlier.")
+register_output_checks(flags, directories=["output_dir"])
 
 
 def main(argv):

@@ -21,6 +21,7 @@ import sys
 from absl import app, flags, logging
 
 from tfrecords_tools import commands, writer
+from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.schema import FACE_MODES
 
 CORPUS = flags.DEFINE_enum("corpus", "avec2016", list(commands.CORPUS_KINDS), "Corpus layout.")
@@ -66,6 +67,7 @@ ON_ERROR = flags.DEFINE_enum(
     "on_error", "fail", ["fail", "skip"], "A bad recording stops the run, or is skipped."
 )
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
+register_output_checks(flags, directories=["output_dir"])
 
 
 def main(argv):

@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.schema import FACE_MODES
 
 FLAGS = flags.FLAGS
@@ -31,6 +32,7 @@ flags.DEFINE_string("output_png", None, "Optional plot of the two curves.")
 flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face crop mode.")
 flags.DEFINE_integer("sequence_length", 150, "Frames per window; 0: whole file.", lower_bound=0)
 flags.mark_flags_as_required(["media", "model", "output_csv"])
+register_output_checks(flags, files=["output_csv", "output_png"])
 
 
 def main(argv):

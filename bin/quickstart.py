@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO
 from absl import app, flags, logging
 
 from e2e_emotion.quickstart import QUICK_MODALITIES, run_quickstart
+from tfrecords_tools.output_paths import register_output_checks
 
 WORK_DIR = flags.DEFINE_string("work_dir", "runs/quickstart", "Where everything is written.")
 MODALITIES = flags.DEFINE_multi_enum(
@@ -30,6 +31,7 @@ CORPUS = flags.DEFINE_string("corpus", None, "Your corpus instead of the built-i
 CORPUS_FORMAT = flags.DEFINE_enum(
     "corpus_format", "avec2016", ["avec2016", "recola", "manifest"], "Layout of --corpus."
 )
+register_output_checks(flags, directories=["work_dir"])
 
 
 def main(argv):

@@ -20,6 +20,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.schema import FACE_MODES
 
 FLAGS = flags.FLAGS
@@ -45,6 +46,7 @@ flags.DEFINE_integer("max_frames", None, "Only the first N frames (40 ms each)."
 flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.", lower_bound=0.1)
 flags.DEFINE_string("output_csv", None, "Write the CSV here instead of stdout.")
 flags.mark_flags_as_required(["media", "model_name"])
+register_output_checks(flags, files=["output_csv"])
 
 
 def main(argv):

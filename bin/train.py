@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags, logging
 
+from tfrecords_tools.output_paths import register_output_checks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("records", None, "Directory written by bin/make_tfrecords.py.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, logs, best and final models.")
@@ -100,6 +102,7 @@ flags.DEFINE_enum(
 flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")
 flags.DEFINE_boolean("baseline", True, "Log the handcrafted baseline's dev CCC beside the model's.")
 flags.mark_flags_as_required(["records", "model_dir"])
+register_output_checks(flags, directories=["model_dir"])
 
 
 def main(argv):

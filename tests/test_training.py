@@ -555,6 +555,13 @@ def test_bad_configuration_errors(audio_records, tmp_path):
         Trainer(config_for(audio_records, tmp_path / "g", patience=-1))
     with pytest.raises(TrainingError, match="visual model needs video"):
         train(config_for(audio_records, tmp_path / "e", modality="visual"))
+    # A model directory that is a file, or lies under one: named, nothing written.
+    (tmp_path / "a_file").write_text("keep")
+    with pytest.raises(TrainingError, match=r"--model_dir=\S*a_file: \S*a_file is a file, not a"):
+        Trainer(config_for(audio_records, tmp_path / "a_file"))
+    with pytest.raises(TrainingError, match=r"a_file \(a parent of \S*a_file/run\) is a file"):
+        Trainer(config_for(audio_records, tmp_path / "a_file" / "run"))
+    assert (tmp_path / "a_file").read_text() == "keep"
     # A model directory from an incompatible configuration.
     Trainer(config_for(audio_records, tmp_path / "f", steps=1, eval_every=0), verbose=False).train()
     other = dict(SMALL_AUDIO, lstm_units=8)

@@ -42,6 +42,7 @@ from e2e_emotion.models.fusion import (
 )
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import EVAL_CONTEXTS, predict_split
+from tfrecords_tools.output_paths import output_path_problem
 from tfrecords_tools.schema import LABEL_NAMES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -347,6 +348,9 @@ def _check_model_dir(config):
     """The configuration to write as config.json; a reused model directory that holds a
     trained state (checkpoint, best or final model) must have a compatible one. A directory
     whose run stopped before saving anything (an initialisation refused, say) is reused."""
+    problem = output_path_problem(config.model_dir, "directory")
+    if problem:
+        raise TrainingError(f"--model_dir={config.model_dir}: {problem}")
     path = os.path.join(config.model_dir, "config.json")
     new = json.loads(json.dumps(config.to_json(), default=_json_default))
     trained = any(
@@ -611,7 +615,12 @@ class Trainer:
         """Runs (or resumes) training up to ``config.steps``. Returns the last dev scores."""
         config = self.config
         if self.is_chief:
-            _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
+            try:
+                _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
+            except OSError as error:
+                raise TrainingError(
+                    f"--model_dir={config.model_dir}: cannot write to it ({error.strerror})"
+                ) from None
         self._restore_or_initialise()
         replicas = self.strategy.num_replicas_in_sync
         self._say(
