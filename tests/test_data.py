@@ -1,5 +1,7 @@
 """Input pipeline: windows inside recordings, every frame once, seeds, augmentation."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -197,6 +199,9 @@ def test_pipeline_errors_name_the_problem(small_records, tmp_path):
         training_dataset(small_records, "test", "audio", config)
     with pytest.raises(DataError, match="no metadata.json"):
         training_dataset(str(tmp_path), "train", "audio", config)
+    metadata = os.path.join(small_records, "metadata.json")
+    with pytest.raises(DataError, match=r"metadata.json is a file: give the record directory"):
+        training_dataset(metadata, "train", "audio", config)
     with pytest.raises(ValueError, match="sequence_length must be a positive integer"):
         SequenceConfig(sequence_length=0)
 

@@ -22,6 +22,11 @@ class RecordsError(ValueError):
 def load_metadata(directory):
     """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
     path = os.path.join(directory, schema.METADATA_FILE)
+    if os.path.isfile(directory):
+        raise RecordsError(
+            f"{directory} is a file: give the record directory (the one holding "
+            f"{schema.METADATA_FILE})"
+        )
     if not os.path.isfile(path):
         raise RecordsError(f"{path}: no metadata.json (not a tfrecords_tools output directory)")
     try:
