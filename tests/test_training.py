@@ -192,7 +192,7 @@ def test_frozen_features_keep_the_initialising_weights(audio_records, trained, t
 
 
 def test_evaluation_report_with_postprocessing_and_baseline(audio_records, trained, tmp_path):
-    from e2e_emotion.evaluation.report import baseline_reference, evaluate_model
+    from e2e_emotion.evaluation.report import EvaluationError, baseline_reference, evaluate_model
 
     model_dir, _, scores = trained
     output = tmp_path / "eval"
@@ -225,6 +225,10 @@ def test_evaluation_report_with_postprocessing_and_baseline(audio_records, train
     assert (output / "plots" / "dev" / "dev_1.png").read_bytes()[:4] == b"\x89PNG"
     assert (output / "training_curves.png").exists()
     assert "dev" in (output / "report.txt").read_text()
+    # Post-processing chosen on dev and "tested" on dev would not be held out: refused.
+    with pytest.raises(EvaluationError, match=r"--test_split='dev' is the --eval_split"):
+        evaluate_model(str(model_dir), audio_records, str(tmp_path / "same"), test_split="dev")
+    assert not (tmp_path / "same").exists()
 
 
 def test_inference_mode_matches_training_mode_and_a_mismatch_is_caught(

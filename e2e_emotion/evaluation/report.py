@@ -121,6 +121,12 @@ def evaluate_model(
 
     if context not in EVAL_CONTEXTS:
         raise EvaluationError(f"--eval_context={context!r}: expected one of {EVAL_CONTEXTS}")
+    if test_split and test_split == eval_split:
+        raise EvaluationError(
+            f"--test_split={test_split!r} is the --eval_split: the post-processing is chosen "
+            "on that split, so its scores after post-processing would not be held out; give "
+            "another split (e.g. --test_split=test)"
+        )
 
     path = resolve_model_path(model_path)
     model = load_model(path)
