@@ -58,6 +58,31 @@ def _moments(x, y):
     return mean_x, mean_y, np.mean(dx * dx), np.mean(dy * dy), np.mean(dx * dy)
 
 
+# Each score from the moments (one pass over the data serves all of them).
+def _ccc_of(moments):
+    mean_x, mean_y, var_x, var_y, cov = moments
+    denominator = var_x + var_y + (mean_x - mean_y) ** 2
+    if denominator <= 0.0:
+        return 0.0
+    return float(2.0 * cov / denominator)
+
+
+def _pearson_of(moments):
+    _, _, var_x, var_y, cov = moments
+    denominator = math.sqrt(var_x * var_y)
+    if denominator <= 0.0:
+        return 0.0
+    # Rounding can push |r| a hair above 1 for perfectly collinear series.
+    return float(np.clip(cov / denominator, -1.0, 1.0))
+
+
+def _sd_ratio_of(moments):
+    _, _, var_x, var_y, _ = moments
+    if var_y <= 0.0:
+        return 0.0
+    return float(math.sqrt(var_x / var_y))
+
+
 def ccc(x, y) -> float:
     """Concordance correlation coefficient of two 1-D series (``[n]`` each).
 
@@ -66,12 +91,7 @@ def ccc(x, y) -> float:
     equal) the CCC is undefined; 0.0 is returned, the value of "no agreement beyond
     chance", so a degenerate recording never turns a report into NaN.
     """
-    x, y = _pair(x, y, "ccc")
-    mean_x, mean_y, var_x, var_y, cov = _moments(x, y)
-    denominator = var_x + var_y + (mean_x - mean_y) ** 2
-    if denominator <= 0.0:
-        return 0.0
-    return float(2.0 * cov / denominator)
+    return _ccc_of(_moments(*_pair(x, y, "ccc")))
 
 
 def pearson(x, y) -> float:
@@ -79,13 +99,7 @@ def pearson(x, y) -> float:
 
     Returns 0.0 when either series is constant (zero variance makes it undefined).
     """
-    x, y = _pair(x, y, "pearson")
-    _, _, var_x, var_y, cov = _moments(x, y)
-    denominator = math.sqrt(var_x * var_y)
-    if denominator <= 0.0:
-        return 0.0
-    # Rounding can push |r| a hair above 1 for perfectly collinear series.
-    return float(np.clip(cov / denominator, -1.0, 1.0))
+    return _pearson_of(_moments(*_pair(x, y, "pearson")))
 
 
 def rmse(x, y) -> float:
@@ -106,11 +120,7 @@ def sd_ratio(x, y) -> float:
     1 when the predictions have the gold standard's scale; 0.0 when ``y`` is constant
     (undefined), as for the CCC.
     """
-    x, y = _pair(x, y, "sd_ratio")
-    _, _, var_x, var_y, _ = _moments(x, y)
-    if var_y <= 0.0:
-        return 0.0
-    return float(math.sqrt(var_x / var_y))
+    return _sd_ratio_of(_moments(*_pair(x, y, "sd_ratio")))
 
 
 def _check_matrix(predictions, labels, names, what):
@@ -139,12 +149,19 @@ def _check_matrix(predictions, labels, names, what):
 
 
 def _dimension_scores(predictions, labels, names):
-    """``{name: {metric: value for METRICS}, "mean_ccc": ...}`` of ``[n, D]`` arrays."""
-    functions = {"ccc": ccc, "pearson": pearson, "rmse": rmse, "bias": bias, "sd_ratio": sd_ratio}
+    """``{name: {metric: value for METRICS}, "mean_ccc": ...}`` of ``[n, D]`` arrays
+    (already checked by ``_check_matrix``: float64, finite, same shape)."""
     result = {}
     for index, name in enumerate(names):
         x, y = predictions[:, index], labels[:, index]
-        result[name] = {metric: functions[metric](x, y) for metric in METRICS}
+        moments = _moments(x, y)
+        result[name] = {
+            "ccc": _ccc_of(moments),
+            "pearson": _pearson_of(moments),
+            "rmse": rmse(x, y),
+            "bias": float(moments[0] - moments[1]),
+            "sd_ratio": _sd_ratio_of(moments),
+        }
     result["mean_ccc"] = float(np.mean([result[name]["ccc"] for name in names]))
     return result
 
@@ -296,7 +313,7 @@ def format_table(result: Mapping, title: str | None = None) -> str:
     lines = [title] if title else []
     lines.extend(["  ".join(top).rstrip(), header_line, rule])
     per_recording = result.get("per_recording") or {}
-    rows = [(rid, scores) for rid, scores in per_recording.items()]
+    rows = list(per_recording.items())
     for rid, scores in rows:
         lines.append(_row(rid, scores, names, scores.get("num_frames", "")))
     if result.get("mean_of_recordings"):

@@ -615,12 +615,7 @@ class Trainer:
         """Runs (or resumes) training up to ``config.steps``. Returns the last dev scores."""
         config = self.config
         if self.is_chief:
-            try:
-                _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
-            except OSError as error:
-                raise TrainingError(
-                    f"--model_dir={config.model_dir}: cannot write to it ({error.strerror})"
-                ) from None
+            _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
         self._restore_or_initialise()
         replicas = self.strategy.num_replicas_in_sync
         self._say(
