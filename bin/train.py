@@ -33,6 +33,16 @@ flags.DEFINE_enum("lstm_type", "standard", ["standard", "peephole"], "LSTM cell.
 flags.DEFINE_float(
     "input_dropout", 0.0, "Dropout on the raw waveform (the paper's code: 0.5).", 0.0, 0.99
 )
+flags.DEFINE_integer(
+    "level_norm_frames",
+    0,
+    "Causal recording-level gain normalisation of the waveform before the speech network: "
+    "the prior's weight in 40 ms frames (250 = 10 s); 0: off (the paper).",
+    lower_bound=0,
+)
+flags.DEFINE_float(
+    "level_norm_db", -30.0, "Target frame power of the level normalisation, dBFS.", -100.0, 0.0
+)
 flags.DEFINE_list("resnet_blocks", ["3", "4", "6", "3"], "Bottleneck blocks per ResNet stage.")
 flags.DEFINE_list("resnet_filters", ["64", "128", "256", "512"], "ResNet stage widths.")
 flags.DEFINE_integer("stem_filters", 64, "ResNet stem filters.", lower_bound=1)

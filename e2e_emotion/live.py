@@ -148,6 +148,7 @@ class StreamModel:
         import tensorflow as tf
 
         from e2e_emotion.export.tflite.twins import head_step, recurrent_cells
+        from e2e_emotion.models.level import level_after
         from e2e_emotion.models.speech_stream import IncrementalSpeech
 
         self._model = model
@@ -169,14 +170,30 @@ class StreamModel:
             self._visual = tf.function(lambda video: visual(video, training=False))
 
         self._head = tf.function(lambda features, state: head_step(lstms, dense, features, state))
+        self._level = None
+        level = model.level_normalization
+        if level is not None:  # the audio level normaliser and its state, carried
+            self._level = tf.function(
+                lambda audio, state: (level(audio, state), level_after(audio, state))
+            )
         shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
         self._window = {"next": 0, "visual": [], "last_visual": None}
         self.visual_runs = 0  # frames whose visual features were computed
 
+    def _normalised(self, samples):
+        """One frame's samples as the speech network reads them (level-normalised, the
+        normaliser's state carried, when the Keras model normalises the level)."""
+        samples = np.asarray(samples, np.float32)
+        if self._level is None:
+            return samples
+        normalised, self._level_state = self._level(samples[None, None], self._level_state)
+        return normalised.numpy()[0, 0]
+
     def reset(self):
         """Zero LSTM state (the start of a stream)."""
         self.state = self._zero()
+        self._level_state = np.zeros((1, 2), np.float32)
         if self._window is not None:
             self._window = {"next": 0, "visual": [], "last_visual": None}
             if self._speech is not None:
@@ -198,9 +215,9 @@ class StreamModel:
                 self.visual_runs += 1
             window["visual"].append(window["last_visual"])
         if self._speech is not None:
-            ready = self._speech.push(frame["audio"])
+            ready = self._speech.push(self._normalised(frame["audio"]))
         elif self._speech_frame is not None:
-            ready = [self._speech_frame(np.asarray(frame["audio"], np.float32))]
+            ready = [self._speech_frame(self._normalised(frame["audio"]))]
         else:
             ready = [None]  # a visual model: nothing to wait for
         return [self._predict_next(features) for features in ready]

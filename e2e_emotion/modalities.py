@@ -7,3 +7,6 @@ light clients (the serving client, the baseline) can use it without loading Kera
 """
 
 MODALITIES = ("audio", "visual", "multimodal")
+# The model input holding the state of the audio level normalisation
+# (``e2e_emotion.models.level``); the streaming step's output is ``new_`` + this name.
+LEVEL_INPUT = "audio_level"

@@ -14,6 +14,7 @@ from e2e_emotion.data import (
     training_dataset,
     window_starts,
 )
+from e2e_emotion.models.level import level_states
 from tfrecords_tools import inspect_records
 
 
@@ -66,6 +67,9 @@ def test_training_sequences_never_cross_recordings(small_records):
             part = slice(start, start + 20)
             np.testing.assert_array_equal(inputs["audio"][row], frames[rid]["audio"][part])
             np.testing.assert_array_equal(labels[row, :, 0], frames[rid]["arousal"][part])
+            # The level normaliser's state: the recording's frame powers before the window.
+            expected_level = level_states(frames[rid]["audio"], [start])[0]
+            np.testing.assert_allclose(inputs["audio_level"][row], expected_level, rtol=1e-6)
             seen.add((rid, start))
     assert {s for _, s in seen} <= {0, 7, 14, 21, 28, 35, 42, 49, 55}
     assert len({rid for rid, _ in seen}) == 2  # shuffled across both recordings
@@ -93,6 +97,22 @@ def test_evaluation_scores_every_frame_once_without_augmentation(small_records):
                 counts[(rid, frame)] = counts.get((rid, frame), 0) + 1
     assert sorted(set(counts.values())) == [1]
     assert len(counts) == sum(n for _, n in source.recordings("dev"))
+
+
+def test_evaluation_windows_carry_the_level_state_of_their_recording(small_records):
+    frames = recordings_frames(small_records)
+    source = RecordSource(small_records)
+    dataset = evaluation_dataset(source, "train", "audio", SequenceConfig(sequence_length=30))
+    starts = {}
+    for inputs, _, _, info in dataset:
+        assert set(inputs) == {"audio", "audio_level"}
+        for row in range(len(info["start"])):
+            rid = source.recordings("train")[int(info["recording"][row])][0]
+            start = int(info["start"][row])
+            power = np.mean(np.square(frames[rid]["audio"][:start].astype(np.float64)), axis=-1)
+            np.testing.assert_allclose(inputs["audio_level"][row], [power.sum(), start], rtol=1e-6)
+            starts.setdefault(rid, []).append(start)
+    assert starts == {rid: [0, 30, 60] for rid in ("train_1", "train_2")}
 
 
 def test_shuffle_is_seeded_and_skip_resumes_the_same_stream(small_records):
@@ -215,4 +235,4 @@ def test_audio_only_records_refuse_a_visual_model(tmp_path):
     batch = next(
         iter(training_dataset(records, "train", "audio", SequenceConfig(sequence_length=5)))
     )
-    assert set(batch[0]) == {"audio"}
+    assert set(batch[0]) == {"audio", "audio_level"}

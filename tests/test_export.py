@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, make_inputs
+from conftest import TINY, lively, make_inputs
 
 from e2e_emotion import build_model
 from e2e_emotion.export import saved_model
@@ -188,6 +188,43 @@ def test_stream_signature_frame_by_frame_equals_the_whole_recording(audio_export
         stream(audio=tf.constant(audio[:, 0]), **bad)
     with pytest.raises(tf.errors.InvalidArgumentError, match="audio: NaN or Inf"):
         stream(audio=tf.constant(audio[:, 0] + np.inf), **state)
+
+
+def test_stream_signature_carries_the_audio_level_state(tmp_path):
+    """A level-normalising model: the stream's extra state makes it equal the whole."""
+    model = lively(build_model("audio", level_norm_frames=10, **AUDIO))
+    loaded = tf.saved_model.load(export_saved_model(model, tmp_path, "level"))
+    stream = loaded.signatures["stream"]
+    assert sorted(stream.structured_input_signature[1]) == [
+        "audio",
+        "audio_level",
+        "c_1",
+        "c_2",
+        "h_1",
+        "h_2",
+    ]
+    rng = np.random.default_rng(4)
+    audio = (rng.normal(0, 0.02, (2, 9, 640)) * np.geomspace(1, 30, 9)[:, None]).astype("float32")
+    whole = loaded.signatures["serving_default"](audio=tf.constant(audio))
+    assert_outputs_close(whole, outputs_of(model, {"audio": audio}))
+    state = {f"{p}_{k}": tf.zeros([2, 8]) for k in (1, 2) for p in "hc"}
+    state["audio_level"] = tf.zeros([2, 2])
+    got = []
+    for t in range(9):
+        out = stream(audio=tf.constant(audio[:, t]), **state)
+        state = {name: out[f"new_{name}"] for name in state}
+        got.append(np.stack([out["arousal"].numpy(), out["valence"].numpy()], -1))
+    expected = np.stack([whole["arousal"].numpy(), whole["valence"].numpy()], -1)
+    np.testing.assert_allclose(np.stack(got, axis=1), expected, atol=1e-5)
+    power = np.mean(np.square(audio.astype(np.float64)), axis=-1).sum(axis=1)
+    np.testing.assert_allclose(state["audio_level"], np.stack([power, [9, 9]], -1), rtol=1e-5)
+    # Without the state the frames would be normalised as a recording's start.
+    fresh = {name: tf.zeros_like(value) for name, value in state.items()}
+    out = stream(audio=tf.constant(audio[:, 8]), **{**state, "audio_level": fresh["audio_level"]})
+    assert np.max(np.abs(out["arousal"].numpy() - expected[:, 8, 0])) > 1e-3
+    bad = dict(state, audio_level=-state["audio_level"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio_level: the level state"):
+        stream(audio=tf.constant(audio[:, 0]), **bad)
 
 
 def test_metadata_signature_and_assets(audio_model, audio_export):

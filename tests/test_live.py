@@ -46,7 +46,11 @@ def files(tmp_path_factory):
     synthetic.write_synthetic_recording(
         "silent", 1.0, seed=3, audio_path=str(root / "s.wav"), video_path=paths["silent_mp4"]
     )
-    multimodal = lively(e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY))
+    # The multimodal and paper models normalise the audio level: its state is streamed too.
+    multimodal = e2e_emotion.build_model(
+        "multimodal", speech_preset="reference", level_norm_frames=10, **TINY
+    )
+    multimodal = lively(multimodal)
     paths["multimodal"] = str(root / "multimodal.keras")
     multimodal.save(paths["multimodal"])
     tflite.convert(multimodal, root / "tflite", variants=["float32"], sequence_length=10)
@@ -61,7 +65,10 @@ def files(tmp_path_factory):
     audio.save(paths["audio"])
     tflite.convert(audio, root / "audio_tflite", kinds=["stream"], variants=["int8"])
     paths["audio_int8"] = str(root / "audio_tflite" / "stream_int8.tflite")
-    paper = lively(e2e_emotion.build_model("audio", speech_preset="paper", lstm_units=4))
+    paper = e2e_emotion.build_model(
+        "audio", speech_preset="paper", level_norm_frames=10, lstm_units=4
+    )
+    paper = lively(paper)
     paths["paper"] = str(root / "paper.keras")
     paper.save(paths["paper"])
     return paths

@@ -60,14 +60,20 @@ def test_audio_all_kinds_and_variants(tmp_path):
 
 
 def test_stream_equals_full_sequence_on_a_long_recording(tmp_path):
-    """45 frames step by step (no window) == Keras on the 45 frames as one sequence."""
-    model = lively(e2e_emotion.build_model("audio", lstm_type="peephole", **TINY_AUDIO))
+    """45 frames step by step (no window) == Keras on the 45 frames as one sequence; the
+    audio level normaliser's state is carried like the LSTM's."""
+    model = e2e_emotion.build_model(
+        "audio", lstm_type="peephole", level_norm_frames=10, **TINY_AUDIO
+    )
+    model = lively(model)
     report = tflite.convert(model, tmp_path, kinds=["stream"], variants=["float32"])
     _assert_builtins(report["files"][0])
     inputs = make_inputs(model, batch=1, time=45, seed=3)
+    inputs["audio"] *= np.geomspace(0.1, 3, 45)[None, :, None].astype(np.float32)
     expected = np.asarray(model(inputs, training=False))[0]
     assert np.std(expected) > 0.1  # outputs move: the comparison means something
     lite = tflite.TFLiteModel(tmp_path / "stream_float32.tflite")
+    assert lite.state_shapes["audio_level"] == (1, 2)
     got = lite.predict({"audio": inputs["audio"][0]})
     np.testing.assert_allclose(got, expected, atol=1e-5)
     # Resetting the state every 15 frames == Keras on three windows of 15 frames.

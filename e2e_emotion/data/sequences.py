@@ -3,10 +3,13 @@
 Reads the shards and ``metadata.json`` written by ``tfrecords_tools`` (the schema there is
 the contract) and yields, per element::
 
-    ({"audio": [S, 640] float32, "video": [S, 96, 96, 3] float32 in [0, 1]},
+    ({"audio": [S, 640] float32, "audio_level": [2] float32,
+      "video": [S, 96, 96, 3] float32 in [0, 1]},
      labels [S, 2] float32 (arousal, valence), weights [S] float32 (1 real, 0 padding))
 
-batched to ``[B, S, ...]``, with only the inputs a model needs. Sequences never cross
+batched to ``[B, S, ...]``, with only the inputs a model needs (``audio_level`` beside
+``audio``: the recording's state of ``e2e_emotion.models.level`` at the window's first
+frame, which a model normalising the level reads and others ignore). Sequences never cross
 recordings: each shard holds whole recordings in order, frames are grouped back into
 recordings (``group_by_window`` with each recording's exact length from the metadata),
 and windows are cut inside a recording.
@@ -27,6 +30,7 @@ import re
 
 import tensorflow as tf
 
+from e2e_emotion.modalities import LEVEL_INPUT
 from tfrecords_tools import schema
 from tfrecords_tools.records import RecordsError, load_metadata
 
@@ -191,8 +195,12 @@ def _parse_raw(serialized, modalities, labelled):
     return frame
 
 
-def _slice_window(recording, index, start, sequence_length, keys):
-    """One window ``[S, ...]`` of a whole-recording element, zero-padded, with weights."""
+def _slice_window(recording, index, start, sequence_length, keys, power_before=None):
+    """One window ``[S, ...]`` of a whole-recording element, zero-padded, with weights.
+
+    ``power_before``: ``[n + 1]`` sums of the recording's frame powers before each frame
+    (float64), for the window's ``audio_level``.
+    """
     length = tf.shape(recording["recording_id"])[0]
     valid = tf.minimum(sequence_length, length - start)
     pad = sequence_length - valid
@@ -202,6 +210,9 @@ def _slice_window(recording, index, start, sequence_length, keys):
         paddings = [[0, pad]] + [[0, 0]] * (len(part.shape) - 1)
         window[key] = tf.pad(part, paddings)  # strings pad with b""
     window["weights"] = tf.concat([tf.ones([valid]), tf.zeros([pad])], axis=0)
+    if power_before is not None:
+        level = tf.stack([power_before[start], tf.cast(start, tf.float64)])
+        window[LEVEL_INPUT] = tf.cast(level, tf.float32)
     window["recording"] = index
     window["start"] = start
     return window
@@ -346,8 +357,14 @@ def _windows(source, split, modality, config, training, input_context=None):
 
     def to_windows(key, recording):
         starts = _window_starts_tf(tf.shape(recording["recording_id"])[0], size, hop, training)
+        power_before = None
+        if "audio" in keys:
+            power = tf.reduce_mean(tf.square(tf.cast(recording["audio"], tf.float64)), axis=-1)
+            power_before = tf.concat([[0.0], tf.cumsum(power)], axis=0)
         return tf.data.Dataset.from_tensor_slices(starts).map(
-            lambda start: _slice_window(recording, tf.cast(key, tf.int32), start, size, keys)
+            lambda start: _slice_window(
+                recording, tf.cast(key, tf.int32), start, size, keys, power_before
+            )
         )
 
     dataset = dataset.flat_map(to_windows)
@@ -372,6 +389,7 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
         if training and (config.audio_gain_db > 0 or config.audio_noise > 0):
             audio = augment_audio(audio, seed + 1, config.audio_gain_db, config.audio_noise)
         inputs["audio"] = audio
+        inputs[LEVEL_INPUT] = window[LEVEL_INPUT]
     if "video" in window and modality in ("visual", "multimodal"):
         video = _decode_video(window["video"], image_size)
         if training and config.augment_video:

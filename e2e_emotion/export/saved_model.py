@@ -24,8 +24,14 @@ float32, one value per 40 ms frame; ``time`` may be any length):
   visual model): one 40 ms frame per row, ``audio`` ``[batch, 640]`` and/or ``video``
   ``[batch, 96, 96, 3]``, plus the state ``h_k``, ``c_k`` ``[batch, units]`` of every LSTM
   layer ``k`` (zeros at a stream's start); outputs ``arousal``, ``valence`` ``[batch]`` and
-  ``new_h_k``, ``new_c_k`` to feed back (``bin/live.py`` streams through it). Frames by frame
-  over a recording it equals ``serving_default`` on the whole recording.
+  ``new_h_k``, ``new_c_k`` to feed back (``bin/live.py`` streams through it). A model that
+  normalises the audio level (``level_norm_frames > 0``) also takes ``audio_level``
+  ``[batch, 2]`` (zeros at a stream's start, never negative) and returns
+  ``new_audio_level``. Frame by frame over a recording it equals ``serving_default`` on
+  the whole recording.
+
+Every sequence given to ``serving_default``, ``examples`` or ``wav`` is a recording from its
+start: the LSTM state starts at zero, and so does the level normaliser's state.
 * ``metadata`` (all models, no inputs): ``sample_rate``, ``frame_length``, ``image_size``,
   ``label_names``, ``modality``, ``config_json`` (also in ``assets/config.json``).
 """
@@ -44,6 +50,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.modalities import LEVEL_INPUT
 from e2e_emotion.timing import timed_runs
 from tfrecords_tools import schema
 
@@ -318,7 +325,12 @@ class EmotionServingModule(tf.Module):
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
 
     def _stream_function(self):
-        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells
+        from e2e_emotion.export.tflite.twins import (
+            head_step,
+            level_state,
+            next_level_state,
+            recurrent_cells,
+        )
 
         lstms = recurrent_cells(self.model)
         dense = self.model.get_layer("predictions")
@@ -326,6 +338,9 @@ class EmotionServingModule(tf.Module):
         specs = [tf.TensorSpec([None, *shape], tf.float32, name) for name, shape in frames.items()]
         states = [f"{part}_{k}" for k in range(1, len(lstms) + 1) for part in "hc"]
         units = {f"{part}_{k}": lstm.units for k, lstm in enumerate(lstms, 1) for part in "hc"}
+        if self.model.level_normalization is not None:
+            states.append(LEVEL_INPUT)
+            units[LEVEL_INPUT] = 2
         specs += [tf.TensorSpec([None, units[name]], tf.float32, name) for name in states]
         names = [*frames, *states]
 
@@ -345,10 +360,20 @@ class EmotionServingModule(tf.Module):
                     ),
                     tf.debugging.assert_all_finite(value, f"{name}: NaN or Inf in the state"),
                 ]
+                if name == LEVEL_INPUT:
+                    checks.append(
+                        tf.debugging.assert_non_negative(
+                            value,
+                            message=f"{name}: the level state (sum of frame powers, frames "
+                            "seen) cannot be negative; [0, 0] starts a stream",
+                        )
+                    )
                 with tf.control_dependencies(checks):
                     state[name] = tf.identity(value)
-            x = self.model.frame_features(checked, training=False)[:, 0]
+            level = level_state(self.model, state)
+            x = self.model.frame_features({**checked, **level}, training=False)[:, 0]
             predictions, new = head_step(lstms, dense, x, state)
+            new.update(next_level_state(self.model, checked, state))
             outputs = {name: tf.identity(value, name=name) for name, value in new.items()}
             for index, name in enumerate(schema.LABEL_NAMES):
                 outputs[name] = tf.identity(predictions[:, index], name=name)

@@ -12,10 +12,12 @@ Output: ``[batch, time, 2]``, arousal then valence. The time axis may be ``None`
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
-from e2e_emotion.modalities import MODALITIES
+from e2e_emotion.modalities import LEVEL_INPUT, MODALITIES
 from e2e_emotion.models.checks import check_choice, check_positive_int
+from e2e_emotion.models.level import LevelNormalization
 from e2e_emotion.models.recurrent import recurrent_head
 from e2e_emotion.models.speech import SpeechNetwork
 from e2e_emotion.models.visual import BN_MOMENTUM, VisualNetwork
@@ -36,6 +38,8 @@ SPEECH_ARGS = {
     "input_dropout": "input_dropout",
     "conv2_method": "conv2_method",
 }
+# Arguments of the level normalisation in front of the speech network.
+LEVEL_ARGS = ("level_norm_frames", "level_norm_db")
 VISUAL_ARGS = {
     "image_size": "image_size",
     "stem_filters": "stem_filters",
@@ -78,6 +82,8 @@ class EmotionModel(keras.Model):
         channel_pool_size=10,
         input_dropout=0.0,
         conv2_method="auto",
+        level_norm_frames=0,
+        level_norm_db=-30.0,
         image_size=96,
         stem_filters=64,
         stage_blocks=(3, 4, 6, 3),
@@ -96,16 +102,29 @@ class EmotionModel(keras.Model):
         check_choice("lstm_type", lstm_type, LSTM_TYPES)
         check_positive_int("lstm_units", lstm_units)
         check_positive_int("lstm_layers", lstm_layers)
+        if isinstance(level_norm_frames, bool) or not isinstance(level_norm_frames, int):
+            raise ValueError(
+                f"`level_norm_frames` must be an integer >= 0, received {level_norm_frames!r}"
+            )
+        if level_norm_frames < 0:
+            raise ValueError(f"`level_norm_frames` must be >= 0, received {level_norm_frames}")
         arguments = dict(locals())
         speech_kwargs = {inner: arguments[outer] for outer, inner in SPEECH_ARGS.items()}
         visual_kwargs = {inner: arguments[outer] for outer, inner in VISUAL_ARGS.items()}
 
         inputs, features = {}, []
-        speech_network = visual_network = None
+        speech_network = visual_network = level_normalization = None
         if modality in ("audio", "multimodal"):
             speech_network = SpeechNetwork(**speech_kwargs)
             inputs["audio"] = keras.Input(shape=(None, frame_length), name="audio")
-            features.append(speech_network(inputs["audio"]))
+            audio = inputs["audio"]
+            if level_norm_frames:
+                level_normalization = LevelNormalization(
+                    level_norm_frames, level_norm_db, name="level_normalization"
+                )
+                inputs[LEVEL_INPUT] = keras.Input(shape=(2,), name=LEVEL_INPUT)
+                audio = level_normalization(audio, inputs[LEVEL_INPUT])
+            features.append(speech_network(audio))
         if modality in ("visual", "multimodal"):
             visual_network = VisualNetwork(weights=visual_weights, **visual_kwargs)
             inputs["video"] = keras.Input(shape=(None, image_size, image_size, 3), name="video")
@@ -122,10 +141,12 @@ class EmotionModel(keras.Model):
         self.modality = modality
         self.speech_network = speech_network
         self.visual_network = visual_network
+        self.level_normalization = level_normalization
         self.num_features = fused.shape[-1]
         self._config = {
             "modality": modality,
             **{outer: arguments[outer] for outer in SPEECH_ARGS},
+            **{name: arguments[name] for name in LEVEL_ARGS},
             **{outer: arguments[outer] for outer in VISUAL_ARGS},
             "lstm_units": lstm_units,
             "lstm_layers": lstm_layers,
@@ -135,15 +156,44 @@ class EmotionModel(keras.Model):
         self._config["stage_blocks"] = list(stage_blocks)
         self._config["stage_filters"] = list(stage_filters)
 
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self.with_level(inputs), *args, **kwargs)
+
+    def with_level(self, inputs):
+        """``inputs`` as the model takes them: the level state ``[0, 0]`` (a recording's
+        start) added when the model normalises the level and ``audio_level`` is missing,
+        and dropped when the model does not read it (the data pipeline always gives it)."""
+        if not isinstance(inputs, dict):
+            return inputs
+        if self.level_normalization is None:
+            return {name: value for name, value in inputs.items() if name != LEVEL_INPUT}
+        if LEVEL_INPUT in inputs or "audio" not in inputs:
+            return inputs
+        audio = inputs["audio"]
+        if isinstance(audio, np.ndarray):
+            zeros = np.zeros((audio.shape[0], 2), np.float32)
+        else:
+            zeros = keras.ops.zeros((keras.ops.shape(audio)[0], 2), "float32")
+        return {**inputs, LEVEL_INPUT: zeros}
+
+    def normalised_audio(self, inputs, training=False):
+        """``inputs["audio"]`` as the speech network reads it (level-normalised or not)."""
+        if self.level_normalization is None:
+            return inputs["audio"]
+        inputs = self.with_level(inputs)
+        return self.level_normalization(inputs["audio"], inputs[LEVEL_INPUT], training=training)
+
     def frame_features(self, inputs, training=False):
         """The fused per-frame features the recurrent head reads: ``[batch, time, F]``.
 
-        ``inputs`` holds ``"audio"`` and/or ``"video"`` as for the model itself; speech
-        features come before visual ones, as in the model's concatenation.
+        ``inputs`` holds ``"audio"`` and/or ``"video"`` as for the model itself (and
+        ``audio_level``, see ``with_level``); speech features come before visual ones, as
+        in the model's concatenation.
         """
         features = []
         if self.speech_network is not None:
-            features.append(self.speech_network(inputs["audio"], training=training))
+            audio = self.normalised_audio(inputs, training=training)
+            features.append(self.speech_network(audio, training=training))
         if self.visual_network is not None:
             features.append(self.visual_network(inputs["video"], training=training))
         return features[0] if len(features) == 1 else keras.ops.concatenate(features, axis=-1)
@@ -180,6 +230,16 @@ class EmotionModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def level_setting(model):
+    """The audio level normalisation of ``model``, as words: ``"off"`` or
+    ``"level_norm_frames=250, level_norm_db=-30.0"`` (models saved before it existed: off)."""
+    config = model.get_config()
+    frames = config.get("level_norm_frames", 0)
+    if not frames:
+        return "off"
+    return f"level_norm_frames={frames}, level_norm_db={config.get('level_norm_db', -30.0)}"
 
 
 def build_model(modality, speech_preset="paper", **kwargs):

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.frames import predict_windows, to_float
+from e2e_emotion.modalities import LEVEL_INPUT
+from e2e_emotion.models.level import level_states
 
 _FUNCTIONS = weakref.WeakKeyDictionary()
 # Frames per call of the feature networks when a whole recording is predicted.
@@ -41,7 +43,8 @@ def predict_recording(model, frames, window=None, chunk=FEATURE_CHUNK):
     ``window``: consecutive windows of that many frames, each from a zero LSTM state (the
     last zero-padded). ``None``: the whole recording as one sequence; with frame-local
     feature networks their features are computed ``chunk`` frames at a time (bounded
-    memory for the ResNet) and the recurrent head runs once over them all; the ``paper``
+    memory for the ResNet; the level normaliser's state carried from chunk to chunk) and
+    the recurrent head runs once over them all; the ``paper``
     preset's cross-frame kernels need the model on the whole recording at once.
     """
     functions = inference_functions(model)
@@ -55,6 +58,9 @@ def predict_recording(model, frames, window=None, chunk=FEATURE_CHUNK):
             name: to_float(value[start : start + chunk])[np.newaxis]
             for name, value in frames.items()
         }
+        if model.level_normalization is not None:
+            # The level normaliser's state at the chunk's first frame.
+            part[LEVEL_INPUT] = level_states(frames["audio"], [start])
         features.append(functions["features"](part)[0].numpy())
     whole = np.concatenate(features)[np.newaxis]
     return np.asarray(functions["head"](whole)[0], np.float32)

@@ -23,6 +23,8 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         "lstm_layers": flags.lstm_layers,
         "lstm_type": flags.lstm_type,
         "input_dropout": flags.input_dropout,
+        "level_norm_frames": flags.level_norm_frames,
+        "level_norm_db": flags.level_norm_db,
         "stage_blocks": _ints(flags.resnet_blocks, "resnet_blocks"),
         "stage_filters": _ints(flags.resnet_filters, "resnet_filters"),
         "stem_filters": flags.stem_filters,

@@ -34,6 +34,7 @@ import tensorflow as tf
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
 from e2e_emotion.files import atomic_path
 from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
+from e2e_emotion.models.emotion_model import level_setting
 from e2e_emotion.models.fusion import (
     FusionError,
     check_late_fusion,
@@ -397,6 +398,14 @@ def _initialise_from(model, source, path, network_name):
     shapes = [w.shape for w in source_weights]
     if shapes != [w.shape for w in target_network.get_weights()]:
         raise TrainingError(f"{path}: its {network_name} has other sizes than this model's")
+    if network_name == "speech_network":
+        theirs, ours = level_setting(source), level_setting(model)
+        if theirs != ours:
+            raise TrainingError(
+                f"{path}: its speech network was trained on audio with level normalisation "
+                f"{theirs}, this model has {ours}; give this model the same "
+                "level_norm_frames and level_norm_db (--model_config)"
+            )
     target_network.set_weights(source_weights)
 
 

@@ -12,6 +12,8 @@ import keras
 import tensorflow as tf
 
 from e2e_emotion.export.tflite.base import TFLiteExportError
+from e2e_emotion.modalities import LEVEL_INPUT
+from e2e_emotion.models.level import level_after
 from e2e_emotion.models.recurrent import PeepholeLSTMCell
 
 
@@ -149,11 +151,29 @@ def head_step(lstms, dense, features, state):
     return dense(x), new
 
 
+def level_state(model, inputs):
+    """``{"audio_level": state}`` from a streaming step's ``inputs`` when ``model``
+    normalises the audio level (``e2e_emotion.models.level``), else ``{}``."""
+    if model.level_normalization is None:
+        return {}
+    return {LEVEL_INPUT: inputs[LEVEL_INPUT]}
+
+
+def next_level_state(model, frames, inputs):
+    """``{"new_audio_level": ...}``: the level state after the step's audio ``frames``
+    ``[batch, 1, 640]``, or ``{}`` for a model without level normalisation."""
+    if model.level_normalization is None:
+        return {}
+    return {f"new_{LEVEL_INPUT}": level_after(frames["audio"], inputs[LEVEL_INPUT])}
+
+
 def stream_function(model):
     """Concrete function of the streaming step twin: one 40 ms frame plus LSTM states.
 
     Inputs ``audio [1, 640]`` / ``video [1, S, S, 3]`` and ``h_k, c_k [1, units]`` for
-    every LSTM layer ``k``; outputs ``predictions [1, 2]`` and ``new_h_k, new_c_k``.
+    every LSTM layer ``k``; outputs ``predictions [1, 2]`` and ``new_h_k, new_c_k``. A
+    model that normalises the audio level also takes ``audio_level [1, 2]`` and returns
+    ``new_audio_level`` (``[0, 0]`` at the stream's start, like the LSTM state).
 
     Raises:
         TFLiteExportError: the ``paper`` speech preset (not frame-local).
@@ -169,11 +189,13 @@ def stream_function(model):
         for part in ("h", "c"):
             name = f"{part}_{index}"
             specs[name] = tf.TensorSpec([1, lstm.units], tf.float32, name=name)
+    if model.level_normalization is not None:
+        specs[LEVEL_INPUT] = tf.TensorSpec([1, 2], tf.float32, name=LEVEL_INPUT)
 
     def step(inputs):
         frames = {key: inputs[key][:, tf.newaxis] for key in ("audio", "video") if key in inputs}
-        x = model.frame_features(frames)[:, 0]  # [1, F]
+        x = model.frame_features({**frames, **level_state(model, inputs)})[:, 0]  # [1, F]
         predictions, outputs = head_step(lstms, dense, x, inputs)
-        return {**outputs, "predictions": predictions}
+        return {**outputs, **next_level_state(model, frames, inputs), "predictions": predictions}
 
     return _trace(model, step, specs)
