@@ -573,12 +573,14 @@ def test_bad_configuration_errors(audio_records, tmp_path):
         Trainer(config_for(audio_records, tmp_path / "f", model=other))
 
 
-def test_predict_split_covers_every_frame(audio_records):
+@pytest.mark.parametrize("level_norm_frames", [0, 25])
+def test_predict_split_covers_every_frame(audio_records, level_norm_frames):
     from e2e_emotion.data import RecordSource, SequenceConfig
+    from e2e_emotion.models.inference import predict_recording
     from tfrecords_tools import inspect_records
 
     source = RecordSource(audio_records)
-    model = lively(build_model("audio", **SMALL_AUDIO))
+    model = lively(build_model("audio", level_norm_frames=level_norm_frames, **SMALL_AUDIO))
     sequence = SequenceConfig(sequence_length=70)
     windowed, labels = predict_split(model, source, "dev", "audio", sequence, "window")
     assert {rid: len(p) for rid, p in windowed.items()} == dict(source.recordings("dev"))
@@ -591,8 +593,13 @@ def test_predict_split_covers_every_frame(audio_records):
     # model run over the whole recording.
     np.testing.assert_allclose(windowed[rid][:70], whole[:70], atol=1e-5)
     assert np.abs(windowed[rid][70:] - whole[70:]).max() > 1e-2
-    # Recording (the default): features per window, the LSTM over the whole recording,
-    # equal to the model on the whole sequence (the reference preset is frame-local).
+    # ... as bin/predict.py's windows (each a recording's start, the level state too).
+    np.testing.assert_allclose(
+        windowed[rid], predict_recording(model, {"audio": frames["audio"]}, 70), atol=1e-5
+    )
+    # Recording (the default): features per window (each with its recording's level state),
+    # the LSTM over the whole recording, equal to the model on the whole sequence (the
+    # reference preset is frame-local).
     carried, carried_labels = predict_split(model, source, "dev", "audio", sequence)
     assert list(carried) == list(windowed)
     np.testing.assert_allclose(carried[rid], whole, atol=1e-4)

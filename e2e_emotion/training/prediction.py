@@ -9,7 +9,9 @@ Two evaluation contexts (``EVAL_CONTEXTS``):
   ``paper`` preset's long kernels see each window's zero padding at its edges, as in
   windowed evaluation.
 * ``"window"``: the whole model runs on each window, every window starting from a zero
-  LSTM state (the authors' evaluation of 150-frame sequences).
+  LSTM state (the authors' evaluation of 150-frame sequences) and, for a model with audio
+  level normalisation, from a zero level state: each window is scored as if it started a
+  recording, as ``bin/predict.py --sequence_length`` and the TFLite sequence model do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.data import evaluation_dataset
+from e2e_emotion.modalities import LEVEL_INPUT
 from e2e_emotion.models.inference import inference_functions
 
 EVAL_CONTEXTS = ("recording", "window")
@@ -46,6 +49,8 @@ def predict_split(model, source, split, modality, sequence_config, context="reco
 
     dataset = evaluation_dataset(source, split, modality, sequence_config)
     for inputs, batch_labels, weights, info in dataset:
+        if context == "window":  # each window a recording's start, the level's state too
+            inputs = {name: value for name, value in inputs.items() if name != LEVEL_INPUT}
         outputs = per_frame(inputs).numpy()
         weights = weights.numpy()
         batch_labels = batch_labels.numpy()
