@@ -89,7 +89,8 @@ def test_chunked_prediction_of_a_recording_carries_the_state():
         ({"level_norm_frames": -1}, "level_norm_frames` must be >= 0"),
         ({"level_norm_frames": True}, "level_norm_frames` must be an integer"),
         ({"level_norm_frames": 2.5}, "level_norm_frames` must be an integer"),
-        ({"level_norm_frames": 10, "level_norm_db": 3.0}, "target_db` must be in"),
+        ({"level_norm_frames": 10, "level_norm_db": 3.0}, "level_norm_db` must be a number"),
+        ({"level_norm_frames": 10, "level_norm_db": "-30"}, "received '-30'"),
     ],
 )
 def test_bad_settings_are_named(kwargs, message):

@@ -6,6 +6,10 @@ Every model maps per-frame inputs to arousal and valence every 40 ms:
 * ``visual``: ``{"video": [batch, time, 96, 96, 3]}`` -> ResNet-50 (2048) -> LSTM head;
 * ``multimodal``: both, features concatenated (1280 + 2048 = 3328) -> LSTM head.
 
+With ``level_norm_frames > 0`` the waveform is level-normalised before the speech network
+(``e2e_emotion.models.level``) and the model also reads ``audio_level`` ``[batch, 2]``,
+the normaliser's state at the sequence's first frame (zeros when not given).
+
 Output: ``[batch, time, 2]``, arousal then valence. The time axis may be ``None``.
 """
 
@@ -108,6 +112,14 @@ class EmotionModel(keras.Model):
             )
         if level_norm_frames < 0:
             raise ValueError(f"`level_norm_frames` must be >= 0, received {level_norm_frames}")
+        if (
+            isinstance(level_norm_db, bool)
+            or not isinstance(level_norm_db, int | float)
+            or not -100.0 <= level_norm_db <= 0.0
+        ):
+            raise ValueError(
+                f"`level_norm_db` must be a number in [-100, 0] dBFS, received {level_norm_db!r}"
+            )
         arguments = dict(locals())
         speech_kwargs = {inner: arguments[outer] for outer, inner in SPEECH_ARGS.items()}
         visual_kwargs = {inner: arguments[outer] for outer, inner in VISUAL_ARGS.items()}
