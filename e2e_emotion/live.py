@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from e2e_emotion.modalities import LEVEL_INPUT
 from tfrecords_tools.schema import FACE_MODES, FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
 
 
@@ -147,7 +148,7 @@ class StreamModel:
         video frame), then one step of the LSTM head with its state."""
         import tensorflow as tf
 
-        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells
+        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells, stream_state_sizes
         from e2e_emotion.models.level import level_after
         from e2e_emotion.models.speech_stream import IncrementalSpeech
 
@@ -176,7 +177,7 @@ class StreamModel:
             self._level = tf.function(
                 lambda audio, state: (level(audio, state), level_after(audio, state))
             )
-        shapes = {f"{p}_{i}": (1, lstm.units) for i, lstm in enumerate(lstms, 1) for p in "hc"}
+        shapes = {name: (1, size) for name, size in stream_state_sizes(model).items()}
         self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
         self._window = {"next": 0, "visual": [], "last_visual": None}
         self.visual_runs = 0  # frames whose visual features were computed
@@ -187,13 +188,13 @@ class StreamModel:
         samples = np.asarray(samples, np.float32)
         if self._level is None:
             return samples
-        normalised, self._level_state = self._level(samples[None, None], self._level_state)
+        normalised, level = self._level(samples[None, None], self.state[LEVEL_INPUT])
+        self.state[LEVEL_INPUT] = level.numpy()
         return normalised.numpy()[0, 0]
 
     def reset(self):
-        """Zero LSTM state (the start of a stream)."""
+        """Zero state, the LSTMs' and the audio level's (the start of a stream)."""
         self.state = self._zero()
-        self._level_state = np.zeros((1, 2), np.float32)
         if self._window is not None:
             self._window = {"next": 0, "visual": [], "last_visual": None}
             if self._speech is not None:
@@ -237,7 +238,8 @@ class StreamModel:
             parts.append(window["visual"].pop(0))
         features = np.concatenate(parts)[None].astype(np.float32)
         predictions, state = self._head(features, self.state)
-        self.state = {name: state[f"new_{name}"].numpy() for name in self.state}
+        # The head's new LSTM state; the level state was carried by _normalised.
+        self.state.update({name[len("new_") :]: value.numpy() for name, value in state.items()})
         window["next"] = k + 1
         arousal, valence = (float(v) for v in predictions[0])
         return k, arousal, valence

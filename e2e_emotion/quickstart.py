@@ -31,13 +31,13 @@ QUICK_MODALITIES = MODALITIES
 # did not learn the synthetic faces' expressions in 400 steps (README, "What the
 # quickstart measures").
 _SMALL_RESNET = {"stem_filters": 16, "stage_blocks": [1, 1, 1], "stage_filters": [16, 32, 64]}
-# The multimodal model's head is the two unimodal heads side by side (32 + 32 units) when
-# it starts from them (QUICK_INIT_HEAD).
 # Speech is level-normalised per recording, causally, with a 10 s prior (LevelNormalization):
 # the recordings' levels differ and a 6 s window cannot tell a speaker's loudness base from
 # arousal (dev arousal CCC 0.877 against 0.859 without; README, "What the quickstart
 # measures").
 _LEVEL_NORM = {"level_norm_frames": 250, "level_norm_db": -30.0}
+# The multimodal model's head is the two unimodal heads side by side (32 + 32 units) when
+# it starts from them (QUICK_INIT_HEAD).
 QUICK_MODELS = {
     "audio": {"speech_preset": "reference", **_LEVEL_NORM, "lstm_units": 32},
     "visual": {**_SMALL_RESNET, "lstm_units": 32},

@@ -327,20 +327,17 @@ class EmotionServingModule(tf.Module):
     def _stream_function(self):
         from e2e_emotion.export.tflite.twins import (
             head_step,
-            level_state,
             next_level_state,
             recurrent_cells,
+            stream_state_sizes,
         )
 
         lstms = recurrent_cells(self.model)
         dense = self.model.get_layer("predictions")
         frames = {name: spec.shape[2:] for name, spec in self._input_specs().items()}
         specs = [tf.TensorSpec([None, *shape], tf.float32, name) for name, shape in frames.items()]
-        states = [f"{part}_{k}" for k in range(1, len(lstms) + 1) for part in "hc"]
-        units = {f"{part}_{k}": lstm.units for k, lstm in enumerate(lstms, 1) for part in "hc"}
-        if self.model.level_normalization is not None:
-            states.append(LEVEL_INPUT)
-            units[LEVEL_INPUT] = 2
+        units = stream_state_sizes(self.model)
+        states = list(units)
         specs += [tf.TensorSpec([None, units[name]], tf.float32, name) for name in states]
         names = [*frames, *states]
 
@@ -370,8 +367,7 @@ class EmotionServingModule(tf.Module):
                     )
                 with tf.control_dependencies(checks):
                     state[name] = tf.identity(value)
-            level = level_state(self.model, state)
-            x = self.model.frame_features({**checked, **level}, training=False)[:, 0]
+            x = self.model.frame_features({**state, **checked}, training=False)[:, 0]
             predictions, new = head_step(lstms, dense, x, state)
             new.update(next_level_state(self.model, checked, state))
             outputs = {name: tf.identity(value, name=name) for name, value in new.items()}

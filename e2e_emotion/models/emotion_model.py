@@ -21,7 +21,7 @@ from keras import layers
 
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITIES
 from e2e_emotion.models.checks import check_choice, check_positive_int
-from e2e_emotion.models.level import LevelNormalization
+from e2e_emotion.models.level import LevelNormalization, check_target_db
 from e2e_emotion.models.recurrent import recurrent_head
 from e2e_emotion.models.speech import SpeechNetwork
 from e2e_emotion.models.visual import BN_MOMENTUM, VisualNetwork
@@ -112,14 +112,7 @@ class EmotionModel(keras.Model):
             )
         if level_norm_frames < 0:
             raise ValueError(f"`level_norm_frames` must be >= 0, received {level_norm_frames}")
-        if (
-            isinstance(level_norm_db, bool)
-            or not isinstance(level_norm_db, int | float)
-            or not -100.0 <= level_norm_db <= 0.0
-        ):
-            raise ValueError(
-                f"`level_norm_db` must be a number in [-100, 0] dBFS, received {level_norm_db!r}"
-            )
+        check_target_db("level_norm_db", level_norm_db)
         arguments = dict(locals())
         speech_kwargs = {inner: arguments[outer] for outer, inner in SPEECH_ARGS.items()}
         visual_kwargs = {inner: arguments[outer] for outer, inner in VISUAL_ARGS.items()}

@@ -52,15 +52,18 @@ def predict_recording(model, frames, window=None, chunk=FEATURE_CHUNK):
     if window is not None or (speech is not None and speech.preset == "paper"):
         return predict_windows(functions["window"], frames, window)
     count = len(next(iter(frames.values())))
+    starts = range(0, count, chunk)
+    levels = None
+    if model.level_normalization is not None:  # the normaliser's state at each chunk's start
+        levels = level_states(frames["audio"], starts)
     features = []
-    for start in range(0, count, chunk):
+    for index, start in enumerate(starts):
         part = {
             name: to_float(value[start : start + chunk])[np.newaxis]
             for name, value in frames.items()
         }
-        if model.level_normalization is not None:
-            # The level normaliser's state at the chunk's first frame.
-            part[LEVEL_INPUT] = level_states(frames["audio"], [start])
+        if levels is not None:
+            part[LEVEL_INPUT] = levels[index : index + 1]
         features.append(functions["features"](part)[0].numpy())
     whole = np.concatenate(features)[np.newaxis]
     return np.asarray(functions["head"](whole)[0], np.float32)

@@ -21,8 +21,13 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from e2e_emotion.modalities import LEVEL_INPUT  # noqa: F401  (the state's input name)
 from e2e_emotion.models.checks import check_positive_int
+
+
+def check_target_db(name, value):
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is a number in [-100, 0] dBFS."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -100 <= value <= 0:
+        raise ValueError(f"`{name}` must be a number in [-100, 0] dBFS, received {value!r}")
 
 
 def frame_power(audio):
@@ -60,11 +65,9 @@ class LevelNormalization(layers.Layer):
     def __init__(self, prior_frames=250, target_db=-30.0, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("prior_frames", prior_frames)
-        target_db = float(target_db)
-        if not -100.0 <= target_db <= 0.0:
-            raise ValueError(f"`target_db` must be in [-100, 0] dBFS, received {target_db!r}")
+        check_target_db("target_db", target_db)
         self.prior_frames = prior_frames
-        self.target_db = target_db
+        self.target_db = float(target_db)
 
     def call(self, audio, level):
         target = 10.0 ** (self.target_db / 10.0)

@@ -151,12 +151,17 @@ def head_step(lstms, dense, features, state):
     return dense(x), new
 
 
-def level_state(model, inputs):
-    """``{"audio_level": state}`` from a streaming step's ``inputs`` when ``model``
-    normalises the audio level (``e2e_emotion.models.level``), else ``{}``."""
-    if model.level_normalization is None:
-        return {}
-    return {LEVEL_INPUT: inputs[LEVEL_INPUT]}
+def stream_state_sizes(model):
+    """``{name: size}`` of a streaming step's state, in input order: ``h_k`` and ``c_k``
+    (the units) of every LSTM layer ``k``, then ``audio_level`` (2) for a model that
+    normalises the audio level. All zeros start a stream; output ``new_<name>`` is fed back.
+    """
+    sizes = {}
+    for index, lstm in enumerate(recurrent_cells(model), start=1):
+        sizes[f"h_{index}"] = sizes[f"c_{index}"] = lstm.units
+    if model.level_normalization is not None:
+        sizes[LEVEL_INPUT] = 2
+    return sizes
 
 
 def next_level_state(model, frames, inputs):
@@ -185,16 +190,13 @@ def stream_function(model):
         name: tf.TensorSpec([1, *shape], tf.float32, name=name)
         for name, shape in _frame_specs(model).items()
     }
-    for index, lstm in enumerate(lstms, start=1):
-        for part in ("h", "c"):
-            name = f"{part}_{index}"
-            specs[name] = tf.TensorSpec([1, lstm.units], tf.float32, name=name)
-    if model.level_normalization is not None:
-        specs[LEVEL_INPUT] = tf.TensorSpec([1, 2], tf.float32, name=LEVEL_INPUT)
+    for name, size in stream_state_sizes(model).items():
+        specs[name] = tf.TensorSpec([1, size], tf.float32, name=name)
 
     def step(inputs):
         frames = {key: inputs[key][:, tf.newaxis] for key in ("audio", "video") if key in inputs}
-        x = model.frame_features({**frames, **level_state(model, inputs)})[:, 0]  # [1, F]
+        # The frames with a time axis of one; the level state, if any, read from inputs.
+        x = model.frame_features({**inputs, **frames})[:, 0]  # [1, F]
         predictions, outputs = head_step(lstms, dense, x, inputs)
         return {**outputs, **next_level_state(model, frames, inputs), "predictions": predictions}
 
