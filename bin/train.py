@@ -109,6 +109,12 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "select_on", "mean", ["mean", "arousal", "valence"], "Dev CCC that chooses the best model."
 )
+flags.DEFINE_boolean(
+    "select_above_start",
+    False,
+    "With --init_head=late_fusion: choose a fine-tuned model only if its dev CCC is at least "
+    "the late-fusion start's on every dimension.",
+)
 flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")
 flags.DEFINE_boolean("baseline", True, "Log the handcrafted baseline's dev CCC beside the model's.")
 flags.mark_flags_as_required(["records", "model_dir"])

@@ -1,5 +1,6 @@
 """Late-fusion start of the multimodal head: exact unimodal heads, blend choice, trainer."""
 
+import dataclasses
 import json
 
 import keras
@@ -277,3 +278,67 @@ def test_a_restart_with_other_frozen_parts_is_refused(small_records, tmp_path):
     Trainer(config(freeze_batch_norm=False), verbose=False)
     with pytest.raises(TrainingError, match="freeze_batch_norm: False there, True now"):
         Trainer(config(freeze_batch_norm=True))
+
+
+def _scores(arousal, valence):
+    return {
+        "ccc_arousal": arousal,
+        "ccc_valence": valence,
+        "ccc_mean": (arousal + valence) / 2,
+    }
+
+
+# Dev scores of the evaluations at steps 0 (the late-fusion start), 1, 2 and 3.
+_DEV_SCORES = [(0.80, 0.80), (0.95, 0.70), (0.82, 0.81), (0.99, 0.79)]
+
+
+@pytest.mark.parametrize("above_start", [True, False])
+def test_select_above_start_keeps_every_dimension_at_least_at_the_start(
+    small_records, tmp_path, above_start, capsys
+):
+    audio, visual, _ = _models()
+    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
+    audio.save(paths[0])
+    visual.save(paths[1])
+    config = _fusion_config(
+        small_records,
+        tmp_path / "fused",
+        *paths,
+        steps=3,
+        eval_every=1,
+        checkpoint_every=3,
+        select_above_start=above_start,
+    )
+    trainer = Trainer(config)
+    # The selection is what is tested: the evaluations return scripted dev scores.
+    scripted = iter(_DEV_SCORES)
+    trainer.evaluate = lambda split=None: _scores(*next(scripted))
+    trainer.train()
+    with open(tmp_path / "fused/best/scores.json") as stream:
+        best = json.load(stream)
+    if above_start:
+        # Step 1 (mean 0.825) and step 3 (mean 0.89) lose valence against the start.
+        assert best["step"] == 2
+        assert best["start"] == {"ccc_arousal": 0.80, "ccc_valence": 0.80}
+        assert int(trainer.stale.numpy()) == 1
+        out = capsys.readouterr().out
+        assert out.count("not chosen (--select_above_start): valence below the start's 0.800") == 2
+    else:
+        assert best["step"] == 3
+        assert "start" not in best
+    # A restart with the other selection is refused: the choice so far was made by this one.
+    with pytest.raises(TrainingError, match=f"select_above_start: {above_start} there"):
+        Trainer(dataclasses.replace(config, select_above_start=not above_start))
+
+
+def test_select_above_start_needs_the_late_fusion_start(small_records, tmp_path):
+    audio, visual, _ = _models()
+    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
+    with pytest.raises(
+        TrainingError, match="--select_above_start .* needs --init_head=late_fusion"
+    ):
+        Trainer(
+            _fusion_config(
+                small_records, tmp_path / "a", *paths, init_head="random", select_above_start=True
+            )
+        )

@@ -40,6 +40,11 @@ def test_three_models_and_the_results_table(tmp_path, capsys):
     assert "recurrent head = late fusion of the unimodal heads: arousal " in out
     history = (tmp_path / "run" / "multimodal_model" / "logs" / "history.jsonl").read_text()
     assert json.loads(history.splitlines()[0])["step"] == 0
+    # A fine-tuned model is kept only if no dimension is below that start on dev.
+    best = json.loads((tmp_path / "run" / "multimodal_model" / "best" / "scores.json").read_text())
+    first = json.loads(history.splitlines()[0])
+    assert best["start"] == {f"ccc_{d}": first[f"dev_ccc_{d}"] for d in ("arousal", "valence")}
+    assert all(best[f"ccc_{d}"] >= best["start"][f"ccc_{d}"] for d in ("arousal", "valence"))
     assert (tmp_path / "run" / "results.txt").read_text().strip() == result["text"]
 
 

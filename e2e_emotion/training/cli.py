@@ -72,6 +72,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         restore_best=flags.restore_best,
         eval_train=flags.eval_train,
         select_on=flags.select_on,
+        select_above_start=flags.select_above_start,
         eval_context=flags.eval_context,
         reference_scores=reference_scores,
     )

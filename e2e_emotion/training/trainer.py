@@ -56,7 +56,14 @@ SELECT_ON = ("mean", "arousal", "valence")
 MISMATCH_WARNING = 0.15
 # Keys of config.json that must not change when a model directory is reused.
 # (The frozen parts decide which variables the optimizer and the checkpoint hold.)
-COMPATIBLE_KEYS = ("modality", "model", "sequence_length", "freeze_features", "freeze_batch_norm")
+COMPATIBLE_KEYS = (
+    "modality",
+    "model",
+    "sequence_length",
+    "freeze_features",
+    "freeze_batch_norm",
+    "select_above_start",
+)
 INIT_HEADS = ("random", "late_fusion")
 
 
@@ -112,6 +119,9 @@ class TrainConfig:
             dev mean CCC (the last weights stay in the checkpoints).
         select_on: ``mean`` (default), ``arousal`` or ``valence``: the raw dev CCC that
             chooses the best model and counts towards ``patience``.
+        select_above_start: with ``init_head="late_fusion"``, a fine-tuned model is chosen
+            only if its raw dev CCC is at least the start's (the late fusion, step 0) on
+            every dimension: fine-tuning may not trade one dimension for the other.
         eval_context: ``recording`` (default): evaluations run the recurrent head over
             each whole recording, its state carried across windows; ``window``: every
             evaluation window starts from a zero state (``predict_split``).
@@ -151,6 +161,7 @@ class TrainConfig:
     eval_train: bool = True
     reference_scores: dict | None = None
     select_on: str = "mean"
+    select_above_start: bool = False
     eval_context: str = "recording"
 
     def check(self):
@@ -207,6 +218,11 @@ class TrainConfig:
                     "--init_head=late_fusion chooses its blend on --eval_split: it needs "
                     "evaluations (--eval_every > 0)"
                 )
+        if self.select_above_start and self.init_head != "late_fusion":
+            raise TrainingError(
+                "--select_above_start compares with the late-fusion start: it needs "
+                "--init_head=late_fusion"
+            )
         if self.freeze_batch_norm and not self.init_visual:
             raise TrainingError(
                 "--freeze_batch_norm keeps the BatchNorm statistics of a trained visual "
@@ -734,8 +750,16 @@ class Trainer:
         row.update(self._consistency_row(scores))
         key = f"ccc_{config.select_on}"
         stop_early = False
-        if best is None or scores[key] > best.get(key, -np.inf):
+        better = best is None or scores[key] > best.get(key, -np.inf)
+        below = self._below_start(scores, best) if better else []
+        if better and not below:
+            start = best.get("start") if best else None
             best = {**scores, "step": row["step"]}
+            if config.select_above_start:
+                # The first evaluation is the late-fusion start (step 0): the floor.
+                best["start"] = start or {
+                    f"ccc_{name}": scores[f"ccc_{name}"] for name in LABEL_NAMES
+                }
             self.stale.assign(0)
             if self.is_chief:
                 save_model_atomically(
@@ -745,8 +769,16 @@ class Trainer:
         else:
             self.stale.assign_add(1)
             stop_early = bool(config.patience) and int(self.stale.numpy()) >= config.patience
-        self._say_scores(row, best)
+        self._say_scores(row, best, below)
         return scores, best, stop_early
+
+    def _below_start(self, scores, best):
+        """The dimensions on which ``scores`` fall below the start (``select_above_start``)."""
+        if not (self.config.select_above_start and best and "start" in best):
+            return []
+        return [
+            name for name in LABEL_NAMES if scores[f"ccc_{name}"] < best["start"][f"ccc_{name}"]
+        ]
 
     def _log_row(self, writer, history_path, row):
         with writer.as_default(step=row["step"]):
@@ -796,7 +828,7 @@ class Trainer:
             row.update({f"reference_{k}": v for k, v in config.reference_scores.items()})
         return row
 
-    def _say_scores(self, row, best):
+    def _say_scores(self, row, best, below=()):
         if not (self.verbose and self.is_chief):
             return
 
@@ -816,6 +848,15 @@ class Trainer:
             + f" ({self._best_text(best)})",
             flush=True,
         )
+        if below:
+            start = best["start"]
+            print(
+                "not chosen (--select_above_start): "
+                + ", ".join(
+                    f"{name} below the start's {start[f'ccc_{name}']:.3f}" for name in below
+                ),
+                flush=True,
+            )
         gap = row.get("train_mode_gap")
         if gap is not None and gap > MISMATCH_WARNING:
             print(
