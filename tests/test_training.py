@@ -629,6 +629,18 @@ def run_train_command(records, model_dir, steps, extra=(), env=None):
     ]
 
 
+def test_train_script_passes_select_above_start_to_the_config(audio_records, tmp_path):
+    # The flag reaches TrainConfig: its check refuses it without a late-fusion start.
+    command = run_train_command(audio_records, tmp_path / "run", 1, ["--select_above_start"])
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert (
+        "error: --select_above_start compares with the late-fusion start: it needs "
+        "--init_head=late_fusion" in result.stdout + result.stderr
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_kill_minus_9_then_restart_resumes_and_finishes(audio_records, tmp_path):
     model_dir = tmp_path / "killed"
