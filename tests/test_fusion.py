@@ -39,6 +39,15 @@ def _read_json_lines(path):
         return [json.loads(line) for line in stream]
 
 
+def _saved_unimodal(tmp_path):
+    """Two small unimodal models, and the .keras files they are saved in."""
+    audio, visual, _ = _models()
+    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
+    audio.save(paths[0])
+    visual.save(paths[1])
+    return audio, visual, paths
+
+
 def _ccc(x, y):
     covariance = np.mean((x - x.mean()) * (y - y.mean()))
     return 2 * covariance / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
@@ -129,10 +138,7 @@ def _fusion_config(records, model_dir, audio_path, visual_path, **overrides):
 
 
 def test_trainer_starts_from_the_late_fusion_chosen_on_dev(small_records, tmp_path):
-    audio, visual, _ = _models()
-    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
-    audio.save(paths[0])
-    visual.save(paths[1])
+    audio, visual, paths = _saved_unimodal(tmp_path)
     config = _fusion_config(small_records, tmp_path / "fused", *paths)
     trainer = Trainer(config, verbose=False)
     trainer.train()
@@ -166,10 +172,7 @@ def test_trainer_starts_from_the_late_fusion_chosen_on_dev(small_records, tmp_pa
 
 
 def test_late_fusion_configuration_errors(small_records, tmp_path):
-    audio, visual, _ = _models()
-    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
-    audio.save(paths[0])
-    visual.save(paths[1])
+    _, _, paths = _saved_unimodal(tmp_path)
     with pytest.raises(TrainingError, match="--init_head=late_fusion is for the multimodal model"):
         Trainer(
             _fusion_config(
@@ -296,10 +299,7 @@ _DEV_SCORES = [(0.80, 0.80), (0.95, 0.70), (0.82, 0.81), (0.99, 0.79)]
 def test_select_above_start_keeps_every_dimension_at_least_at_the_start(
     small_records, tmp_path, above_start, capsys
 ):
-    audio, visual, _ = _models()
-    paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
-    audio.save(paths[0])
-    visual.save(paths[1])
+    _, _, paths = _saved_unimodal(tmp_path)
     config = _fusion_config(
         small_records,
         tmp_path / "fused",
@@ -332,7 +332,7 @@ def test_select_above_start_keeps_every_dimension_at_least_at_the_start(
 
 
 def test_select_above_start_needs_the_late_fusion_start(small_records, tmp_path):
-    audio, visual, _ = _models()
+    # Refused before any model is read: the paths need not exist.
     paths = tmp_path / "audio.keras", tmp_path / "visual.keras"
     with pytest.raises(
         TrainingError, match="--select_above_start .* needs --init_head=late_fusion"
