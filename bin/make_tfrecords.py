@@ -22,6 +22,7 @@ from absl import app, flags, logging
 
 from tfrecords_tools import commands, writer
 from tfrecords_tools.output_paths import register_output_checks
+from tfrecords_tools.records import face_warnings
 from tfrecords_tools.schema import FACE_MODES
 
 CORPUS = flags.DEFINE_enum("corpus", "avec2016", list(commands.CORPUS_KINDS), "Corpus layout.")
@@ -116,6 +117,10 @@ def main(argv):
         )
     if metadata["face_missed_fraction"] is not None:
         print(f"face-detector runs without a face: {100 * metadata['face_missed_fraction']:.1f}%")
+    if metadata["face_found_fraction"] is not None:
+        print(f"frames with a face found: {100 * metadata['face_found_fraction']:.1f}%")
+    for line in face_warnings(metadata):
+        print(line, file=sys.stderr)
     for rid, report in metadata["recordings"].items():
         if report["trimmed_frames"]:
             print(f"trimmed {rid}: {report['trimmed_frames']}")

@@ -210,3 +210,67 @@ def test_image_coding_errors():
         faces.encode_image(np.zeros((4, 4, 3), np.uint8), format="gif")
     with pytest.raises(ValueError, match="cannot decode 5 bytes"):
         faces.decode_image(b"hello")
+
+
+def _pasted(face, canvas_size, face_pixels, x=None, y=None):
+    """`face` (a square frame around a face) shrunk so its face is about `face_pixels`
+    high (the painted head is 0.66 of the frame's side) and pasted on a grey canvas."""
+    width, height = canvas_size
+    side = round(face_pixels / 0.66)
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), 90, np.uint8)
+    x = (width - side) // 2 if x is None else x
+    y = (height - side) // 2 if y is None else y
+    canvas[y : y + side, x : x + side] = small
+    return canvas, (x + side / 2, y + side / 2)
+
+
+@pytest.mark.parametrize("canvas_size", [(320, 240), (1280, 720), (1920, 1080)])
+def test_small_faces_are_found_in_frames_of_any_size(canvas_size):
+    face = synthetic.synthetic_frames(np.zeros(1), np.zeros(1), size=192, seed=3)[0]
+    frame, (centre_x, centre_y) = _pasted(face, canvas_size, face_pixels=40)
+    boxes = faces.detect_faces(frame)
+    assert len(boxes) >= 1
+    x, y, width, height = boxes[0]
+    assert abs(x + width / 2 - centre_x) < 10 and abs(y + height / 2 - centre_y) < 12
+    assert 25 < width < 70
+    if canvas_size[0] > 320:  # the first pass alone, on a copy 320 pixels wide, misses it
+        assert len(faces.detect_faces(frame, small_faces=False)) == 0
+    with pytest.raises(ValueError, match="min_face_pixels must be an int >= 8, got 4"):
+        FaceCropper(min_face_pixels=4)
+
+
+def test_found_flag_marks_frames_without_a_face(face_frames):
+    blank = np.full_like(face_frames[0], 128)
+    cropper = FaceCropper(size=48)
+    flags = []
+    for frame in [blank, face_frames[0], face_frames[1], blank, blank, face_frames[2]]:
+        cropper.crop(frame)
+        flags.append(cropper.found)
+    assert flags == [False, True, True, False, False, True]
+    assert (cropper.face_frames, cropper.frames) == (3, 6) and cropper.found_fraction == 0.5
+    # Between detector runs the flag is the last run's.
+    every = FaceCropper(size=48, detect_every=2)
+    seen = []
+    for frame in [face_frames[0], blank, blank, face_frames[1]]:
+        every.crop(frame)
+        seen.append(every.found)
+    assert seen == [True, True, False, False]
+    centre = FaceCropper(size=48, mode="centre")
+    centre.crop(blank)
+    assert centre.found and centre.found_fraction == 1.0 and centre.detections_run == 0
+    cropper.reset()
+    assert not cropper.found and cropper.face_frames == 0 and cropper.found_fraction == 0.0
+
+
+def test_small_face_pass_runs_every_few_frames_while_no_face_is_tracked():
+    face = synthetic.synthetic_frames(np.zeros(1), np.zeros(1), size=192, seed=3)[0]
+    frame, _ = _pasted(face, (1280, 720), face_pixels=40)
+    empty = np.full_like(frame, 90)
+    cropper = FaceCropper(size=48, small_face_every=3)
+    found = []
+    for image in [empty, frame, frame, frame, frame]:
+        cropper.crop(image)
+        found.append(cropper.found)
+    # The first lost frame runs the small-face pass; the next two do not, the fourth does.
+    assert found == [False, False, False, True, True]

@@ -448,6 +448,11 @@ def test_schema_rejects_bad_values_naming_feature_and_record():
         schema.encode_example("r9", 2, labels=[0.1, float("nan")])
     with pytest.raises(schema.SchemaError, match=r"video: .*neither JPEG nor PNG"):
         schema.encode_example("r9", 0, image=b"GIF89a")
+    jpeg = faces.encode_image(np.zeros((96, 96, 3), np.uint8))
+    with pytest.raises(schema.SchemaError, match=r"face: expected True or False, got 1 .*frame 3"):
+        schema.encode_example("r9", 3, image=jpeg, face=1)
+    with pytest.raises(schema.SchemaError, match=r"face: given without an image at .*frame 5"):
+        schema.encode_example("r9", 5, audio=np.zeros(640), face=True)
 
 
 def test_command_line_round_trip_and_error(corpus, tmp_path):
@@ -498,3 +503,73 @@ def test_conversion_benchmark_reports_figures(tmp_path):
     assert figures["frames_per_second"] > 0 and figures["convert_total_s"] > 0
     assert figures["shard_mb"] > 0
     json.dumps(figures)  # plain numbers only
+
+
+def test_face_flag_per_frame_found_fraction_and_warning(tmp_path):
+    recording = one_recording(tmp_path, rid="gone", seconds=3.0)
+    shown = synthetic.synthetic_frames(np.zeros(30), np.zeros(30), size=96, seed=1)
+    blank = [np.full((96, 96, 3), 70, np.uint8)] * 45  # the face leaves after 1.2 s
+    media.write_video(recording.video_path, list(shown) + blank, fps=25)
+    output = str(tmp_path / "out")
+    metadata = convert([recording], output, face_mode="detect")
+    flags = np.array([f["face"] for f in all_records(output)["gone"]])
+    assert len(flags) == 75 and set(flags) <= {0, 1}
+    assert flags[:30].mean() >= 0.9 and not flags[30:].any()
+    report = metadata["recordings"]["gone"]
+    assert report["face_frames"] == flags.sum()
+    assert report["face_found_fraction"] == round(flags.mean(), 4)
+    assert metadata["face_found_fraction"] == report["face_found_fraction"]
+    assert metadata["low_face_recordings"] == {"gone": report["face_found_fraction"]}
+    (warning,) = inspect_records.face_warnings(metadata)
+    assert warning.startswith(f"warning: recording 'gone' ({recording.video_path}): a face was")
+    assert "under 90%" in warning
+    report = inspect_records.inspect_directory(output)
+    assert warning in inspect_records.format_report(report)
+    # The inspector checks the flags against metadata.json.
+    path = os.path.join(output, "metadata.json")
+    with open(path) as stream:
+        stated = json.load(stream)
+    stated["recordings"]["gone"]["face_frames"] += 1
+    with open(path, "w") as stream:
+        json.dump(stated, stream)
+    with pytest.raises(inspect_records.InspectError, match="'gone': .* flagged with a face"):
+        inspect_records.inspect_directory(output)
+    # A centre crop is not a detection: no found fraction, no warning, every frame flagged.
+    centred = convert([recording], str(tmp_path / "centre"))
+    assert centred["face_found_fraction"] is None and centred["low_face_recordings"] == {}
+    assert all(f["face"] == 1 for f in all_records(str(tmp_path / "centre"))["gone"])
+
+
+def test_version_1_records_still_read_with_the_face_unknown(records, tmp_path):
+    import tensorflow as tf
+
+    output, _, _ = records
+    old = str(tmp_path / "v1")
+    os.makedirs(old)
+    with open(os.path.join(output, "metadata.json")) as stream:
+        metadata = json.load(stream)
+    metadata["schema_version"] = 1
+    for key in ("face_found_fraction", "low_face_recordings"):
+        metadata.pop(key)
+    for report in metadata["recordings"].values():
+        report.pop("face_frames"), report.pop("face_found_fraction")
+    with open(os.path.join(old, "metadata.json"), "w") as stream:
+        json.dump(metadata, stream)
+    for info in metadata["splits"].values():  # the same records without the flag
+        for shard in info["shards"]:
+            with tf.io.TFRecordWriter(os.path.join(old, shard["file"])) as out:
+                for serialized in tf.data.TFRecordDataset(os.path.join(output, shard["file"])):
+                    example = tf.train.Example.FromString(serialized.numpy())
+                    del example.features.feature["face"]
+                    out.write(example.SerializeToString())
+    frames = inspect_records.read_split(old, "train")
+    current = inspect_records.read_split(output, "train")
+    for rid, arrays in frames.items():
+        assert np.all(arrays["face"] == schema.FACE_UNKNOWN)
+        np.testing.assert_array_equal(arrays["video"], current[rid]["video"])
+    assert inspect_records.inspect_directory(old)["metadata"]["schema_version"] == 1
+    metadata["schema_version"] = 3
+    with open(os.path.join(old, "metadata.json"), "w") as stream:
+        json.dump(metadata, stream)
+    with pytest.raises(inspect_records.InspectError, match="schema version 3, this code reads"):
+        inspect_records.load_metadata(old)

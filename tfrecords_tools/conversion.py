@@ -185,20 +185,21 @@ def convert_recording(recording, part_path, options):
     written = 0
     with tf.io.TFRecordWriter(part_path) as writer:
         for index in range(num_frames):
-            image = None
+            image = face = None
             if cropper is not None:
                 step = next(frames_iter, None)
                 if step is None:
                     break  # the video ended early: checked against the tolerance below
                 crop = cropper.crop(step[1])
                 image = faces.encode_image(crop, options.image_format, options.jpeg_quality)
+                face = cropper.found
             frame_audio = None
             if audio is not None:
                 start = index * schema.FRAME_LENGTH
                 frame_audio = audio[start : start + schema.FRAME_LENGTH]
             frame_labels = None if labels is None else labels[index]
             writer.write(
-                schema.encode_example(recording.id, index, frame_audio, image, frame_labels)
+                schema.encode_example(recording.id, index, frame_audio, image, frame_labels, face)
             )
             written += 1
     if cropper is not None and written < num_frames:
@@ -215,6 +216,9 @@ def convert_recording(recording, part_path, options):
     }
     if cropper is not None:
         report["face_missed_fraction"] = round(cropper.missed_fraction, 4)
+        if options.face_mode != "centre":  # a centre crop is not a detection
+            report["face_found_fraction"] = round(cropper.found_fraction, 4)
+            report["face_frames"] = cropper.face_frames
         report["face_detections"] = {"run": cropper.detections_run, "missed": cropper.missed}
     if labels is not None:
         kept = labels[:written].astype(np.float64)

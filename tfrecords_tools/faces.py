@@ -36,6 +36,11 @@ _CASCADE_NAME = "haarcascade_frontalface_default.xml"
 _BLAZE_SHIFT_UP = 0.13
 _BLAZE_SCALE = 1.25
 _cascade = None
+# The frontal cascade's training window: a face smaller than this on the image it scans is
+# not found, so small faces are looked for on a less shrunk copy.
+HAAR_WINDOW = 24
+# Smallest face side looked for by default, in frame pixels: a small face in a wide shot.
+MIN_FACE_PIXELS = 32
 
 
 class CascadeNotFoundError(RuntimeError):
@@ -82,36 +87,61 @@ def _check_rgb(frame, name: str = "frame") -> np.ndarray:
 
 
 def detect_faces(
-    frame_rgb: np.ndarray, min_face_fraction: float = 0.1, max_side: int = 320
+    frame_rgb: np.ndarray,
+    min_face_pixels: int = MIN_FACE_PIXELS,
+    max_side: int = 320,
+    small_faces: bool = True,
 ) -> np.ndarray:
-    """Finds frontal faces with the OpenCV Haar cascade.
+    """Finds frontal faces with the OpenCV Haar cascade, from `min_face_pixels` high up.
+
+    A pass on a copy shrunk so its longer side is `max_side` pixels finds the faces that
+    are at least the cascade's window (24 pixels) there. Faces smaller than that in the
+    frame (a 45-pixel face in a 1280x720 frame is 11 pixels at 320) are looked for by a
+    second pass on a copy shrunk only as far as a `min_face_pixels` face stays 24 pixels
+    wide, for faces up to what the first pass covers; `small_faces=False` skips it (it
+    costs as much as the first pass times the square of the two scales' ratio).
 
     Args:
       frame_rgb: uint8 `[height, width, 3]` RGB image.
-      min_face_fraction: smallest face side, as a fraction of the image's shorter side.
-      max_side: the image is shrunk so its longer side is at most this many pixels
-        before detection (speed); boxes are returned in full-image pixels.
+      min_face_pixels: smallest face side looked for, in frame pixels (>= 8).
+      max_side: longer side of the image of the first pass, in pixels.
+      small_faces: run the second pass where the first cannot see `min_face_pixels`.
 
     Returns:
-      int array `[num_faces, 4]` of boxes `(x, y, width, height)` in pixels, largest
+      int array `[num_faces, 4]` of boxes `(x, y, width, height)` in frame pixels, largest
       face first; `[0, 4]` if none.
     """
     frame_rgb = _check_rgb(frame_rgb)
     height, width = frame_rgb.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
     gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        gray = cv2.resize(
-            gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )
-    gray = cv2.equalizeHist(gray)
-    smallest = max(20, int(min(gray.shape) * min_face_fraction))
-    boxes = _get_cascade().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=4, minSize=(smallest, smallest)
-    )
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
+    coarse = min(1.0, max_side / max(height, width))
+    fine = min(1.0, HAAR_WINDOW / min_face_pixels)
+    found = [_haar_pass(gray, coarse, max(HAAR_WINDOW, round(min_face_pixels * coarse)))]
+    if small_faces and fine > coarse:
+        # Faces the first pass could not see: from min_face_pixels up to a little above its
+        # smallest face (the overlap keeps a face at the boundary from falling between).
+        largest = round(1.25 * HAAR_WINDOW * fine / coarse)
+        found.append(_haar_pass(gray, fine, HAAR_WINDOW, largest))
+    boxes = np.concatenate(found)
     order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
     return np.round(boxes[order]).astype(np.int64)
+
+
+def _haar_pass(gray, scale, smallest, largest=None):
+    """Cascade boxes `[n, 4]` (float, full-image pixels) on `gray` shrunk by `scale`, for
+    faces of `smallest` to `largest` pixels on the shrunk image."""
+    height, width = gray.shape
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    if smallest > min(gray.shape):
+        return np.zeros((0, 4))
+    gray = cv2.equalizeHist(gray)
+    sizes = {"minSize": (smallest, smallest)}
+    if largest is not None:
+        sizes["maxSize"] = (largest, largest)
+    boxes = _get_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, **sizes)
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
 
 
 def _search_square(shape, box, search):
@@ -242,18 +272,27 @@ class FaceCropper:
     whole frame; it finds heads tilted by 60 degrees, and takes about 1 ms per frame); the
     rotated search below is the Haar cascade's and does not run.
 
-    Detection runs on a copy shrunk to at most `detection_max_side` pixels (speed: about
-    40 ms per 1280x720 frame on 2 CPU cores at 320); `min_face_fraction` is the smallest face
-    side as a fraction of the frame's shorter side. With `track=True` (default), once a face
+    The whole frame is searched on a copy shrunk to at most `detection_max_side` pixels,
+    and, for faces too small to be seen there, down to `min_face_pixels` on a larger copy
+    (:func:`detect_faces`). While no face is tracked, that second pass runs on every
+    `small_face_every`-th frame only: it costs several times the first on a large frame,
+    and a face that appears small is then found within that many frames (a large one at
+    once). With `track=True` (default), once a face
     is found the detector first looks only near it, for a face of about its size
     (:func:`detect_faces_near`, ~10x faster), and searches the whole frame only when that
     finds nothing, so a face that jumps elsewhere is still found. Near the tracked face it
     also looks with the square rotated by each of `tilt_angles` (+-25 degrees) when the
     upright search finds nothing: the frontal cascade misses heads tilted by more than ~20
     degrees, a head that tilts while tracked is kept. Call `reset()` between recordings.
-    Counters: `frames` (cropped), `detections_run`, `tracked` (runs answered near the
-    tracked face), `tilted` (of those, by a rotated search), `missed` (runs that found no
-    face), `missed_fraction`.
+
+    `found` says whether the last crop holds a face the detector found: True when the
+    detector run of that frame (with `detect_every` > 1, the last run) found one, False
+    when it found none (the crop is then the last box's, or the centre square before any
+    face was found). In `centre` mode nothing is detected and every crop counts as a face:
+    the caller chose the framing. Counters: `frames` (cropped), `face_frames` (of those,
+    with `found`), `detections_run`, `tracked` (runs answered near the tracked face),
+    `tilted` (of those, by a rotated search), `missed` (runs that found no face),
+    `missed_fraction`, `found_fraction`.
     """
 
     def __init__(
@@ -263,10 +302,11 @@ class FaceCropper:
         margin: float = 0.2,
         smoothing: float = 0.6,
         detect_every: int = 1,
-        min_face_fraction: float = 0.1,
+        min_face_pixels: int = MIN_FACE_PIXELS,
         detection_max_side: int = 320,
         track: bool = True,
         tilt_angles: tuple[float, ...] = (25.0, -25.0),
+        small_face_every: int = 3,
     ):
         if mode == "center":
             mode = "centre"
@@ -280,8 +320,12 @@ class FaceCropper:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
         if not isinstance(detect_every, int | np.integer) or detect_every < 1:
             raise ValueError(f"detect_every must be an int >= 1, got {detect_every!r}")
-        if not 0 < min_face_fraction <= 1:
-            raise ValueError(f"min_face_fraction must be in (0, 1], got {min_face_fraction!r}")
+        if isinstance(min_face_pixels, bool) or not (
+            isinstance(min_face_pixels, int | np.integer) and min_face_pixels >= 8
+        ):
+            raise ValueError(f"min_face_pixels must be an int >= 8, got {min_face_pixels!r}")
+        if not isinstance(small_face_every, int | np.integer) or small_face_every < 1:
+            raise ValueError(f"small_face_every must be an int >= 1, got {small_face_every!r}")
         if detection_max_side < 48:
             raise ValueError(f"detection_max_side must be >= 48 pixels, got {detection_max_side!r}")
         self.size = int(size)
@@ -289,7 +333,8 @@ class FaceCropper:
         self.margin = float(margin)
         self.smoothing = float(smoothing)
         self.detect_every = int(detect_every)
-        self.min_face_fraction = float(min_face_fraction)
+        self.min_face_pixels = int(min_face_pixels)
+        self.small_face_every = int(small_face_every)
         self.detection_max_side = int(detection_max_side)
         self.track = bool(track)
         self.tilt_angles = tuple(float(a) for a in tilt_angles)
@@ -305,17 +350,26 @@ class FaceCropper:
     def reset(self) -> None:
         """Forgets the tracked face and zeroes the counters (start of a recording)."""
         self.frames = 0
+        self.face_frames = 0
+        self.found = False
         self.detections_run = 0
         self.tracked = 0
         self.tilted = 0
         self.missed = 0
         self._box = None  # smoothed (centre_x, centre_y, side) in pixels
+        self._detected = False  # whether the last detector run found a face
+        self._lost_runs = 0  # whole-frame searches in a row that found nothing
         self.last_crop_box = None  # (x0, y0, side) of the last crop, in pixels
 
     @property
     def missed_fraction(self) -> float:
         """Fraction of detector runs that found no face (0.0 before any run)."""
         return self.missed / self.detections_run if self.detections_run else 0.0
+
+    @property
+    def found_fraction(self) -> float:
+        """Fraction of the cropped frames with `found` (0.0 before any crop)."""
+        return self.face_frames / self.frames if self.frames else 0.0
 
     @property
     def face_box(self) -> tuple[float, float, float] | None:
@@ -336,6 +390,8 @@ class FaceCropper:
         if self.mode != "centre" and self.frames % self.detect_every == 0:
             self._update(frame_rgb)
         self.frames += 1
+        self.found = self.mode == "centre" or self._detected
+        self.face_frames += self.found
         if self.mode == "centre" or self._box is None:
             side = min(height, width)
             x0, y0 = (width - side) // 2, (height - side) // 2
@@ -366,7 +422,14 @@ class FaceCropper:
                     break
             self.tracked += len(boxes) > 0
         if len(boxes) == 0 and self._blazeface is None:
-            boxes = detect_faces(frame_rgb, self.min_face_fraction, self.detection_max_side)
+            boxes = detect_faces(
+                frame_rgb,
+                self.min_face_pixels,
+                self.detection_max_side,
+                small_faces=self._lost_runs % self.small_face_every == 0,
+            )
+            self._lost_runs = 0 if len(boxes) else self._lost_runs + 1
+        self._detected = len(boxes) > 0
         if len(boxes) == 0:
             self.missed += 1
             return

@@ -17,11 +17,15 @@ import numpy as np
 from tfrecords_tools import schema
 from tfrecords_tools.records import (
     RecordsError,
+    face_warnings,
     iter_shard,
     load_metadata,
     read_recording,
     read_split,
 )
+
+# Flag values a record may hold: version 2 writes found / missing, version 1 reads as unknown.
+_FACE_FLAGS = (schema.FACE_FOUND, schema.FACE_MISSING, schema.FACE_UNKNOWN)
 
 # The inspector's errors are the reader's: one class, under the name callers know.
 InspectError = RecordsError
@@ -51,6 +55,7 @@ def inspect_directory(directory, decode_video=True):
         sums = np.zeros(2)
         sums_sq = np.zeros(2)
         mins, maxs = np.full(2, np.inf), np.full(2, -np.inf)
+        face_frames = {}
         for shard in info["shards"]:
             count = 0
             next_index = {}
@@ -69,6 +74,10 @@ def inspect_directory(directory, decode_video=True):
                 next_index[rid] = expected + 1
                 if "audio" in record and not np.all(np.isfinite(record["audio"])):
                     raise InspectError(f"{where}: non-finite audio")
+                if "face" in record:
+                    if record["face"] not in _FACE_FLAGS:
+                        raise InspectError(f"{where}: face flag {record['face']}, expected 0 or 1")
+                    face_frames[rid] = face_frames.get(rid, 0) + (record["face"] != 0)
                 if info["labelled"]:
                     values = np.array([record[name] for name in schema.LABEL_NAMES], np.float64)
                     if not np.all(np.isfinite(values)):
@@ -89,6 +98,13 @@ def inspect_directory(directory, decode_video=True):
                     )
             split_report["shards"][shard["file"]] = count
             split_report["num_frames"] += count
+        for rid in info["recordings"]:
+            stated = metadata.get("recordings", {}).get(rid, {}).get("face_frames")
+            if stated is not None and face_frames.get(rid, 0) != stated:
+                raise InspectError(
+                    f"recording {rid!r}: {face_frames.get(rid, 0)} frames flagged with a face, "
+                    f"metadata.json says {stated}"
+                )
         split_report["recordings"] = dict(info["recordings"])
         if info["labelled"] and split_report["num_frames"]:
             n = split_report["num_frames"]
@@ -125,6 +141,9 @@ def format_report(report):
         lines.append(
             f"face-detector runs without a face: {100 * metadata['face_missed_fraction']:.1f}%"
         )
+    if metadata.get("face_found_fraction") is not None:
+        lines.append(f"frames with a face found: {100 * metadata['face_found_fraction']:.1f}%")
+    lines.extend(face_warnings(metadata))
     for split, info in report["splits"].items():
         minutes = info["num_frames"] * schema.FRAME_SECONDS / 60
         lines.append(

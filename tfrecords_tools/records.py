@@ -14,6 +14,10 @@ import numpy as np
 
 from tfrecords_tools import schema
 
+# A recording whose face was found in fewer of its frames than this is named in a warning
+# (``face_warnings``): its visual stream is largely a guess.
+FACE_WARNING_FRACTION = 0.9
+
 
 class RecordsError(ValueError):
     """The directory is not a valid record directory; the message names the file."""
@@ -37,10 +41,11 @@ def load_metadata(directory):
     for key in ("schema_version", "modalities", "splits", "frame_length", "sample_rate"):
         if key not in metadata:
             raise RecordsError(f"{path}: missing key {key!r}")
-    if metadata["schema_version"] != schema.SCHEMA_VERSION:
+    if metadata["schema_version"] not in schema.READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(str(v) for v in schema.READABLE_SCHEMA_VERSIONS)
         raise RecordsError(
             f"{path}: schema version {metadata['schema_version']}, this code reads "
-            f"version {schema.SCHEMA_VERSION}; re-run bin/make_tfrecords.py"
+            f"versions {readable}; re-run bin/make_tfrecords.py"
         )
     if (
         metadata["frame_length"] != schema.FRAME_LENGTH
@@ -55,6 +60,20 @@ def load_metadata(directory):
                     f"{path}: split {split!r} lists {shard['file']}, which is missing"
                 )
     return metadata
+
+
+def face_warnings(metadata):
+    """One line per recording whose face was found in under ``FACE_WARNING_FRACTION`` of its
+    frames (those frames carry ``face`` = 0 in the records), naming its video file."""
+    lines = []
+    for rid, fraction in (metadata.get("low_face_recordings") or {}).items():
+        video = metadata["recordings"].get(rid, {}).get("video_path")
+        lines.append(
+            f"warning: recording {rid!r} ({video}): a face was found in {100 * fraction:.1f}% "
+            f"of its frames (under {100 * FACE_WARNING_FRACTION:.0f}%); the others are marked "
+            "without a face in the records"
+        )
+    return lines
 
 
 def iter_shard(directory, metadata, split, shard_file, decode_video=True):

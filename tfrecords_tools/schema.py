@@ -8,11 +8,14 @@ One ``tf.train.Example`` per 40 ms label frame:
 | ``frame_index`` | int64 | scalar | always (0, 1, ... within a recording) |
 | ``audio`` | float32 | ``[640]`` (16 kHz mono samples of the frame) | audio corpora |
 | ``video`` | bytes | JPEG or PNG of a ``96x96x3`` RGB face crop | video corpora |
+| ``face`` | int64 | scalar: 1 a detected face, 0 none found | video corpora (version 2 on) |
 | ``arousal``, ``valence`` | float32 | scalar | labelled splits |
 
 Which optional features a directory holds is written in its ``metadata.json``
 (``modalities`` and, per split, ``labelled``); ``feature_spec`` builds the parsing spec
-from those facts, so writer and reader cannot disagree. Values are checked at write
+from those facts, so writer and reader cannot disagree. Records of version 1 have no
+``face`` feature: they read as ``FACE_UNKNOWN`` (-1), which every consumer treats as a face
+(nothing says otherwise). Values are checked at write
 time and errors name the feature and the record (recording id and frame index).
 """
 
@@ -24,7 +27,10 @@ import numpy as np
 # BlazeFace (tfrecords_tools.faces), or the central square of the frame.
 FACE_MODES = ("detect", "blazeface", "centre")
 
-SCHEMA_VERSION = 1
+# Version 2 added the per-frame ``face`` flag; version 1 directories are still read.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
+FACE_FOUND, FACE_MISSING, FACE_UNKNOWN = 1, 0, -1
 SAMPLE_RATE = 16000
 FRAME_SECONDS = 0.04
 FRAME_LENGTH = round(SAMPLE_RATE * FRAME_SECONDS)  # 640 samples per 40 ms frame
@@ -48,7 +54,7 @@ def _record(recording_id, frame_index):
     return f"recording {recording_id!r} frame {frame_index}"
 
 
-def encode_example(recording_id, frame_index, audio=None, image=None, labels=None):
+def encode_example(recording_id, frame_index, audio=None, image=None, labels=None, face=None):
     """Serializes one frame as a ``tf.train.Example``.
 
     Args:
@@ -57,6 +63,8 @@ def encode_example(recording_id, frame_index, audio=None, image=None, labels=Non
         audio: optional ``[640]`` float samples in [-1, 1].
         image: optional encoded JPEG/PNG bytes of a 96x96 RGB crop.
         labels: optional ``(arousal, valence)`` floats.
+        face: with ``image``: whether the crop holds a detected face (bool); None leaves
+            the flag out, and the record reads as ``FACE_UNKNOWN``.
 
     Returns:
         The serialized example (bytes).
@@ -87,6 +95,13 @@ def encode_example(recording_id, frame_index, audio=None, image=None, labels=Non
         if not (image.startswith(b"\xff\xd8") or image.startswith(b"\x89PNG")):
             raise SchemaError(f"video: bytes are neither JPEG nor PNG at {where}")
         feature["video"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
+        if face is not None:
+            if not isinstance(face, bool | np.bool_):
+                raise SchemaError(f"face: expected True or False, got {face!r} at {where}")
+            flag = FACE_FOUND if face else FACE_MISSING
+            feature["face"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[flag]))
+    elif face is not None:
+        raise SchemaError(f"face: given without an image at {where}")
     if labels is not None:
         labels = np.asarray(labels, dtype=np.float32)
         if labels.shape != (len(LABEL_NAMES),):
@@ -119,6 +134,7 @@ def feature_spec(modalities, labelled):
         spec["audio"] = tf.io.FixedLenFeature([FRAME_LENGTH], tf.float32)
     if "video" in modalities:
         spec["video"] = tf.io.FixedLenFeature([], tf.string)
+        spec["face"] = tf.io.FixedLenFeature([], tf.int64, default_value=FACE_UNKNOWN)
     if labelled:
         for name in LABEL_NAMES:
             spec[name] = tf.io.FixedLenFeature([], tf.float32)

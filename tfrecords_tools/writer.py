@@ -34,6 +34,7 @@ from tfrecords_tools.conversion import (
     _is_disk_full,
     convert_recording,
 )
+from tfrecords_tools.records import FACE_WARNING_FRACTION
 
 __all__ = [
     "ConversionError",
@@ -277,6 +278,9 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
     ]
     runs = sum(d["run"] for d in detections)
     missed = sum(d["missed"] for d in detections)
+    flagged = [rep for rep in recording_reports.values() if "face_frames" in rep]
+    face_frames = sum(rep["face_frames"] for rep in flagged)
+    flagged_frames = sum(rep["num_frames"] for rep in flagged)
     metadata = {
         "schema_version": schema.SCHEMA_VERSION,
         "name": options.name,
@@ -291,6 +295,14 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
         "recordings": recording_reports,
         "skipped": failures,
         "face_missed_fraction": round(missed / runs, 4) if runs else (0.0 if detections else None),
+        # Frames whose crop holds a detected face, over the corpus and per recording; the
+        # recordings under FACE_WARNING_FRACTION are listed (see face_warnings).
+        "face_found_fraction": round(face_frames / flagged_frames, 4) if flagged_frames else None,
+        "low_face_recordings": {
+            rid: rep["face_found_fraction"]
+            for rid, rep in recording_reports.items()
+            if rep.get("face_found_fraction", 1.0) < FACE_WARNING_FRACTION
+        },
         "tool_arguments": tool_arguments or dataclasses.asdict(options),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
