@@ -269,7 +269,8 @@ class FaceCropper:
     `cv2.INTER_AREA`. In `mode="centre"` the crop is always the central square of side
     `min(height, width)`. `mode="blazeface"` finds faces with BlazeFace instead of the
     Haar cascade (:func:`detect_faces_blazeface`: near the tracked face first, then the
-    whole frame; it finds heads tilted by 60 degrees, and takes about 1 ms per frame); the
+    whole frame, then the Haar cascade's whole-frame passes for faces too small for
+    BlazeFace's 128-pixel view of the frame; it finds heads tilted by 60 degrees); the
     rotated search below is the Haar cascade's and does not run.
 
     The whole frame is searched on a copy shrunk to at most `detection_max_side` pixels,
@@ -339,7 +340,7 @@ class FaceCropper:
         self.track = bool(track)
         self.tilt_angles = tuple(float(a) for a in tilt_angles)
         self._blazeface = None
-        if mode == "detect":
+        if mode in ("detect", "blazeface"):
             _get_cascade()  # fail now, not at the first frame
         elif mode == "blazeface":
             from tfrecords_tools.blazeface import BlazeFace
@@ -421,7 +422,10 @@ class FaceCropper:
                     self.tilted += 1
                     break
             self.tracked += len(boxes) > 0
-        if len(boxes) == 0 and self._blazeface is None:
+        if len(boxes) == 0:
+            # BlazeFace sees the whole frame at 128 pixels, where a face under about a fifth
+            # of the frame is too small for it: the cascade's passes find those, and once
+            # found BlazeFace follows them on the zoomed square around them.
             boxes = detect_faces(
                 frame_rgb,
                 self.min_face_pixels,
