@@ -61,6 +61,21 @@ flags.DEFINE_float(
     lower_bound=0,
     upper_bound=0.49,
 )
+flags.DEFINE_float(
+    "video_dropout",
+    0.0,
+    "Multimodal training: probability of removing a window's video (black crops, as frames "
+    "without a face), so the model learns to go on the voice alone.",
+    lower_bound=0,
+    upper_bound=0.99,
+)
+flags.DEFINE_float(
+    "audio_dropout",
+    0.0,
+    "Multimodal training: probability of removing a window's audio when its video is kept.",
+    lower_bound=0,
+    upper_bound=0.99,
+)
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.")
 flags.DEFINE_integer("steps", 1000, "Total training steps.")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")

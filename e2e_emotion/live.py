@@ -347,7 +347,7 @@ def iter_frames(
             start = video_stream.start_time
             start = float(start * video_stream.time_base) if start else 0.0
             steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
-            cropper = faces.FaceCropper(size=image_size, mode=face_mode)
+            cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
         pacing = _Pacing(realtime, max_lag, max_frames, clock, sleep)
         yield from _frames(container, streams, (resampler, steps, cropper), pacing, source)
     finally:

@@ -268,7 +268,7 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_
         inputs["audio"] = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
         info["frames"]["audio"] = count
     if "video" in needs:
-        cropper = faces.FaceCropper(size=image_size, mode=face_mode)
+        cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
         crops = [
             cropper.crop(frame)
             for _, frame in media.iter_video_frames(media_path, media.FRAME_SECONDS)
@@ -285,6 +285,9 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_
         inputs["video"] = np.stack(crops)
         info["frames"]["video"] = len(crops)
         info["face_missed_fraction"] = round(cropper.missed_fraction, 4)
+        if face_mode != "centre":
+            # Frames without a face reach the model as black crops (as in training).
+            info["face_found_fraction"] = round(cropper.found_fraction, 4)
     count = min(info["frames"].values())
     return {name: values[:count] for name, values in inputs.items()}, info
 
@@ -358,8 +361,9 @@ def predict_file(
         "csv": output_csv,
         "png": os.fspath(output_png) if output_png else None,
     }
-    if "face_missed_fraction" in info:
-        summary["face_missed_fraction"] = info["face_missed_fraction"]
+    for key in ("face_missed_fraction", "face_found_fraction"):
+        if key in info:
+            summary[key] = info[key]
     return summary
 
 

@@ -171,6 +171,7 @@ def test_speed_perturbation_warps_audio_labels_and_video_together():
         "labels": tf.constant(labels),
         "weights": tf.constant([1.0] * 6 + [0.0] * 2),
         "video": tf.constant([f"f{k}".encode() for k in range(frames)]),
+        "face": tf.constant(np.arange(frames, dtype=np.int64)),
     }
     same = speed_perturb(window, tf.constant(1.0))
     # Factor 1 changes nothing but silences the padded frames (zeros in real windows).
@@ -184,6 +185,7 @@ def test_speed_perturbation_warps_audio_labels_and_video_together():
     assert [v.decode() for v in slow["video"].numpy()] == [
         f"f{k}" for k in (0, 0, 1, 1, 2, 2, 3, 3)
     ]
+    np.testing.assert_array_equal(slow["face"].numpy(), [0, 0, 1, 1, 2, 2, 3, 3])
     np.testing.assert_array_equal(slow["weights"].numpy(), np.ones(frames))
     # 1.5x: frame k spans source frames [1.5k, 1.5k + 1.5); past the 6 valid ones: weight 0.
     fast = speed_perturb(window, tf.constant(1.5))
@@ -236,3 +238,68 @@ def test_audio_only_records_refuse_a_visual_model(tmp_path):
         iter(training_dataset(records, "train", "audio", SequenceConfig(sequence_length=5)))
     )
     assert set(batch[0]) == {"audio", "audio_level"}
+
+
+@pytest.fixture(scope="module")
+def face_lost_records(tmp_path_factory):
+    """One 3 s train recording whose face leaves after 1.2 s, converted with detection."""
+    from tfrecords_tools import corpora, labels, media, synthetic, writer
+
+    folder = tmp_path_factory.mktemp("lost")
+    audio_path, video_path = str(folder / "r.wav"), str(folder / "r.mp4")
+    values = synthetic.write_synthetic_recording(
+        "r", seconds=3.0, seed=1, audio_path=audio_path, video_path=video_path, image_size=96
+    )
+    shown = synthetic.synthetic_frames(np.zeros(30), np.zeros(30), size=96, seed=1)
+    media.write_video(video_path, list(shown) + [np.full((96, 96, 3), 70, np.uint8)] * 45)
+    tracks = {
+        name: labels.LabelTrack(np.arange(len(values)) * 0.04, values[:, d], "test")
+        for d, name in enumerate(labels.LABEL_NAMES)
+    }
+    recording = corpora.Recording("r", "train", audio_path, video_path, tracks)
+    output = str(folder / "records")
+    options = writer.ConversionOptions(name="t", image_format="png", face_mode="detect")
+    writer.convert_corpus([recording], output, options, progress=False)
+    return output
+
+
+def test_frames_without_a_face_are_black_for_the_model(face_lost_records):
+    flags = recordings_frames(face_lost_records)["r"]["face"]
+    assert flags[:30].mean() > 0.9 and not flags[30:].any()
+    config = SequenceConfig(sequence_length=25, batch_size=4)
+    video = np.concatenate(
+        [
+            inputs["video"].numpy().reshape(-1, 96, 96, 3)
+            for inputs, *_ in evaluation_dataset(face_lost_records, "train", "visual", config)
+        ]
+    )[:75]
+    blank = ~video.reshape(75, -1).any(axis=1)
+    np.testing.assert_array_equal(blank, flags == 0)
+    # Training windows too, augmented or not, and after a speed perturbation.
+    train = SequenceConfig(sequence_length=75, batch_size=1, speed_perturb=0.2)
+    inputs, _, weights = next(iter(training_dataset(face_lost_records, "train", "visual", train)))
+    frames = inputs["video"].numpy()[0]
+    assert not frames[-30:].any() and frames[:10].reshape(10, -1).any(axis=1).all()
+
+
+def test_modality_dropout_removes_one_whole_stream_per_window(small_records):
+    config = SequenceConfig(
+        sequence_length=10, batch_size=8, seed=3, video_dropout=0.4, audio_dropout=0.4
+    )
+    kept = {"video": [], "audio": []}
+    for inputs, _, _ in training_dataset(small_records, "train", "multimodal", config).take(8):
+        for name in kept:
+            values = inputs[name].numpy().reshape(8, 10, -1)
+            any_frame = values.any(axis=2)
+            # A window keeps all of a stream or none of it.
+            assert np.all(any_frame.all(axis=1) | ~any_frame.any(axis=1))
+            kept[name].extend(any_frame.any(axis=1))
+    video, audio = np.array(kept["video"]), np.array(kept["audio"])
+    assert np.all(video | audio)  # never both removed
+    assert 0.2 < 1 - video.mean() < 0.6  # 64 windows, rate 0.4
+    assert 0.1 < 1 - audio.mean() < 0.45  # 0.4 of the 60% that keep their video
+    plain = SequenceConfig(sequence_length=10, batch_size=8, seed=3)
+    inputs, _, _ = next(iter(training_dataset(small_records, "train", "multimodal", plain)))
+    assert inputs["video"].numpy().reshape(8, -1).any(axis=1).all()
+    with pytest.raises(ValueError, match=r"video_dropout must be in \[0, 1\), received 1.0"):
+        SequenceConfig(video_dropout=1.0)

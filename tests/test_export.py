@@ -283,6 +283,24 @@ def test_multimodal_export_matches_keras_and_has_no_wav(tmp_path):
         ]
     ]
     assert_outputs_close(loaded.signatures["examples"](examples=tf.constant(rows)), expected)
+    # A frame flagged without a face is a black crop, as in the input pipeline.
+    flagged = [
+        [
+            schema.encode_example(
+                "r",
+                t,
+                audio=inputs["audio"][0, t],
+                image=faces.encode_image(crops[0, t], "png"),
+                face=t != 1,
+            )
+            for t in range(3)
+        ]
+    ]
+    blanked = dict(inputs, video=inputs["video"].copy())
+    blanked["video"][0, 1] = 0.0
+    assert_outputs_close(
+        loaded.signatures["examples"](examples=tf.constant(flagged)), outputs_of(model, blanked)
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="same \\[batch, time\\]"):
         loaded.signatures["serving_default"](audio=tensors["audio"][:, :2], video=tensors["video"])
     # 8-bit pixel values sent as floats, and a wrong crop size, are refused.

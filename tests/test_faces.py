@@ -274,3 +274,12 @@ def test_small_face_pass_runs_every_few_frames_while_no_face_is_tracked():
         found.append(cropper.found)
     # The first lost frame runs the small-face pass; the next two do not, the fourth does.
     assert found == [False, False, False, True, True]
+
+
+def test_blank_missing_gives_black_crops_without_a_face(face_frames):
+    blank = np.full_like(face_frames[0], 128)
+    cropper = FaceCropper(size=48, blank_missing=True)
+    assert not cropper.crop(blank).any() and not cropper.found  # before any face
+    assert cropper.crop(face_frames[0]).any() and cropper.found
+    assert not cropper.crop(blank).any()  # lost: black, not the last box's square
+    assert FaceCropper(size=48, mode="centre", blank_missing=True).crop(blank).all()

@@ -93,6 +93,7 @@ def test_mp4_with_every_model_format(files, tmp_path):
         assert summary["frames"] == 50 and summary["seconds"] == SECONDS
         assert summary["stream_frames"] == {"audio": 50, "video": 50}
         assert summary["face_missed_fraction"] == 0.0  # the synthetic face is found
+        assert summary["face_found_fraction"] == 1.0
         assert summary["window"] == WINDOW
         with open(png_path, "rb") as handle:
             assert handle.read(8) == b"\x89PNG\r\n\x1a\n"

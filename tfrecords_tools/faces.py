@@ -293,7 +293,9 @@ class FaceCropper:
     the caller chose the framing. Counters: `frames` (cropped), `face_frames` (of those,
     with `found`), `detections_run`, `tracked` (runs answered near the tracked face),
     `tilted` (of those, by a rotated search), `missed` (runs that found no face),
-    `missed_fraction`, `found_fraction`.
+    `missed_fraction`, `found_fraction`. With `blank_missing=True` a crop without `found`
+    is black, as the models see it (the conversion keeps the guessed crop and the flag
+    instead, and the input pipeline blanks it: ``schema.blank_missing_faces``).
     """
 
     def __init__(
@@ -308,6 +310,7 @@ class FaceCropper:
         track: bool = True,
         tilt_angles: tuple[float, ...] = (25.0, -25.0),
         small_face_every: int = 3,
+        blank_missing: bool = False,
     ):
         if mode == "center":
             mode = "centre"
@@ -336,6 +339,7 @@ class FaceCropper:
         self.detect_every = int(detect_every)
         self.min_face_pixels = int(min_face_pixels)
         self.small_face_every = int(small_face_every)
+        self.blank_missing = bool(blank_missing)
         self.detection_max_side = int(detection_max_side)
         self.track = bool(track)
         self.tilt_angles = tuple(float(a) for a in tilt_angles)
@@ -402,6 +406,8 @@ class FaceCropper:
             x0 = _place(centre_x, side, width)
             y0 = _place(centre_y, side, height)
         self.last_crop_box = (x0, y0, side)
+        if self.blank_missing and not self.found:
+            return np.zeros((self.size, self.size, 3), np.uint8)
         square = _cut(frame_rgb, x0, y0, side)
         return cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA)
 

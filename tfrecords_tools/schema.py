@@ -150,6 +150,16 @@ def decode_image(encoded, image_size=IMAGE_SIZE):
     return image
 
 
+def blank_missing_faces(video, face):
+    """``video`` ``[..., H, W, 3]`` with the frames whose ``face`` flag ``[...]`` is
+    ``FACE_MISSING`` set to 0: a frame without a face is a black crop for the model, never
+    the last face's crop (unknown flags keep their frames)."""
+    import tensorflow as tf
+
+    keep = tf.cast(tf.not_equal(face, FACE_MISSING), video.dtype)
+    return video * keep[..., None, None, None]
+
+
 def parse_example(serialized, modalities, labelled, decode_video=True):
     """Parses one serialized example into a dict of tensors (video as uint8 if decoded)."""
     import tensorflow as tf

@@ -58,6 +58,10 @@ class SequenceConfig:
         speed_perturb: ``p > 0`` resamples each training window by a random factor in
             ``[1 - p, 1 + p]`` (speech faster and higher, or slower and lower: other
             voices), labels and video frames following the same time warp (0: off).
+        video_dropout: probability that a multimodal training window's video is removed
+            (every crop black, as frames without a face are), so the model learns to go on
+            the voice alone when the face is lost (0: off).
+        audio_dropout: likewise for a multimodal training window's audio (silence).
     """
 
     sequence_length: int = 150
@@ -69,6 +73,8 @@ class SequenceConfig:
     audio_gain_db: float = 0.0
     audio_noise: float = 0.0
     speed_perturb: float = 0.0
+    video_dropout: float = 0.0
+    audio_dropout: float = 0.0
 
     def __post_init__(self):
         for name in ("sequence_length", "batch_size", "shuffle_buffer"):
@@ -81,6 +87,10 @@ class SequenceConfig:
             raise ValueError("audio_gain_db and audio_noise must be >= 0")
         if not 0.0 <= self.speed_perturb < 0.5:
             raise ValueError(f"speed_perturb must be in [0, 0.5), received {self.speed_perturb!r}")
+        for name in ("video_dropout", "audio_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), received {value!r}")
 
     @property
     def train_hop(self):
@@ -190,6 +200,7 @@ def _parse_raw(serialized, modalities, labelled):
         frame["audio"] = parsed["audio"]
     if "video" in parsed:
         frame["video"] = parsed["video"]
+        frame["face"] = parsed["face"]
     if labelled:
         frame["labels"] = tf.stack([parsed[name] for name in schema.LABEL_NAMES])
     return frame
@@ -278,6 +289,22 @@ def augment_audio(audio, seed, gain_db, noise):
     return audio
 
 
+def drop_modalities(inputs, seed, video_rate, audio_rate):
+    """Removes a window's whole video (black crops) with probability ``video_rate`` and,
+    if the video was kept, its whole audio (silence) with probability ``audio_rate``; one
+    stream always stays. ``seed``: ``[2]`` int tensor."""
+    draws = tf.random.stateless_uniform([2], seed)
+    dropped = dict(inputs)
+    drop_video = draws[0] < video_rate
+    if video_rate > 0:
+        keep_video = tf.logical_not(drop_video)
+        dropped["video"] = inputs["video"] * tf.cast(keep_video, inputs["video"].dtype)
+    if audio_rate > 0:
+        keep_audio = tf.logical_or(drop_video, draws[1] >= audio_rate)
+        dropped["audio"] = inputs["audio"] * tf.cast(keep_audio, inputs["audio"].dtype)
+    return dropped
+
+
 def _linear_at(values, position):
     """``values [N, ...]`` linearly interpolated at float ``position [M]`` (clipped to
     ``[0, N - 1]``) along the first axis: ``[M, ...]``."""
@@ -315,8 +342,10 @@ def speed_perturb(window, factor):
         mixed = _linear_at(labels, steps * factor)
         warped["labels"] = tf.where(kept[:, None], mixed, tf.zeros_like(labels))
     if "video" in window:
-        middle = tf.cast(tf.floor((steps + 0.5) * factor), tf.int32)
-        warped["video"] = tf.gather(window["video"], tf.minimum(middle, frames - 1))
+        middle = tf.minimum(tf.cast(tf.floor((steps + 0.5) * factor), tf.int32), frames - 1)
+        warped["video"] = tf.gather(window["video"], middle)
+        if "face" in window:
+            warped["face"] = tf.gather(window["face"], middle)
     return warped
 
 
@@ -352,6 +381,8 @@ def _windows(source, split, modality, config, training, input_context=None):
         window_size_func=lambda key: lengths[key],
     )
     keys = [m for m in MODALITY_INPUTS[modality]] + (["labels"] if labelled else [])
+    if "video" in keys:
+        keys.append("face")
     hop = config.train_hop if training else config.sequence_length
     size = config.sequence_length
 
@@ -394,7 +425,11 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
         video = _decode_video(window["video"], image_size)
         if training and config.augment_video:
             video = augment_video(video, seed + 2)
-        inputs["video"] = video
+        # A frame without a face is a black crop, in training, evaluation and every
+        # inference path alike; padding frames are black already.
+        inputs["video"] = schema.blank_missing_faces(video, window["face"])
+    if training and modality == "multimodal":
+        inputs = drop_modalities(inputs, seed + 4, config.video_dropout, config.audio_dropout)
     weights = window["weights"]
     if labelled:
         labels = window["labels"]

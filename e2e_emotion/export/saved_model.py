@@ -272,7 +272,7 @@ class EmotionServingModule(tf.Module):
         specs = self._input_specs()
         # The schema's spec, reduced to what the model reads (no ids, no labels needed).
         spec = schema.feature_spec(list(specs), labelled=False)
-        spec = {name: spec[name] for name in specs}
+        spec = {name: spec[name] for name in (*specs, "face") if name in spec}
         size = self.image_size
 
         def decode(encoded):
@@ -293,6 +293,7 @@ class EmotionServingModule(tf.Module):
                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
                 )
                 frames = tf.image.convert_image_dtype(frames, tf.float32)  # / 255, as in training
+                frames = schema.blank_missing_faces(frames, parsed["face"])
                 inputs["video"] = tf.reshape(frames, tf.concat([shape, [size, size, 3]], 0))
             return self._predict(inputs)
 

@@ -92,7 +92,7 @@ def read_media(path, modality, face_mode="detect", max_frames=None):
             )
         frames.audio = samples[: count * schema.FRAME_LENGTH].reshape(count, schema.FRAME_LENGTH)
     if modality in ("visual", "multimodal"):
-        cropper = faces.FaceCropper(size=schema.IMAGE_SIZE, mode=face_mode)
+        cropper = faces.FaceCropper(size=schema.IMAGE_SIZE, mode=face_mode, blank_missing=True)
         crops = [
             cropper.crop(image) for _, image in media.iter_video_frames(path, max_steps=max_frames)
         ]

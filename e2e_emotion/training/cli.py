@@ -41,6 +41,8 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         "audio_gain_db": flags.audio_gain_db,
         "audio_noise": flags.audio_noise,
         "speed_perturb": flags.speed_perturb,
+        "video_dropout": flags.video_dropout,
+        "audio_dropout": flags.audio_dropout,
     }
     if flags.logical_cpus and flags.strategy != "mirrored":
         raise TrainingError("--logical_cpus needs --strategy=mirrored")
