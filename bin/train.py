@@ -62,6 +62,19 @@ flags.DEFINE_float(
     upper_bound=0.49,
 )
 flags.DEFINE_float(
+    "reverb_prob", 0.0, "Training audio in a generated room (RT60 0.1-0.8 s): probability.", 0, 1
+)
+flags.DEFINE_float(
+    "band_limit_prob", 0.0, "Training audio band-limited (edge 3.4-7.6 kHz): probability.", 0, 1
+)
+flags.DEFINE_float(
+    "noise_prob",
+    0.0,
+    "Training audio with coloured noise or hum at 5-30 dB SNR: probability",
+    0,
+    1,
+)
+flags.DEFINE_float(
     "video_dropout",
     0.0,
     "Multimodal training: probability of removing a window's video (black crops, as frames "

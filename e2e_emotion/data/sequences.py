@@ -30,6 +30,7 @@ import re
 
 import tensorflow as tf
 
+from e2e_emotion.data import rooms
 from e2e_emotion.modalities import LEVEL_INPUT
 from tfrecords_tools import schema
 from tfrecords_tools.records import RecordsError, load_metadata
@@ -58,6 +59,9 @@ class SequenceConfig:
         speed_perturb: ``p > 0`` resamples each training window by a random factor in
             ``[1 - p, 1 + p]`` (speech faster and higher, or slower and lower: other
             voices), labels and video frames following the same time warp (0: off).
+        reverb_prob, band_limit_prob, noise_prob: probabilities that a training window's
+            audio is put in a generated room, band-limited as a lower-rate source, or given a
+            coloured or humming background (``e2e_emotion.data.rooms``; 0: off).
         video_dropout: probability that a multimodal training window's video is removed
             (every crop black, as frames without a face are), so the model learns to go on
             the voice alone when the face is lost (0: off).
@@ -73,6 +77,9 @@ class SequenceConfig:
     audio_gain_db: float = 0.0
     audio_noise: float = 0.0
     speed_perturb: float = 0.0
+    reverb_prob: float = 0.0
+    band_limit_prob: float = 0.0
+    noise_prob: float = 0.0
     video_dropout: float = 0.0
     audio_dropout: float = 0.0
 
@@ -91,6 +98,10 @@ class SequenceConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), received {value!r}")
+        for name in ("reverb_prob", "band_limit_prob", "noise_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], received {value!r}")
 
     @property
     def train_hop(self):
@@ -417,6 +428,11 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
         window = speed_perturb(window, factor)
     if "audio" in window and modality in ("audio", "multimodal"):
         audio = window["audio"]
+        if training and (config.reverb_prob or config.band_limit_prob or config.noise_prob):
+            audio = tf.ensure_shape(audio, [config.sequence_length, schema.FRAME_LENGTH])
+            audio = rooms.apply_conditions(
+                audio, seed + 5, config.reverb_prob, config.band_limit_prob, config.noise_prob
+            )
         if training and (config.audio_gain_db > 0 or config.audio_noise > 0):
             audio = augment_audio(audio, seed + 1, config.audio_gain_db, config.audio_noise)
         inputs["audio"] = audio

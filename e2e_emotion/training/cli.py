@@ -41,6 +41,9 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         "audio_gain_db": flags.audio_gain_db,
         "audio_noise": flags.audio_noise,
         "speed_perturb": flags.speed_perturb,
+        "reverb_prob": flags.reverb_prob,
+        "band_limit_prob": flags.band_limit_prob,
+        "noise_prob": flags.noise_prob,
         "video_dropout": flags.video_dropout,
         "audio_dropout": flags.audio_dropout,
     }
