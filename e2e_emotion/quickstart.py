@@ -22,62 +22,14 @@ from e2e_emotion.evaluation.report import baseline_reference, evaluate_model
 from e2e_emotion.files import atomic_path
 from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.training import TrainConfig, train
+from e2e_emotion.training.recipes import recipe
 from tfrecords_tools import commands, synthetic, writer
 
 # Models trained, in this order (the multimodal model starts from the other two).
 QUICK_MODALITIES = MODALITIES
-# Small configurations of the paper's models that train in minutes on 2 cores. The ResNet
-# keeps the paper's bottleneck design at widths 16-64 (x4 expansion); at widths 8-16 it
-# did not learn the synthetic faces' expressions in 400 steps (README, "What the
-# quickstart measures").
-_SMALL_RESNET = {"stem_filters": 16, "stage_blocks": [1, 1, 1], "stage_filters": [16, 32, 64]}
-# Speech is level-normalised per recording, causally, with a 10 s prior (LevelNormalization):
-# the recordings' levels differ and a 6 s window cannot tell a speaker's loudness base from
-# arousal (dev arousal CCC 0.877 against 0.859 without; README, "What the quickstart
-# measures").
-_LEVEL_NORM = {"level_norm_frames": 250, "level_norm_db": -30.0}
-# The multimodal model's head is the two unimodal heads side by side (32 + 32 units) when
-# it starts from them (QUICK_INIT_HEAD).
-QUICK_MODELS = {
-    "audio": {"speech_preset": "reference", **_LEVEL_NORM, "lstm_units": 32},
-    "visual": {**_SMALL_RESNET, "lstm_units": 32},
-    "multimodal": {"speech_preset": "reference", **_LEVEL_NORM, **_SMALL_RESNET, "lstm_units": 64},
-}
-# How the multimodal head starts when both unimodal models were trained in the run: as
-# their late fusion (per dimension the audio head's, the visual head's or the mean of the
-# two outputs, whichever scores best on dev), then fine-tuned; the paper's random head gave
-# dev 0.912 / 0.928 against 0.925 / 0.936 (README, "What the quickstart measures").
-# Fine-tuning from that start is kept only if it scores at least the start on dev on both
-# dimensions (select_above_start): on 6 training recordings its dev CCC swings between
-# evaluations, and the best mean could trade one dimension for the other.
-QUICK_INIT_HEAD = "late_fusion"
-# Steps, Adam learning rate and warm-up per model (cosine decay to 0 at the last step; the
-# multimodal model starts from the two unimodal ones, hence its lower rate). Chosen on
-# the dev split of the built-in corpus (README, "What the quickstart measures"); no
-# choice read the test split.
-QUICK_STEPS = {"audio": 300, "visual": 800, "multimodal": 300}
-QUICK_LEARNING_RATE = {"audio": 3e-3, "visual": 1e-3, "multimodal": 5e-4}
-QUICK_WARMUP = {"audio": 20, "visual": 50, "multimodal": 20}
-# Training windows per model. Speech needs context (pauses, rate, the speaker's range):
-# 6 s windows (the paper's 150 frames), a random gain of +-6 dB (the recordings' levels
-# differ) and speed perturbation of +-10% (other voices) gave the audio model its best dev
-# CCC. The ResNet's BatchNorm and the batch CCC want many recordings per batch: the visual
-# model trains on 16 windows of 12 frames (192 frames per step; 4 x 50 and 8 x 25 frames,
-# about as many, learnt less and less stably on dev).
-QUICK_SEQUENCE = {
-    "audio": {
-        "sequence_length": 150,
-        "hop": 25,
-        "batch_size": 4,
-        "audio_gain_db": 6.0,
-        "speed_perturb": 0.1,
-    },
-    "visual": {"sequence_length": 12, "hop": 12, "batch_size": 16},
-    "multimodal": {"sequence_length": 150, "hop": 25, "batch_size": 2, "audio_gain_db": 6.0},
-}
-# The dev CCC that chooses each model: the audio model on arousal (its valence output
-# carries nothing and would only add noise to the choice), the others on the mean.
-QUICK_SELECT_ON = {"audio": "arousal", "visual": "mean", "multimodal": "mean"}
+# Every training setting is the training recipe's (e2e_emotion.training.recipes), as
+# bin/train.py --recipe=small uses it; the quickstart adds the evaluation cadence.
+QUICK_RECIPE = "small"
 # Built-in corpus: recordings per split and their length.
 QUICK_CORPUS = {"num_train": 6, "num_dev": 3, "num_test": 3}
 
@@ -155,7 +107,7 @@ def run_quickstart(
         work_dir: everything is written here.
         modalities: models to train, in order; the multimodal model is initialised from
             the audio and visual models when they are trained in the same run.
-        steps: training steps for every model (default: ``QUICK_STEPS``).
+        steps: training steps for every model (default: the recipe's).
         seconds: length of each built-in synthetic recording.
         seed: corpus, initialisation and data order.
         corpus: an existing corpus directory instead of the built-in one (read with
@@ -206,26 +158,18 @@ def run_quickstart(
                 for name, source in (("audio", "audio"), ("visual", "visual"))
                 if source in model_dirs
             }
-            if len(init) == 2:
-                init["init_head"] = QUICK_INIT_HEAD
-                init["select_above_start"] = QUICK_INIT_HEAD == "late_fusion"
-        model_steps = steps or QUICK_STEPS[modality]
+        settings = recipe(QUICK_RECIPE, modality, len(init) == 2, steps)
+        model_steps = settings["steps"]
         config = TrainConfig(
             records=records,
             model_dir=model_dir,
             modality=modality,
-            model=QUICK_MODELS[modality],
-            sequence=QUICK_SEQUENCE[modality],
-            select_on=QUICK_SELECT_ON[modality],
-            learning_rate=QUICK_LEARNING_RATE[modality],
-            lr_schedule="cosine",
-            warmup_steps=min(QUICK_WARMUP[modality], model_steps // 2),
-            steps=model_steps,
             checkpoint_every=max(1, model_steps // 5),
             eval_every=max(1, model_steps // 10),
             log_every=max(1, model_steps // 20),
             seed=seed + index,
             reference_scores=reference,
+            **settings,
             **init,
         )
         train(config)
