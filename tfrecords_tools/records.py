@@ -142,7 +142,8 @@ def read_split(directory, split, metadata=None):
     missing = [rid for rid, frames in grouped.items() if not frames]
     if missing:
         raise RecordsError(f"{directory}: split {split!r} lists {missing} but no shard holds them")
-    return {rid: _stack(frames) for rid, frames in grouped.items()}
+    # Shards may also hold recordings the split does not list (a fold's view): left out.
+    return {rid: _stack(grouped[rid]) for rid in info["recordings"]}
 
 
 def _stack(frames):

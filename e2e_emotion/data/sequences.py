@@ -142,9 +142,13 @@ class RecordSource:
         return bool(self.metadata["splits"][split]["labelled"])
 
     def recordings(self, split):
-        """``[(recording_id, num_frames)]`` in shard order."""
+        """``[(recording_id, num_frames)]`` in shard order. A split may list only some of
+        its shards' recordings (a fold of ``e2e_emotion.training.folds``): only those."""
         info = self.metadata["splits"][split]
-        return [(rid, info["recordings"][rid]) for s in info["shards"] for rid in s["recordings"]]
+        listed = info["recordings"]
+        return [
+            (rid, listed[rid]) for s in info["shards"] for rid in s["recordings"] if rid in listed
+        ]
 
     def shard_paths(self, split):
         info = self.metadata["splits"][split]
@@ -383,6 +387,8 @@ def _windows(source, split, modality, config, training, input_context=None):
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )
+    # Frames of recordings the split does not list (shards shared with other folds).
+    dataset = dataset.filter(lambda frame: index_of.lookup(frame["recording_id"]) >= 0)
     # Whole recordings: a group closes exactly when its recording's last frame arrives.
     dataset = dataset.group_by_window(
         key_func=lambda frame: index_of.lookup(frame["recording_id"]),
