@@ -8,6 +8,11 @@ facial expression follows valence, and the gold standard lags them as ratings do
 `tfrecords_tools.synthetic`). The test labels are written apart, in test_labels/, which
 the AVEC 2016 reader does not read. Seeded and deterministic. Refuses a non-empty
 --output_dir without --overwrite.
+
+    python bin/make_synthetic_corpus.py --output_dir=data/hard --conditions=hard
+
+records every recording the way real recordings differ (sample rate, room, noise, camera,
+face size, lighting, rater lag) and writes what each was drawn with to conditions.json.
 """
 
 import sys
@@ -27,6 +32,15 @@ SECONDS = flags.DEFINE_float("seconds", 20.0, "Seconds per recording.", lower_bo
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 160, "Video side in pixels.", lower_bound=48)
 SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace a corpus written earlier.")
+CONDITIONS = flags.DEFINE_enum(
+    "conditions",
+    "default",
+    list(synthetic.CONDITIONS),
+    "default, or hard: every recording with its own sample rate and channels, room "
+    "reverberation, noise and hum, gain, frame rate and size, codec, face size, mirroring, "
+    "lighting drift, and a gold standard lagging by 0.4-1.2 s (--image_size unused), "
+    "written to conditions.json.",
+)
 register_output_checks(flags, directories=["output_dir"])
 
 
@@ -43,6 +57,7 @@ def main(argv):
             seed=SEED.value,
             image_size=IMAGE_SIZE.value,
             overwrite=OVERWRITE.value,
+            conditions=CONDITIONS.value,
         )
     except (*commands.user_errors, ValueError) as error:
         sys.exit(f"error: {error}")

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO
 from absl import app, flags, logging
 
 from e2e_emotion.quickstart import QUICK_MODALITIES, run_quickstart
+from tfrecords_tools import synthetic
 from tfrecords_tools.output_paths import register_output_checks
 
 WORK_DIR = flags.DEFINE_string("work_dir", "runs/quickstart", "Where everything is written.")
@@ -30,6 +31,14 @@ SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 CORPUS = flags.DEFINE_string("corpus", None, "Your corpus instead of the built-in one.")
 CORPUS_FORMAT = flags.DEFINE_enum(
     "corpus_format", "avec2016", ["avec2016", "recola", "manifest"], "Layout of --corpus."
+)
+CONDITIONS = flags.DEFINE_enum(
+    "conditions",
+    "default",
+    list(synthetic.CONDITIONS),
+    "How the built-in corpus is recorded: default, or hard (per recording its own sample "
+    "rate, room, noise, gain, frame rate and size, codec, face size and position, "
+    "lighting drift, and a gold standard lagging by 0.4-1.2 s; see conditions.json).",
 )
 register_output_checks(flags, directories=["work_dir"])
 
@@ -55,6 +64,7 @@ def main(argv):
             SEED.value,
             CORPUS.value,
             CORPUS_FORMAT.value,
+            conditions=CONDITIONS.value,
         )
     except errors as error:
         sys.exit(f"error: {error}")

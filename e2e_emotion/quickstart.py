@@ -49,6 +49,24 @@ def _score_test_once(corpus):
             shutil.copyfile(os.path.join(withheld, dimension, name), os.path.join(target, name))
 
 
+def _check_conditions(corpus, conditions):
+    """Refuses to reuse a built-in corpus written with other ``conditions``.
+
+    The corpus and its records are reused when they exist, so a run asking for other
+    conditions would silently train on the old ones.
+    """
+    marker = os.path.join(corpus, synthetic.MARKER_FILE)
+    if not os.path.exists(marker):
+        return
+    with open(marker, encoding="utf-8") as stream:
+        written = json.load(stream).get("conditions", "default")
+    if written != conditions:
+        raise ValueError(
+            f"--conditions={conditions}, but the corpus in {corpus} was written with "
+            f"--conditions={written}; choose another --work_dir"
+        )
+
+
 def _summary_rows(modality, report):
     """Rows (model, dimension, dev, test, baseline dev, baseline test) of one report."""
     rows = []
@@ -100,6 +118,7 @@ def run_quickstart(
     corpus=None,
     corpus_format="avec2016",
     recordings=None,
+    conditions="default",
 ):
     """Runs every stage; returns ``{"rows": [...], "text": table, "reports": {...}}``.
 
@@ -115,21 +134,34 @@ def run_quickstart(
         corpus_format: ``avec2016``, ``recola`` or ``manifest`` for ``corpus``.
         recordings: ``(train, dev, test)`` recordings of the built-in corpus
             (default ``QUICK_CORPUS``).
+        conditions: ``"default"`` or ``"hard"``, how the built-in corpus is recorded
+            (``tfrecords_tools.synthetic.write_synthetic_corpus``); a corpus already in
+            ``work_dir`` must have been written with the same.
     """
     started = time.perf_counter()
     unknown = [m for m in modalities if m not in QUICK_MODALITIES]
     if unknown or not modalities:
         raise ValueError(f"--modalities: expected some of {QUICK_MODALITIES}, got {modalities}")
+    if conditions not in synthetic.CONDITIONS:
+        raise ValueError(
+            f"--conditions: expected one of {synthetic.CONDITIONS}, got {conditions!r}"
+        )
+    if corpus is not None and conditions != "default":
+        raise ValueError(
+            f"--conditions={conditions} applies to the built-in corpus only, not to "
+            f"--corpus={corpus}"
+        )
     records = os.path.join(work_dir, "records")
     if corpus is None:
         corpus = os.path.join(work_dir, "corpus")
+        _check_conditions(corpus, conditions)
         if not os.path.exists(os.path.join(corpus, synthetic.MARKER_FILE)):
             print(f"[1/4] writing the synthetic corpus to {corpus}", flush=True)
             counts = dict(QUICK_CORPUS)
             if recordings is not None:
                 counts = dict(zip(QUICK_CORPUS, recordings, strict=True))
             synthetic.write_synthetic_corpus(
-                corpus, **counts, seconds=seconds, seed=seed, image_size=96
+                corpus, **counts, seconds=seconds, seed=seed, image_size=96, conditions=conditions
             )
             _score_test_once(corpus)
     else:

@@ -184,6 +184,25 @@ def test_write_video_is_deterministic(tmp_path):
     assert len(encoded) == 1
 
 
+@pytest.mark.parametrize("codec", media.VIDEO_CODECS)
+def test_write_video_with_a_requested_codec(tmp_path, codec):
+    path = tmp_path / f"{codec}.mp4"
+    assert media.write_video(path, _indexed_frames(30, 240, 320), fps=30, codec=codec) == 30
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name == {"libx264": "h264"}.get(
+            codec, codec
+        )
+    info = media.probe(path)
+    assert (info.width, info.height, info.video_fps) == (320, 240, 30.0)
+    steps = media.read_video_frames(path)  # 1 s at 30 fps: 25 steps of 40 ms
+    assert steps.shape == (25, 240, 320, 3)
+    expected = [_level(_shown_index(step, 30)) for step in range(25)]
+    np.testing.assert_allclose(steps.mean(axis=(1, 2, 3)), expected, atol=2.0)
+    again = tmp_path / "again.mp4"
+    media.write_video(again, _indexed_frames(30, 240, 320), fps=30, codec=codec)
+    assert again.read_bytes() == path.read_bytes()
+
+
 def test_writer_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="even"):
         media.write_video(tmp_path / "odd.mp4", [np.zeros((15, 16, 3), np.uint8)])
@@ -196,6 +215,9 @@ def test_writer_arguments_are_checked(tmp_path):
     assert not (tmp_path / "mixed.mp4").exists()
     with pytest.raises(ValueError, match="no frames"):
         media.write_video(tmp_path / "none.mp4", [])
+    with pytest.raises(ValueError, match="codec must be one of.*'vp9'"):
+        media.write_video(tmp_path / "vp9.mp4", _indexed_frames(2), codec="vp9")
+    assert not (tmp_path / "vp9.mp4").exists()
     with pytest.raises(ValueError, match="channels=1"):
         media.write_wav(tmp_path / "x.wav", np.zeros((10, 2)), 16000)
 

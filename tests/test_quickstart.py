@@ -74,6 +74,43 @@ def test_bad_modality_is_named(tmp_path):
         quickstart.run_quickstart(str(tmp_path), modalities=("audio", "speech"))
 
 
+def test_bad_conditions_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"--conditions: expected one of .*got 'harsh'"):
+        quickstart.run_quickstart(str(tmp_path / "run"), conditions="harsh")
+    with pytest.raises(ValueError, match="--conditions=hard applies to the built-in corpus"):
+        quickstart.run_quickstart(str(tmp_path / "run"), corpus=str(tmp_path), conditions="hard")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_built_in_corpus_is_written_with_the_conditions(tmp_path, monkeypatch):
+    asked = {}
+
+    class WrittenError(Exception):
+        pass
+
+    def write(root, **options):
+        asked.update(options, root=root)
+        raise WrittenError  # stop before converting and training
+
+    monkeypatch.setattr(synthetic, "write_synthetic_corpus", write)
+    with pytest.raises(WrittenError):
+        quickstart.run_quickstart(str(tmp_path / "run"), seconds=5.0, conditions="hard")
+    assert asked["conditions"] == "hard" and asked["seconds"] == 5.0
+    assert asked["root"] == str(tmp_path / "run" / "corpus")
+
+
+def test_a_corpus_written_with_other_conditions_is_not_reused(tmp_path):
+    corpus = tmp_path / "run" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / synthetic.MARKER_FILE).write_text(json.dumps({"conditions": "hard"}))
+    with pytest.raises(ValueError, match="written with --conditions=hard; choose another"):
+        quickstart.run_quickstart(str(tmp_path / "run"))
+    (corpus / synthetic.MARKER_FILE).write_text(json.dumps({"seed": 0}))  # a default corpus
+    with pytest.raises(ValueError, match="--conditions=hard, but .* --conditions=default"):
+        quickstart.run_quickstart(str(tmp_path / "run"), conditions="hard")
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["corpus"]
+
+
 def test_script_names_a_missing_corpus(tmp_path):
     import os
     import subprocess

@@ -28,6 +28,7 @@ __all__ = [
     "FRAME_LENGTH",
     "FRAME_SECONDS",
     "SAMPLE_RATE",
+    "VIDEO_CODECS",
     "MediaError",
     "MediaInfo",
     "audio_is_silent",
@@ -519,6 +520,10 @@ def _x264_cpu_option() -> dict[str, str]:
 _X264_CPU = _x264_cpu_option()
 
 
+VIDEO_CODECS = ("libx264", "mpeg4")
+"""Encoders `write_video` can be asked for: H.264 (x264) and MPEG-4 part 2."""
+
+
 def _video_codec() -> str:
     return "libx264" if "libx264" in av.codecs_available else "mpeg4"
 
@@ -529,6 +534,7 @@ def write_video(
     fps: float | Fraction = 25,
     audio: np.ndarray | None = None,
     audio_rate: int = SAMPLE_RATE,
+    codec: str | None = None,
 ) -> int:
     """Writes an MP4: H.264 (`libx264`, else MPEG-4 part 2), yuv420p, optional AAC audio.
 
@@ -544,11 +550,19 @@ def write_video(
         (29.97) are kept exact.
       audio: optional mono float samples `[num_samples]` in [-1, 1] for an AAC track.
       audio_rate: sample rate of `audio` in Hz.
+      codec: `"libx264"` or `"mpeg4"` (one of `VIDEO_CODECS`); None takes `libx264` if
+        this PyAV has it, else `mpeg4`. A requested codec is encoded single-threaded, so
+        the file does not depend on the machine's core count.
 
     Returns:
       the number of video frames written.
     """
     path = os.fspath(path)
+    if codec is not None:
+        if codec not in VIDEO_CODECS:
+            raise ValueError(f"{path}: codec must be one of {VIDEO_CODECS}, got {codec!r}")
+        if codec not in av.codecs_available:
+            raise ValueError(f"{path}: codec {codec!r} is not available in this PyAV build")
     rate = Fraction(fps).limit_denominator(1_000_000)
     if rate <= 0:
         raise ValueError(f"{path}: fps must be positive, got {fps!r}")
@@ -566,7 +580,8 @@ def write_video(
         raise ValueError(f"{path}: width and height must be even for yuv420p, got {width}x{height}")
     try:
         with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
-            codec = _video_codec()
+            requested = codec is not None
+            codec = codec or _video_codec()
             video = out.add_stream(codec, rate=rate)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             # The muxer changes the stream's time base when it writes the header, so the
@@ -579,6 +594,10 @@ def write_video(
                 video.thread_count = 1
             else:
                 video.bit_rate = 4_000_000
+                if requested:
+                    # MPEG-4 splits frames into one slice per thread: one thread makes the
+                    # bytes the same on every machine.
+                    video.thread_count = 1
             sound = None
             if audio is not None:
                 sound = _AudioTrack(out, audio, audio_rate)

@@ -38,6 +38,18 @@ standard lags them.
   at 96 pixels and above (3000 frames of 60 faces at 96 pixels: 99.97 %; 2000 frames of 40
   faces at 160 pixels: 100 %); at 64 pixels it mostly fails, use mode="centre".
 
+`conditions="hard"` (`write_synthetic_corpus`) records every recording the way real
+recordings differ, each with its own `RecordingConditions` drawn from its seed, and a
+speaker and a face no other recording of the corpus has: WAV at 16, 22.05, 44.1 or 48 kHz,
+mono or stereo, the voice reverberated by a room (RT60 0.1-0.5 s), coloured noise at
+12-30 dB SNR and in one recording of three mains hum (50 or 60 Hz and harmonics), a gain
+of -14 to +4 dB; MP4 at 25 or 30 fps, 320x240 to 640x360, H.264 or MPEG-4, the head 45-150
+pixels high and wandering over the frame, skin from very light to very dark, sometimes
+mirrored, the lighting drifting in brightness and colour; and a gold standard that is the
+expressed emotion 0.4-1.2 s late plus smooth rater noise (sd 0.05-0.1). The truth (the
+conditions, the speakers' and faces' parameters, the head's box in every frame) is in
+`conditions.json`.
+
 Layout written by `write_synthetic_corpus` (N starts at 1):
 
     recordings_audio/{train,dev,test}_N.wav
@@ -45,6 +57,7 @@ Layout written by `write_synthetic_corpus` (N starts at 1):
     ratings_gold_standard/{arousal,valence}/{train,dev}_N.arff   (no test labels, as AVEC)
     test_labels/{arousal,valence}/test_N.arff                    (withheld, see below)
     synthetic_corpus.json                                        (parameters, ids)
+    conditions.json                                 (hard conditions only, see above)
 
 The test gold standard is written apart, in `test_labels/`, which the AVEC 2016 reader
 never looks at: the test split stays unlabelled for conversion, training and every choice
@@ -56,6 +69,7 @@ runs, and so are the MP4 files (single-threaded libx264).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -64,6 +78,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import cv2
 import numpy as np
 
@@ -71,10 +86,16 @@ from tfrecords_tools import media, schema
 from tfrecords_tools.labels import write_arff
 
 __all__ = [
+    "CONDITIONS",
+    "CONDITIONS_FILE",
     "MARKER_FILE",
     "TEST_LABELS_DIR",
+    "RecordedAudio",
+    "RecordingConditions",
     "SyntheticEmotion",
+    "draw_hard_conditions",
     "iter_synthetic_frames",
+    "recorded_audio",
     "synthetic_audio",
     "synthetic_emotion",
     "synthetic_frames",
@@ -89,6 +110,12 @@ MARKER_FILE = "synthetic_corpus.json"
 TEST_LABELS_DIR = "test_labels"
 """Corpus subdirectory with the withheld test gold standard (`{dimension}/test_N.arff`)."""
 
+CONDITIONS = ("default", "hard")
+"""Values of `conditions`: the default corpus, or recordings made the way real ones differ."""
+
+CONDITIONS_FILE = "conditions.json"
+"""Written at the root of a hard-conditions corpus: what each recording was drawn with."""
+
 _SPLITS = ("train", "dev", "test")
 _LABELLED_SPLITS = ("train", "dev")
 _LAYOUT_NAMES = {
@@ -97,6 +124,7 @@ _LAYOUT_NAMES = {
     "ratings_gold_standard",
     TEST_LABELS_DIR,
     MARKER_FILE,
+    CONDITIONS_FILE,
 }
 
 
@@ -154,7 +182,8 @@ class SyntheticEmotion(NamedTuple):
         voice and face show.
       gold: float32 `[num_frames, 2]`: the rated gold standard (the ARFF values),
         `expressed` delayed by `lag_seconds` plus rater noise, in [-1, 1].
-      lag_seconds: (arousal, valence) rater lags, each in [0.2, 0.6].
+      lag_seconds: (arousal, valence) rater lags, each in [0.2, 0.6], or the lag asked
+        for (both the same).
     """
 
     expressed: np.ndarray
@@ -170,7 +199,12 @@ _FAST = (6.0, 15.0)
 _RATER_WINDOW = 1.0
 
 
-def synthetic_emotion(num_frames: int, seed: int = 0) -> SyntheticEmotion:
+def synthetic_emotion(
+    num_frames: int,
+    seed: int = 0,
+    lag_seconds: float | None = None,
+    rater_noise_sd: float = 0.06,
+) -> SyntheticEmotion:
     """The expressed emotion of a recording and its lagging gold standard.
 
     Per dimension, the expressed curve is `tanh(offset + depth * (0.75 * slow(t) + 0.4 *
@@ -183,15 +217,28 @@ def synthetic_emotion(num_frames: int, seed: int = 0) -> SyntheticEmotion:
     ARFF files hold. Both curves are defined for any time, so the gold standard of the
     first frames follows expression from before the recording started.
 
+    With `lag_seconds` (the hard conditions), the gold standard of both dimensions is the
+    expressed curve delayed by exactly that, `gold(t) = expressed(t - lag_seconds)`, not
+    averaged, plus `rater_noise_sd` times the rater-noise curve; the expressed curves are
+    the same as without it.
+
     Args:
       num_frames: number of label frames (`round(seconds / 0.04)`).
       seed: the two dimensions are independent and a function of `seed` only.
+      lag_seconds: None (a lag of 0.2-0.6 s per dimension drawn from `seed`, and the 1 s
+        mean), or the raters' lag in seconds (>= 0) for both dimensions.
+      rater_noise_sd: standard deviation of the rater noise (label units) with
+        `lag_seconds`; without it the noise is 0.06.
 
     Returns:
       a `SyntheticEmotion` (expressed, gold, lag_seconds).
     """
     if num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames!r}")
+    if lag_seconds is not None and not 0 <= lag_seconds < np.inf:
+        raise ValueError(f"lag_seconds must be None or >= 0 seconds, got {lag_seconds!r}")
+    if not 0 <= rater_noise_sd < np.inf:
+        raise ValueError(f"rater_noise_sd must be >= 0, got {rater_noise_sd!r}")
     times = np.arange(num_frames) * media.FRAME_SECONDS
     expressed, gold, lags = [], [], []
     for dimension in range(2):
@@ -207,11 +254,15 @@ def synthetic_emotion(num_frames: int, seed: int = 0) -> SyntheticEmotion:
             return np.tanh(offset + depth * (0.75 * slow(t) + 0.4 * fast(t)))
 
         expressed.append(latent(times))
-        # The raters follow the expression `lag` seconds late and smooth it (a mean
-        # over 0.8 s), and disagree a little with it.
-        window = np.linspace(-_RATER_WINDOW / 2, _RATER_WINDOW / 2, 9)
-        followed = np.mean([latent(times - lag + shift) for shift in window], axis=0)
-        rated = np.clip(followed + 0.06 * rater(times), -1.0, 1.0)
+        if lag_seconds is None:
+            # The raters follow the expression `lag` seconds late and smooth it (a mean
+            # over 0.8 s), and disagree a little with it.
+            window = np.linspace(-_RATER_WINDOW / 2, _RATER_WINDOW / 2, 9)
+            followed = np.mean([latent(times - lag + shift) for shift in window], axis=0)
+            rated = np.clip(followed + 0.06 * rater(times), -1.0, 1.0)
+        else:
+            lag = float(lag_seconds)
+            rated = np.clip(latent(times - lag) + rater_noise_sd * rater(times), -1.0, 1.0)
         gold.append(np.round(rated, 6))
         lags.append(lag)
     return SyntheticEmotion(
@@ -330,44 +381,34 @@ def _coloured_noise(rng: np.random.Generator, count: int, slope: float) -> np.nd
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
-def synthetic_audio(
-    arousal: np.ndarray, sample_rate: int = media.SAMPLE_RATE, channels: int = 1, seed: int = 0
-) -> np.ndarray:
-    """Speech-like sound of one speaker whose prosody follows `arousal`.
+class _Voice(NamedTuple):
+    """One speaker and microphone: what `synthetic_audio` draws from `_rng(seed, 2)`."""
 
-    The speaker, microphone and room are drawn from `seed` (see the module docstring):
-    base pitch 90-260 Hz, 3-6 semitones per arousal unit, spectral tilt, formant scale,
-    speaking rate, gain -10 to +6 dB around -30 dBFS, noise floor 18-35 dB below the
-    speech. Along the recording, arousal raises loudness (10-16 dB per unit), pitch,
-    speaking rate and vocal effort (flatter spectrum) and shortens pauses; syllables have
-    their own loudness and pitch jitter, accents and declination, and the distance to the
-    microphone drifts (about 1.5 dB). Extra channels are scaled copies with their own
-    noise, so a downmix keeps the relation.
+    f0_base: float  # Hz at arousal 0
+    semitones: float  # pitch rise per arousal unit
+    tilt: float  # harmonic h has amplitude h ** -tilt
+    effort: float  # tilt decrease per arousal unit
+    tract: float  # formant scale
+    gain_db: float
+    loudness: float  # dB per arousal unit
+    snr_db: float
+    noise_slope: float
+    hum: bool
+    hum_frequency: float
+    jitter: _Wave
+    drift: _Wave
+    phases: np.ndarray  # [200] harmonic phases
 
-    Args:
-      arousal: `[num_frames]` expressed arousal, one value per 40 ms (frame k at
-        k * 0.04 s).
-      sample_rate: Hz.
-      channels: channel count.
-      seed: the speaker, the recording conditions, the syllables and the noise.
 
-    Returns:
-      float32 `[num_samples]` (mono) or `[num_samples, channels]`, in [-1, 1], where
-      `num_samples = round(num_frames * 0.04 * sample_rate)`.
-    """
-    arousal = np.asarray(arousal, dtype=np.float64).reshape(-1)
-    if channels < 1:
-        raise ValueError(f"channels must be >= 1, got {channels!r}")
-    if sample_rate < 4000:
-        raise ValueError(f"sample_rate must be >= 4000 Hz, got {sample_rate!r}")
+def _voice(seed: int) -> _Voice:
     voice = _rng(seed, 2)
     f0_base = np.exp(voice.uniform(np.log(90.0), np.log(260.0)))
-    semitones = voice.uniform(3.0, 6.0)  # per arousal unit
-    tilt = voice.uniform(0.95, 1.25)  # harmonic h has amplitude h ** -tilt
-    effort = voice.uniform(0.4, 0.7)  # tilt decrease per arousal unit
-    tract = voice.uniform(0.88, 1.12) * (f0_base / 150.0) ** 0.2  # formant scale
+    semitones = voice.uniform(3.0, 6.0)
+    tilt = voice.uniform(0.95, 1.25)
+    effort = voice.uniform(0.4, 0.7)
+    tract = voice.uniform(0.88, 1.12) * (f0_base / 150.0) ** 0.2
     gain_db = voice.uniform(-10.0, 6.0)
-    loudness = voice.uniform(10.0, 16.0)  # dB per arousal unit
+    loudness = voice.uniform(10.0, 16.0)
     snr_db = voice.uniform(18.0, 35.0)
     noise_slope = voice.uniform(0.4, 0.9)
     hum = voice.random() < 0.15
@@ -375,7 +416,23 @@ def synthetic_audio(
     jitter = _Wave(voice, 0.15, 1.0)
     drift = _Wave(voice, 2.0, 8.0)
     phases = voice.uniform(0.0, 2 * np.pi, 200)
+    return _Voice(
+        f0_base, semitones, tilt, effort, tract, gain_db, loudness, snr_db, noise_slope,
+        hum, hum_frequency, jitter, drift, phases,
+    )  # fmt: skip
 
+
+def _speech(
+    arousal: np.ndarray, sample_rate: int, voice: _Voice, gain_db: float, seed: int
+) -> np.ndarray:
+    """The dry voice of `synthetic_audio` (no noise, no room), float64 `[num_samples]`.
+
+    Its level is `-30 + gain_db` dBFS (RMS while voiced) at arousal 0, plus
+    `voice.loudness` dB per arousal unit and a slow drift of about 1.5 dB.
+    """
+    f0_base, semitones, tilt, effort = voice.f0_base, voice.semitones, voice.tilt, voice.effort
+    tract, loudness, jitter, drift = voice.tract, voice.loudness, voice.jitter, voice.drift
+    phases = voice.phases
     plan = _speech_plan(arousal, seed)
     num_samples = round(len(arousal) * media.FRAME_SECONDS * sample_rate)
     times = np.arange(num_samples) / sample_rate
@@ -432,7 +489,45 @@ def synthetic_audio(
             noise = np.diff(sounds.standard_normal(start - first + 1))  # high-pass
             bursts[first:start] += 0.3 * gain * np.hanning(start - first) * noise
     speech_db = -30.0 + gain_db + loudness * level + 1.5 * drift(times)
-    speech = 10 ** (speech_db / 20) * (envelope * voiced + bursts)
+    return 10 ** (speech_db / 20) * (envelope * voiced + bursts)
+
+
+def synthetic_audio(
+    arousal: np.ndarray, sample_rate: int = media.SAMPLE_RATE, channels: int = 1, seed: int = 0
+) -> np.ndarray:
+    """Speech-like sound of one speaker whose prosody follows `arousal`.
+
+    The speaker, microphone and room are drawn from `seed` (see the module docstring):
+    base pitch 90-260 Hz, 3-6 semitones per arousal unit, spectral tilt, formant scale,
+    speaking rate, gain -10 to +6 dB around -30 dBFS, noise floor 18-35 dB below the
+    speech. Along the recording, arousal raises loudness (10-16 dB per unit), pitch,
+    speaking rate and vocal effort (flatter spectrum) and shortens pauses; syllables have
+    their own loudness and pitch jitter, accents and declination, and the distance to the
+    microphone drifts (about 1.5 dB). Extra channels are scaled copies with their own
+    noise, so a downmix keeps the relation.
+
+    Args:
+      arousal: `[num_frames]` expressed arousal, one value per 40 ms (frame k at
+        k * 0.04 s).
+      sample_rate: Hz.
+      channels: channel count.
+      seed: the speaker, the recording conditions, the syllables and the noise.
+
+    Returns:
+      float32 `[num_samples]` (mono) or `[num_samples, channels]`, in [-1, 1], where
+      `num_samples = round(num_frames * 0.04 * sample_rate)`.
+    """
+    arousal = np.asarray(arousal, dtype=np.float64).reshape(-1)
+    if channels < 1:
+        raise ValueError(f"channels must be >= 1, got {channels!r}")
+    if sample_rate < 4000:
+        raise ValueError(f"sample_rate must be >= 4000 Hz, got {sample_rate!r}")
+    voice = _voice(seed)
+    speech = _speech(arousal, sample_rate, voice, voice.gain_db, seed)
+    num_samples = len(speech)
+    times = np.arange(num_samples) / sample_rate
+    gain_db, snr_db = voice.gain_db, voice.snr_db
+    noise_slope, hum, hum_frequency = voice.noise_slope, voice.hum, voice.hum_frequency
 
     noise_rms = 10 ** ((-30.0 + gain_db - snr_db) / 20)
     background = _rng(seed, 8)
@@ -459,6 +554,23 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 _HAIR_HUES = np.array([[1.0, 0.9, 0.85], [1.2, 0.95, 0.75], [1.3, 0.9, 0.6], [1.0, 1.0, 1.0]])
 
 
+# Exponent of the hard conditions' exposure correction: 1 would bring every face to the
+# same brightness, the cameras of real recordings leave darker skin darker.
+_HARD_METERING = 0.6
+# Hard conditions: skin colours from very light to very dark (sRGB, 0 to 1 along them).
+_HARD_SKIN = np.array(
+    [
+        [247.0, 228.0, 214.0],
+        [236.0, 200.0, 172.0],
+        [212.0, 165.0, 130.0],
+        [176.0, 124.0, 90.0],
+        [136.0, 90.0, 62.0],
+        [96.0, 62.0, 44.0],
+        [62.0, 42.0, 33.0],
+    ]
+)
+
+
 class _FacePose(NamedTuple):
     dx: float  # head offset, fraction of the frame
     dy: float
@@ -471,6 +583,15 @@ class _FacePose(NamedTuple):
     light: np.ndarray  # [3] lighting per channel (auto-exposure and white balance drift)
 
 
+class _Framing(NamedTuple):
+    """A camera and person other than the default ones (hard conditions)."""
+
+    width: int  # frame, pixels
+    height: int
+    face_height: float  # pixels: the head's height at rest (pose scale 1)
+    skin: np.ndarray  # [3] RGB skin colour before the per-person jitter
+
+
 class _FacePainter:
     """Draws one person's face in one room on `size` x `size` RGB canvases.
 
@@ -478,17 +599,27 @@ class _FacePainter:
     skin tone has the contrasts the Haar cascade relies on (an eye band darker than the
     cheeks, dark brows, a darker mouth); the camera's auto-exposure brings the face to a
     similar brightness whatever the tone (the tone still shows in its colour).
+
+    With a `framing`, the canvas is `framing.width` x `framing.height`, the head is
+    `framing.face_height` pixels high instead of a share of the frame, the skin colour is
+    `framing.skin` (the drawn tone is not used), the exposure compensates the skin only
+    partly (a camera meters the whole scene, so dark skin stays darker) and the centre is
+    the frame's middle (poses move the head from it).
     """
 
     _SHIFT = 4  # fixed-point bits for sub-pixel cv2 drawing
 
-    def __init__(self, size: int, seed: int):
-        if size < 48 or size % 2:
-            raise ValueError(f"image size must be an even number >= 48, got {size!r}")
-        self.size = size
+    def __init__(self, size: int | None, seed: int, framing: _Framing | None = None):
+        if framing is None:
+            if size < 48 or size % 2:
+                raise ValueError(f"image size must be an even number >= 48, got {size!r}")
+            self.width = self.height = self.unit = size
+        else:
+            self.width, self.height = framing.width, framing.height
         rng = _rng(seed, 3)
         tone = rng.uniform(0.0, 1.0)
-        self.skin = ((1 - tone) * _SKIN_LIGHT + tone * _SKIN_DARK) * rng.uniform(0.95, 1.05, 3)
+        base = (1 - tone) * _SKIN_LIGHT + tone * _SKIN_DARK if framing is None else framing.skin
+        self.skin = base * rng.uniform(0.95, 1.05, 3)
         skin_luma = float(self.skin @ _LUMA)
         self.lips = self.skin * np.array([0.72, 0.48, 0.5])
         self.socket = self.skin * 0.6
@@ -502,6 +633,8 @@ class _FacePainter:
         self.hairline = rng.uniform(-0.565, -0.535)
         self.half_width = rng.uniform(0.23, 0.28)  # of the frame: the head is 46-56 % wide
         self.aspect = rng.uniform(1.2, 1.36)
+        if framing is not None:  # pixels per frame fraction that make the head that high
+            self.unit = framing.face_height / (2 * self.half_width * self.aspect)
         reach_x = 1.1 * self.half_width
         reach_y = 1.05 * self.half_width * self.aspect
         self.centre = (  # of the frame
@@ -517,23 +650,28 @@ class _FacePainter:
         # Light: auto-exposure on the face, then the lamp's brightness and colour, a
         # light from one side, the camera's noise and focus.
         exposure = 150.0 / skin_luma
+        if framing is not None:
+            exposure **= _HARD_METERING
         self.light = exposure * rng.uniform(0.75, 1.2) * rng.uniform(0.93, 1.07, 3)
         self.side_light = rng.uniform(-0.25, 0.25)
         self.noise_sigma = rng.uniform(1.0, 3.0)
         self.blur = rng.uniform(0.7, 1.3)
+        if framing is not None:
+            self.centre = (0.5, 0.5)
         self.background = self._room(rng, skin_luma * rng.uniform(0.515, 0.735))
         self.noise_rng = _rng(seed, 4)
-        self.grid_y, self.grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
+        self.grid_y, self.grid_x = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
 
     def _room(self, rng: np.random.Generator, luma: float) -> np.ndarray:
         """A static background of brightness `luma`: a wall with a gradient, a few objects."""
-        size = self.size
+        frame = np.array([self.width, self.height])
         wall = luma * rng.uniform(0.92, 1.08, 3)
-        rows = np.linspace(-0.5, 0.5, size)[:, None, None]
-        room = wall * (1.0 + rng.uniform(-0.12, 0.12) * rows) * np.ones((size, size, 3))
+        rows = np.linspace(-0.5, 0.5, self.height)[:, None, None]
+        shape = (self.height, self.width, 3)
+        room = wall * (1.0 + rng.uniform(-0.12, 0.12) * rows) * np.ones(shape)
         for _ in range(int(rng.integers(1, 4))):
-            x0, y0 = rng.uniform(-0.2, 0.9, 2) * size
-            width, height = rng.uniform(0.1, 0.5, 2) * size
+            x0, y0 = rng.uniform(-0.2, 0.9, 2) * frame
+            width, height = rng.uniform(0.1, 0.5, 2) * frame
             colour = luma * rng.uniform(0.76, 1.24) * rng.uniform(0.88, 1.12, 3)
             room[
                 int(max(y0, 0)) : int(max(y0 + height, 0)),
@@ -542,25 +680,35 @@ class _FacePainter:
         return cv2.GaussianBlur(room.astype(np.float32), (0, 0), 1.5)
 
     def draw(self, pose: _FacePose) -> np.ndarray:
-        """uint8 `[size, size, 3]` RGB frame of the face in `pose`."""
-        size = self.size
-        centre_x = size * (self.centre[0] + pose.dx)
-        centre_y = size * (self.centre[1] + pose.dy)
-        half_w = size * self.half_width * pose.scale
+        """uint8 `[height, width, 3]` RGB frame of the face in `pose`."""
+        centre_x = self.width * (self.centre[0] + pose.dx)
+        centre_y = self.height * (self.centre[1] + pose.dy)
+        half_w = self.unit * self.half_width * pose.scale
         half_h = half_w * self.aspect
         cos, sin = np.cos(pose.roll), np.sin(pose.roll)
+        # Only pixels within `reach` of the centre can show the head (|u| < 1.08 and
+        # -1.15 < v < 1 with the hair); the rest of the frame is the room, so the head is
+        # computed in that window only (a small face in a large frame costs little).
+        reach = np.hypot(1.08 * half_w, 1.15 * half_h) + 2
+        x0, x1 = max(0, int(centre_x - reach)), min(self.width, int(centre_x + reach) + 2)
+        y0, y1 = max(0, int(centre_y - reach)), min(self.height, int(centre_y + reach) + 2)
+        x0, y0 = min(x0, x1), min(y0, y1)
         # Head-relative coordinates of every pixel (u across, v down, 1 at the rim).
-        dx, dy = self.grid_x - centre_x, self.grid_y - centre_y
+        dx = self.grid_x[y0:y1, x0:x1] - centre_x
+        dy = self.grid_y[y0:y1, x0:x1] - centre_y
         u = (cos * dx + sin * dy) / half_w
         v = (-sin * dx + cos * dy) / half_h
         radius = u**2 + v**2
         inside = np.clip((1.0 - radius) * half_w / 2, 0.0, 1.0)[..., None]
         shade = (1.0 - 0.25 * np.clip(radius, 0.0, 1.0)) * (1.0 + self.side_light * u)
         face = self.skin.astype(np.float32) * shade[..., None]
-        image = self.background * (1.0 - inside) + face * inside
+        room = self.background[y0:y1, x0:x1]
+        head = room * (1.0 - inside) + face * inside
         hair_radius = (u / 1.08) ** 2 + ((v + 0.35) / 0.8) ** 2
         hair = ((hair_radius < 1.0) & (v < self.hairline))[..., None]
-        image = np.where(hair, self.hair.astype(np.float32), image)
+        head = np.where(hair, self.hair.astype(np.float32), head)
+        image = self.background.astype(head.dtype)  # a copy, as the window's precision
+        image[y0:y1, x0:x1] = head
         image = np.clip(image, 0, 255).astype(np.uint8)
         scale = 1 << self._SHIFT
 
@@ -605,7 +753,7 @@ class _FacePainter:
             outer = self.eye_y - 0.16 - raised
             brow = [(side * (self.eye_x - 0.2), inner), (x, outer - 0.02),
                     (side * (self.eye_x + 0.22), outer)]  # fmt: skip
-            line(brow, self.brows, max(1, round(size / 45)))
+            line(brow, self.brows, max(1, round(self.unit / 45)))
         line([(0, self.eye_y + 0.02), (-0.1, 0.2), (0.1, 0.2)], self.skin * 0.82, 1)  # nose
         ellipse(0, 0.2, half_w * 0.14, half_h * 0.04, self.skin * 0.8)
         if smile > 0:  # raised cheeks and smile lines
@@ -616,7 +764,7 @@ class _FacePainter:
                     fold = [(side * 0.16, 0.14),
                             (side * (self.mouth_width + 0.02), self.mouth_y - 0.1),
                             (side * (self.mouth_width + 0.06), self.mouth_y + 0.04)]  # fmt: skip
-                    line(fold, self.skin * (1 - 0.25 * smile), max(1, round(size / 80)))
+                    line(fold, self.skin * (1 - 0.25 * smile), max(1, round(self.unit / 80)))
         # Mouth: corners up and middle down for a smile, the reverse for a frown; wider
         # and parted (teeth showing) when smiling, pressed lips when frowning; it opens
         # with the syllables of the speech.
@@ -640,7 +788,8 @@ class _FacePainter:
                 fill(band(middle - gap, middle - gap + 2 * gap * teeth, 0.85), self.teeth)
         image = cv2.GaussianBlur(image, (0, 0), self.blur)
         lit = image.astype(np.float32) * (self.light * np.asarray(pose.light)).astype(np.float32)
-        noise = self.noise_sigma * self.noise_rng.standard_normal((size, size, 1), np.float32)
+        shape = (self.height, self.width, 1)
+        noise = self.noise_sigma * self.noise_rng.standard_normal(shape, np.float32)
         return np.clip(lit + noise, 0, 255).astype(np.uint8)
 
 
@@ -734,6 +883,294 @@ def synthetic_frames(
     return np.stack(frames)
 
 
+# ---------------------------------------------------------------------------- hard conditions
+
+
+_HARD_SAMPLE_RATES = (16000, 22050, 44100, 48000)
+_HARD_FRAME_SIZES = ((320, 240), (480, 360), (480, 270), (640, 360))  # width, height
+_HARD_FPS = (25, 30)
+# Bounds of the head's height at rest; the pose scale (clipped to +-5 %) keeps every
+# frame's head within 45-150 pixels.
+_HARD_FACE_HEIGHT = (47.5, 142.5)
+_HARD_SCALE = (0.95, 1.05)
+# Speech level at arousal 0 (RMS while voiced) before the recording gain, low enough that
+# with the gain's +4 dB at most clipping stays rare, as in a recording set up by hand.
+_HARD_SPEECH_DB = -32.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingConditions:
+    """How one recording of a hard-conditions corpus is recorded (`draw_hard_conditions`).
+
+    Attributes:
+      sample_rate: WAV sample rate in Hz (16000, 22050, 44100 or 48000).
+      channels: WAV channels (1 or 2); each channel has its own room response and noise.
+      rt60: reverberation time in seconds (0.1-0.5): the room response decays by 60 dB.
+      drr_db: direct-to-reverberant energy ratio of the room response in dB (0-10).
+      snr_db: speech-to-noise ratio in dB (12-30), per channel, mean power over the
+        recording of the reverberant speech against the noise (hum included).
+      noise_slope: the noise's power falls by 3 dB times this per octave (0-1.5; 0 is
+        white, 1 pink).
+      hum_hz: mains hum fundamental, 50.0 or 60.0 Hz (with harmonics), or None.
+      hum_db: hum power against the broadband noise in dB (-6 to 6), None without hum.
+      gain_db: recording gain in dB (-14 to +4); the WAV is clipped to [-1, 1].
+      fps: video frame rate (25 or 30).
+      width, height: video frame size in pixels.
+      codec: video codec, `"libx264"` or `"mpeg4"` (`"mpeg4"` if PyAV lacks libx264).
+      face_height_px: height of the painted head's oval (chin to crown; the hair reaches
+        a little higher) at rest, in pixels; every frame's head is 45-150 pixels high.
+      mirrored: the video is flipped horizontally (a mirroring webcam).
+      skin_tone: 0 very light to 1 very dark.
+      light_drift: standard deviation of the slow drift of the log brightness; the
+        colour cast drifts by half as much per channel.
+      lag_seconds: the gold standard lags the media by this much (0.4-1.2 s), both
+        dimensions.
+      rater_noise_sd: standard deviation of the smooth rater noise added to the gold
+        standard, in label units (0.05-0.1).
+    """
+
+    sample_rate: int
+    channels: int
+    rt60: float
+    drr_db: float
+    snr_db: float
+    noise_slope: float
+    hum_hz: float | None
+    hum_db: float | None
+    gain_db: float
+    fps: int
+    width: int
+    height: int
+    codec: str
+    face_height_px: float
+    mirrored: bool
+    skin_tone: float
+    light_drift: float
+    lag_seconds: float
+    rater_noise_sd: float
+
+    def as_dict(self) -> dict:
+        """The conditions as JSON-ready builtins (what `conditions.json` holds)."""
+        return dataclasses.asdict(self)
+
+
+def draw_hard_conditions(seed: int) -> RecordingConditions:
+    """The recording conditions of the hard-conditions recording with seed `seed`.
+
+    Independent uniform draws over the ranges of `RecordingConditions` (the face height
+    log-uniform, hum in one recording of three, codec and frame size equally likely),
+    from a stream of their own, so the same seed always gives the same conditions.
+    """
+    rng = _rng(seed, 40)
+    sample_rate = int(rng.choice(_HARD_SAMPLE_RATES))
+    channels = int(rng.integers(1, 3))
+    rt60 = float(rng.uniform(0.1, 0.5))
+    drr_db = float(rng.uniform(0.0, 10.0))
+    snr_db = float(rng.uniform(12.0, 30.0))
+    noise_slope = float(rng.uniform(0.0, 1.5))
+    hum = rng.random() < 1 / 3
+    hum_hz = float(rng.choice([50.0, 60.0]))
+    hum_db = float(rng.uniform(-6.0, 6.0))
+    gain_db = float(rng.uniform(-14.0, 4.0))
+    fps = int(rng.choice(_HARD_FPS))
+    width, height = _HARD_FRAME_SIZES[int(rng.integers(len(_HARD_FRAME_SIZES)))]
+    codec = media.VIDEO_CODECS[int(rng.integers(len(media.VIDEO_CODECS)))]
+    if codec not in av.codecs_available:
+        codec = "mpeg4"
+    face_height_px = float(np.exp(rng.uniform(*np.log(_HARD_FACE_HEIGHT))))
+    mirrored = bool(rng.random() < 0.5)
+    skin_tone = float(rng.uniform(0.0, 1.0))
+    light_drift = float(rng.uniform(0.08, 0.2))
+    lag_seconds = float(rng.uniform(0.4, 1.2))
+    rater_noise_sd = float(rng.uniform(0.05, 0.1))
+    if not hum:
+        hum_hz = hum_db = None
+    return RecordingConditions(
+        sample_rate, channels, rt60, drr_db, snr_db, noise_slope, hum_hz, hum_db, gain_db,
+        fps, width, height, codec, face_height_px, mirrored, skin_tone, light_drift,
+        lag_seconds, rater_noise_sd,
+    )  # fmt: skip
+
+
+def _conditions_for(conditions, seed: int) -> RecordingConditions | None:
+    """None for the default corpus, else the `RecordingConditions` to record with."""
+    if isinstance(conditions, RecordingConditions):
+        return conditions
+    if isinstance(conditions, str) and conditions in CONDITIONS:
+        return None if conditions == "default" else draw_hard_conditions(seed)
+    raise ValueError(
+        f"conditions must be one of {CONDITIONS} or a RecordingConditions, got {conditions!r}"
+    )
+
+
+def _skin_colour(tone: float) -> np.ndarray:
+    """RGB `[3]` skin colour at `tone` (0 very light .. 1 very dark) along `_HARD_SKIN`."""
+    stops = np.linspace(0.0, 1.0, len(_HARD_SKIN))
+    return np.array([np.interp(tone, stops, _HARD_SKIN[:, k]) for k in range(3)])
+
+
+def _room_response(rng: np.random.Generator, sample_rate: int, rt60: float, drr_db: float):
+    """A room impulse response, float64 `[rt60 * sample_rate]`, unit energy.
+
+    The direct sound (first sample), then exponentially decaying noise from 2-10 ms on
+    (the first reflections), 60 dB down after `rt60` seconds, with `drr_db` dB less energy
+    than the direct sound.
+    """
+    length = max(2, int(rt60 * sample_rate))
+    times = np.arange(length) / sample_rate
+    tail = rng.standard_normal(length) * np.exp(-3 * np.log(10) * times / rt60)
+    tail[: max(1, int(rng.uniform(0.002, 0.01) * sample_rate))] = 0.0
+    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail**2))
+    tail[0] = 1.0
+    return tail / np.sqrt(np.sum(tail**2))
+
+
+def _convolve(signal: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """`signal` filtered by `response` (FFT convolution), as long as `signal`."""
+    size = 1 << int(np.ceil(np.log2(len(signal) + len(response))))
+    spectrum = np.fft.rfft(signal, size) * np.fft.rfft(response, size)
+    return np.fft.irfft(spectrum, size)[: len(signal)]
+
+
+class RecordedAudio(NamedTuple):
+    """One recording's sound under hard conditions (see `recorded_audio`).
+
+    Attributes:
+      audio: float32 `[num_samples]` (mono) or `[num_samples, channels]`, what the WAV
+        holds: `clip(10 ** (gain_db / 20) * (speech + noise), -1, 1)`.
+      speech: float64 `[num_samples, channels]`: the voice in the room (reverberated),
+        before the gain: the clean reference.
+      noise: float64 `[num_samples, channels]`: the additive noise and hum, before the gain.
+      clipped_fraction: share of the samples of `audio` at full scale.
+    """
+
+    audio: np.ndarray
+    speech: np.ndarray
+    noise: np.ndarray
+    clipped_fraction: float
+
+
+def recorded_audio(
+    arousal: np.ndarray, conditions: RecordingConditions, seed: int = 0
+) -> RecordedAudio:
+    """The voice of `synthetic_audio` recorded in a room, with noise, at a gain.
+
+    The speaker (`seed`) speaks as in `synthetic_audio` at -32 dBFS at arousal 0; per
+    channel the voice is convolved with its own room response (`conditions.rt60`,
+    `drr_db`), coloured noise (plus mains hum at `hum_hz` with 5 harmonics) is added at
+    `snr_db` below that channel's reverberant speech, then everything is scaled by
+    `gain_db` and clipped to [-1, 1].
+
+    Args:
+      arousal: `[num_frames]` expressed arousal, one value per 40 ms.
+      conditions: the recording's conditions (`sample_rate`, `channels` and the rest).
+      seed: the speaker, the room and the noise.
+
+    Returns:
+      a `RecordedAudio` of `num_samples = round(num_frames * 0.04 * sample_rate)` samples.
+    """
+    arousal = np.asarray(arousal, dtype=np.float64).reshape(-1)
+    rate, channels = conditions.sample_rate, conditions.channels
+    dry = _speech(arousal, rate, _voice(seed), _HARD_SPEECH_DB + 30.0, seed)
+    count = len(dry)
+    rng = _rng(seed, 42)
+    hum = np.zeros(count)
+    if conditions.hum_hz is not None:
+        times = np.arange(count) / rate
+        for harmonic in range(1, 6):
+            weight = rng.uniform(0.3, 1.0) / harmonic
+            phase = rng.uniform(0.0, 2 * np.pi)
+            hum += weight * np.sin(2 * np.pi * harmonic * conditions.hum_hz * times + phase)
+        hum /= np.sqrt(np.mean(hum**2)) + 1e-12
+    hum_share = 10 ** (conditions.hum_db / 10) if conditions.hum_hz is not None else 0.0
+    speech = np.empty((count, channels))
+    noise = np.empty((count, channels))
+    for channel in range(channels):
+        response = _room_response(rng, rate, conditions.rt60, conditions.drr_db)
+        speech[:, channel] = _convolve(dry, response)
+        floor = _coloured_noise(rng, count, conditions.noise_slope) + np.sqrt(hum_share) * hum
+        floor /= np.sqrt(np.mean(floor**2)) + 1e-12
+        power = np.mean(speech[:, channel] ** 2) if count else 0.0
+        noise[:, channel] = floor * np.sqrt(power / 10 ** (conditions.snr_db / 10))
+    recorded = 10 ** (conditions.gain_db / 20) * (speech + noise)
+    clipped = float(np.mean(np.abs(recorded) >= 1.0)) if recorded.size else 0.0
+    audio = np.clip(recorded, -1.0, 1.0).astype(np.float32)
+    return RecordedAudio(audio[:, 0] if channels == 1 else audio, speech, noise, clipped)
+
+
+class _RecordedVideo(NamedTuple):
+    painter: _FacePainter
+    poses: list[_FacePose]
+    head_boxes: np.ndarray  # [num_video_frames, 4] x, y, width, height in pixels
+
+
+def _recorded_video(valence, arousal, conditions: RecordingConditions, seed) -> _RecordedVideo:
+    """The person, the poses and the head's box in every video frame, hard conditions.
+
+    The head wanders over the whole frame (periods 10-40 s) on top of the default head
+    motion, scaled to the head's size, and always stays inside the frame (hair
+    included); the lighting drifts slowly in brightness and colour.
+    """
+    framing = _Framing(
+        conditions.width,
+        conditions.height,
+        conditions.face_height_px,
+        _skin_colour(conditions.skin_tone),
+    )
+    painter = _FacePainter(None, seed, framing)
+    count = round(len(valence) * media.FRAME_SECONDS * conditions.fps)
+    times = np.arange(count) / conditions.fps
+    poses = _face_poses(valence, arousal, times, seed)
+    rng = _rng(seed, 43)
+    wander = [_Wave(rng, 10.0, 40.0) for _ in range(2)]
+    brightness = _Wave(rng, 6.0, 30.0)
+    cast = [_Wave(rng, 6.0, 30.0) for _ in range(3)]
+    if not poses:
+        return _RecordedVideo(painter, [], np.zeros((0, 4)))
+    dx, dy, scale, roll = (np.array([getattr(p, name) for p in poses]) for name in
+                           ("dx", "dy", "scale", "roll"))  # fmt: skip
+    scale = np.clip(scale, *_HARD_SCALE)
+    half_w = painter.unit * painter.half_width * scale
+    half_h = half_w * painter.aspect
+    # Reach of the head with its hair from the centre, after the roll.
+    cos, sin = np.abs(np.cos(roll)), np.abs(np.sin(roll))
+    reach_x = cos * 1.1 * half_w + sin * 1.2 * half_h + 2
+    reach_y = sin * 1.1 * half_w + cos * 1.2 * half_h + 2
+    width, height = conditions.width, conditions.height
+    free_x = max(width / 2 - reach_x.max(), 0.0)
+    free_y = max(height / 2 - reach_y.max(), 0.0)
+    centre_x = width / 2 + free_x * np.tanh(0.8 * wander[0](times)) + dx * painter.unit
+    centre_y = height / 2 + free_y * np.tanh(0.8 * wander[1](times)) + dy * painter.unit
+    centre_x = np.clip(centre_x, reach_x, width - reach_x)
+    centre_y = np.clip(centre_y, reach_y, height - reach_y)
+    light = np.exp(conditions.light_drift * brightness(times))[:, None] * (
+        1.0 + 0.5 * conditions.light_drift * np.stack([wave(times) for wave in cast], axis=1)
+    )
+    poses = [
+        pose._replace(
+            dx=centre_x[i] / width - 0.5,
+            dy=centre_y[i] / height - 0.5,
+            scale=scale[i],
+            light=pose.light * light[i],
+        )
+        for i, pose in enumerate(poses)
+    ]
+    # The head ellipse's bounding box, in the written (possibly mirrored) frame.
+    extent_x = np.sqrt((cos * half_w) ** 2 + (sin * half_h) ** 2)
+    extent_y = np.sqrt((sin * half_w) ** 2 + (cos * half_h) ** 2)
+    left = centre_x - extent_x
+    if conditions.mirrored:
+        left = width - (centre_x + extent_x)
+    boxes = np.stack([left, centre_y - extent_y, 2 * extent_x, 2 * extent_y], axis=1)
+    return _RecordedVideo(painter, poses, boxes)
+
+
+def _iter_recorded_frames(video: _RecordedVideo, mirrored: bool) -> Iterator[np.ndarray]:
+    for pose in video.poses:
+        frame = video.painter.draw(pose)
+        yield np.ascontiguousarray(frame[:, ::-1]) if mirrored else frame
+
+
 # ---------------------------------------------------------------------------- files
 
 
@@ -748,6 +1185,7 @@ def write_synthetic_recording(
     fps: float = 25.0,
     image_size: int = 160,
     audio_in_video: bool = False,
+    conditions: str | RecordingConditions = "default",
 ) -> np.ndarray:
     """Writes one synthetic recording's WAV and/or MP4 and returns its gold standard.
 
@@ -764,26 +1202,68 @@ def write_synthetic_recording(
       fps, image_size: of the MP4 (frames follow the emotion by timestamp).
       audio_in_video: also put the audio (mono, AAC, `sample_rate`) in the MP4, as in
         the full RECOLA release.
+      conditions: `"default"`; `"hard"` (the conditions `draw_hard_conditions(seed)`), or a
+        `RecordingConditions`. Hard conditions set the WAV's rate and channels and the
+        MP4's rate, size and codec (`sample_rate`, `audio_channels`, `fps` and
+        `image_size` are not used), record the sound with `recorded_audio`, frame the face
+        as they say, and the gold standard lags the media by their `lag_seconds`.
 
     Returns:
       float32 `[n, 2]` gold-standard labels (arousal, valence), as in the ARFF files.
     """
+    options = (sample_rate, audio_channels, fps, image_size, audio_in_video)
+    gold, _ = _write_recording(recording_id, seconds, seed, audio_path, video_path, *options,
+                               conditions)  # fmt: skip
+    return gold
+
+
+def _write_recording(
+    recording_id, seconds, seed, audio_path, video_path, sample_rate, audio_channels, fps,
+    image_size, audio_in_video, conditions,
+) -> tuple[np.ndarray, dict]:  # fmt: skip
+    """`write_synthetic_recording`, and what the hard conditions gave.
+
+    Returns:
+      the gold standard, and for hard conditions `{"clipped_fraction": float}` if audio
+      was made and `{"head_boxes": [num_video_frames, 4]}` if video was written.
+    """
+    hard = _conditions_for(conditions, seed)
     if not seconds > 0:
         raise ValueError(f"{recording_id}: seconds must be positive, got {seconds!r}")
-    emotion = synthetic_emotion(round(seconds / media.FRAME_SECONDS), seed)
+    num_frames = round(seconds / media.FRAME_SECONDS)
+    if hard is None:
+        emotion = synthetic_emotion(num_frames, seed)
+    else:
+        emotion = synthetic_emotion(num_frames, seed, hard.lag_seconds, hard.rater_noise_sd)
+        sample_rate, audio_channels, fps = hard.sample_rate, hard.channels, hard.fps
     arousal, valence = emotion.expressed[:, 0], emotion.expressed[:, 1]
+    facts = {}
     audio = None
     if audio_path is not None or audio_in_video:
-        audio = synthetic_audio(arousal, sample_rate, audio_channels, seed)
+        if hard is None:
+            audio = synthetic_audio(arousal, sample_rate, audio_channels, seed)
+        else:
+            sound = recorded_audio(arousal, hard, seed)
+            audio = sound.audio
+            facts["clipped_fraction"] = sound.clipped_fraction
     if audio_path is not None:
         media.write_wav(audio_path, audio, sample_rate, channels=audio_channels)
     if video_path is not None:
         track = None
         if audio_in_video:
             track = audio if audio.ndim == 1 else audio.mean(axis=1)
-        frames = iter_synthetic_frames(valence, arousal, fps, image_size, seed)
-        media.write_video(video_path, frames, fps=fps, audio=track, audio_rate=sample_rate)
-    return emotion.gold
+        codec = None
+        if hard is None:
+            frames = iter_synthetic_frames(valence, arousal, fps, image_size, seed)
+        else:
+            video = _recorded_video(valence, arousal, hard, seed)
+            frames = _iter_recorded_frames(video, hard.mirrored)
+            codec = hard.codec
+            facts["head_boxes"] = video.head_boxes
+        media.write_video(
+            video_path, frames, fps=fps, audio=track, audio_rate=sample_rate, codec=codec
+        )
+    return emotion.gold, facts
 
 
 def write_synthetic_corpus(
@@ -795,6 +1275,7 @@ def write_synthetic_corpus(
     seed: int = 0,
     image_size: int = 160,
     overwrite: bool = False,
+    conditions: str = "default",
 ) -> list[str]:
     """Writes a synthetic corpus in the AVEC 2016 layout (see the module docstring).
 
@@ -814,10 +1295,20 @@ def write_synthetic_corpus(
       overwrite: replace an existing corpus at `root`. Only a directory this function
         wrote (it holds `synthetic_corpus.json`) or one holding nothing but the layout's
         folders is replaced, never an unrelated directory.
+      conditions: `"default"` (the corpus above), or `"hard"`: every recording is
+        recorded under its own `draw_hard_conditions` (sample rate, channels, room, noise,
+        gain, frame rate and size, codec, face size, mirroring, lighting drift, skin tone,
+        rater lag and noise; `image_size` is not used), no two recordings share a speaker
+        or a face, and `conditions.json` at the root holds, per recording id, its seed,
+        split, conditions, `clipped_fraction` of its WAV, its speaker and face parameters
+        and `head_boxes`: per video frame (frame i at i / fps s) the painted head's box
+        `[x, y, width, height]` in pixels, always inside the frame.
 
     Returns:
       recording ids, e.g. `['train_1', 'train_2', 'dev_1', 'dev_2', 'test_1']`.
     """
+    if not isinstance(conditions, str) or conditions not in CONDITIONS:
+        raise ValueError(f"conditions must be one of {CONDITIONS}, got {conditions!r}")
     root = Path(root)
     counts = {"train": num_train, "dev": num_dev, "test": num_test}
     for split, count in counts.items():
@@ -846,7 +1337,7 @@ def write_synthetic_corpus(
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        ids = _write_layout(staging, counts, seconds, seed, image_size)
+        ids = _write_layout(staging, counts, seconds, seed, image_size, conditions)
         _replace_directory(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -854,7 +1345,7 @@ def write_synthetic_corpus(
     return ids
 
 
-def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]:
+def _write_layout(staging: Path, counts, seconds, seed, image_size, conditions) -> list[str]:
     audio_dir = staging / "recordings_audio"
     video_dir = staging / "recordings_video"
     audio_dir.mkdir()
@@ -864,17 +1355,37 @@ def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]
         if counts["test"]:
             (staging / TEST_LABELS_DIR / dimension).mkdir(parents=True)
     ids = []
+    hard = {}  # recording id -> what conditions.json says of it
+    identities = set()
     for split in _SPLITS:
         for number in range(1, counts[split] + 1):
             recording_id = f"{split}_{number}"
-            labels = write_synthetic_recording(
-                recording_id,
-                seconds=seconds,
-                seed=_recording_seed(seed, split, number),
-                audio_path=audio_dir / f"{recording_id}.wav",
-                video_path=video_dir / f"{recording_id}.mp4",
-                image_size=image_size,
-            )
+            paths = {
+                "audio_path": audio_dir / f"{recording_id}.wav",
+                "video_path": video_dir / f"{recording_id}.mp4",
+            }
+            if conditions == "default":
+                labels = write_synthetic_recording(
+                    recording_id,
+                    seconds=seconds,
+                    seed=_recording_seed(seed, split, number),
+                    image_size=image_size,
+                    **paths,
+                )
+            else:
+                recording_seed, drawn, identity = _new_person(seed, split, number, identities)
+                labels, facts = _write_recording(
+                    recording_id, seconds, recording_seed, paths["audio_path"],
+                    paths["video_path"], media.SAMPLE_RATE, 1, 25.0, image_size, False, drawn,
+                )  # fmt: skip
+                hard[recording_id] = {
+                    "split": split,
+                    "seed": recording_seed,
+                    **drawn.as_dict(),
+                    "clipped_fraction": facts["clipped_fraction"],
+                    **identity,
+                    "head_boxes": np.round(facts["head_boxes"], 1).tolist(),
+                }
             folder = "ratings_gold_standard" if split in _LABELLED_SPLITS else TEST_LABELS_DIR
             for column, dimension in enumerate(schema.LABEL_NAMES):
                 write_arff(
@@ -897,8 +1408,90 @@ def _write_layout(staging: Path, counts, seconds, seed, image_size) -> list[str]
             "the test split, for a final score only (the AVEC 2016 reader ignores it)"
         ),
     }
+    if conditions != "default":
+        per_recording = "per recording, see " + CONDITIONS_FILE
+        marker.update(
+            image_size=per_recording, sample_rate=per_recording, fps=per_recording,
+            conditions=conditions, conditions_file=CONDITIONS_FILE,
+        )  # fmt: skip
+        _write_conditions(staging / CONDITIONS_FILE, seed, seconds, hard)
     (staging / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return ids
+
+
+def _new_person(seed: int, split: str, number: int, identities: set):
+    """Seed, conditions and identity of a hard-conditions recording, a new person.
+
+    The speaker and the face are drawn from the recording's seed; in the unlikely case
+    that their parameters (as `conditions.json` rounds them) equal an earlier
+    recording's, the seed is drawn again, so that no two recordings, in any split, share
+    a voice or a face. Adds the identity to `identities`.
+
+    Returns:
+      `(recording_seed, RecordingConditions, {"speaker": {...}, "face": {...}})`.
+    """
+    recording_seed = _recording_seed(seed, split, number)
+    for attempt in range(1, 100):
+        drawn = draw_hard_conditions(recording_seed)
+        identity = _identity(recording_seed, drawn)
+        keys = (json.dumps(identity["speaker"]), json.dumps(identity["face"]))
+        if not any(key in identities for key in keys):
+            identities.update(keys)
+            return recording_seed, drawn, identity
+        state = np.random.SeedSequence([int(seed), _SPLITS.index(split), int(number), attempt])
+        recording_seed = int(state.generate_state(1)[0])
+    raise RuntimeError(f"{split}_{number}: no new speaker and face in 100 draws")
+
+
+def _identity(seed: int, conditions: RecordingConditions) -> dict:
+    """The speaker's and the face's parameters of a hard-conditions recording (rounded)."""
+    voice = _voice(seed)
+    framing = _Framing(conditions.width, conditions.height, conditions.face_height_px,
+                       _skin_colour(conditions.skin_tone))  # fmt: skip
+    face = _FacePainter(None, seed, framing)
+
+    def rounded(values, digits=4):
+        return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+    return {
+        "speaker": {
+            "f0_hz": rounded(voice.f0_base, 2),
+            "semitones_per_arousal": rounded(voice.semitones),
+            "spectral_tilt": rounded(voice.tilt),
+            "formant_scale": rounded(voice.tract),
+            "loudness_db_per_arousal": rounded(voice.loudness),
+        },
+        "face": {
+            "skin_rgb": rounded(face.skin, 2),
+            "hair_rgb": rounded(face.hair, 2),
+            "head_width_to_height": rounded(1 / face.aspect),
+            "eye_spacing": rounded(face.eye_x),
+            "eye_height": rounded(face.eye_y),
+            "mouth_width": rounded(face.mouth_width),
+        },
+    }
+
+
+def _write_conditions(path: Path, seed: int, seconds: float, recordings: dict) -> None:
+    """Writes `conditions.json`, one line per recording's head boxes (they are long)."""
+    boxes = {}
+    for recording_id, entry in recordings.items():
+        boxes[recording_id] = json.dumps(entry["head_boxes"], separators=(",", ":"))
+        entry["head_boxes"] = f"@boxes:{recording_id}@"
+    document = {
+        "generator": "tfrecords_tools.synthetic.write_synthetic_corpus",
+        "conditions": "hard",
+        "seed": seed,
+        "seconds": seconds,
+        "head_boxes": "per video frame (frame i at i / fps s): [x, y, width, height] in "
+        "pixels of the painted head's oval (chin to crown, the hair reaches a little "
+        "higher) in the written (mirrored if so) frame",
+        "recordings": recordings,
+    }
+    text = json.dumps(document, indent=2)
+    for recording_id, line in boxes.items():
+        text = text.replace(json.dumps(f"@boxes:{recording_id}@"), line)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def _replace_directory(staging: Path, root: Path) -> None:
