@@ -230,3 +230,75 @@ def test_table_block_of_delays():
         ids,
     )
     assert len(format_table(plain).split("\n\n")) == 2
+
+
+def test_the_evaluation_writes_the_delays_to_report_json(tmp_path, monkeypatch):
+    """``evaluate_model`` on records, the model's predictions replaced by the gold
+    standard at known lags: report.json and report.txt state those lags."""
+    from conftest import write_records
+
+    import e2e_emotion
+    from e2e_emotion import training
+    from e2e_emotion.evaluation.report import EvaluationError, evaluate_model
+
+    records = write_records(
+        str(tmp_path / "data"), modalities=("audio",), seconds=6.0, counts=(1, 2, 0)
+    )[0]
+    model_path = str(tmp_path / "audio.keras")
+    e2e_emotion.build_model("audio", speech_preset="reference", lstm_units=8).save(model_path)
+    lags = {"dev_1": (10, -5), "dev_2": (0, 20)}  # frames, (arousal, valence)
+    predict_split = training.predict_split
+    made = {}
+
+    def lagged_gold(model, source, split, *args, **kwargs):
+        _, labels = predict_split(model, source, split, *args, **kwargs)
+        for rid, gold in labels.items():
+            gold = gold.astype(np.float64)
+            made[rid] = (
+                np.stack([gold_lagging(gold[:, d], lags[rid][d]) for d in (0, 1)], 1),
+                gold,
+            )
+        return {rid: pair[0] for rid, pair in made.items()}, labels
+
+    monkeypatch.setattr(training, "predict_split", lagged_gold)
+    output = tmp_path / "eval"
+    evaluate_model(model_path, records, str(output), baseline=False, plots=False)
+    report = json.loads((output / "report.json").read_text())
+    dev = report["dev"]
+    assert set(dev["per_recording"]) == {"dev_1", "dev_2"}
+    for rid, (predictions, gold) in made.items():
+        assert len(gold) == 150
+        for index, name in enumerate(("arousal", "valence")):
+            scores = dev["per_recording"][rid][name]
+            assert scores["best_delay_seconds"] == pytest.approx(lags[rid][index] * 0.04)
+            assert scores["ccc_at_best_delay"] == pytest.approx(1.0, abs=1e-9)
+            assert scores["ccc"] == pytest.approx(ccc(predictions[:, index], gold[:, index]))
+        assert dev["per_recording"][rid]["delay_range_seconds"] == [-2.0, 2.0]
+    assert dev["per_recording"]["dev_1"]["arousal"]["ccc"] < 0.99  # raw: the lag costs
+    medians = dev["delay"]["median_of_recordings"]
+    assert medians["arousal"]["best_delay_seconds"] == pytest.approx(0.2)  # of 0.4 and 0
+    assert medians["valence"]["best_delay_seconds"] == pytest.approx(0.3)  # of -0.2 and 0.8
+    assert dev["delay"]["range_seconds"] == [-2.0, 2.0]
+    # The post-processed scores state the delays left after the chain too.
+    assert "best_delay_seconds" in report["dev_postprocessed"]["per_recording"]["dev_1"]["valence"]
+    text = (output / "report.txt").read_text()
+    assert "best delay" in text and "searched -2.00 .. +2.00 s" in text
+
+    # The search range is the caller's; a bad one is refused before anything is written.
+    evaluate_model(
+        model_path,
+        records,
+        str(tmp_path / "positive"),
+        postprocess=False,
+        baseline=False,
+        plots=False,
+        max_delay_seconds=0.6,
+        negative_delays=False,
+    )
+    positive = json.loads((tmp_path / "positive" / "report.json").read_text())["dev"]
+    assert positive["delay"]["range_seconds"] == [0.0, 0.6]
+    assert positive["per_recording"]["dev_1"]["arousal"]["best_delay_seconds"] == 0.4
+    assert positive["per_recording"]["dev_2"]["valence"]["best_delay_seconds"] == 0.6  # edge
+    with pytest.raises(EvaluationError, match="max_delay_seconds .* got -1.0"):
+        evaluate_model(model_path, records, str(tmp_path / "bad"), max_delay_seconds=-1.0)
+    assert not (tmp_path / "bad").exists()
