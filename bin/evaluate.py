@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Scores a trained model: CCC, Pearson, RMSE overall and per recording, with the AVEC
 post-processing chain (chosen on dev, applied to test) and the handcrafted baseline.
+Per recording it also states the delay of the gold standard that maximises the CCC (the
+raters' lag, up to --max_delay_seconds) and the CCC there, beside the raw CCC.
 
     python bin/evaluate.py --model=runs/audio --records=data/records --output_dir=runs/audio/eval
 
@@ -41,6 +43,18 @@ flags.DEFINE_integer("batch_size", 4, "Windows per batch.", lower_bound=1)
 flags.DEFINE_boolean("postprocess", True, "Fit and apply the AVEC post-processing chain.")
 flags.DEFINE_boolean("baseline", True, "Also score the handcrafted-feature baseline.")
 flags.DEFINE_boolean("plots", True, "Write prediction and training-curve plots.")
+flags.DEFINE_float(
+    "max_delay_seconds",
+    2.0,
+    "Largest delay of the gold standard after the predictions searched per recording "
+    "(whole 40 ms frames); reported beside the raw CCC, never applied to it.",
+    lower_bound=0.0,
+)
+flags.DEFINE_boolean(
+    "negative_delays",
+    True,
+    "Also search delays below zero (the predictions lagging the gold standard).",
+)
 flags.mark_flags_as_required(["model", "records", "output_dir"])
 register_output_checks(flags, directories=["output_dir"])
 
@@ -66,6 +80,8 @@ def main(argv):
             postprocess=FLAGS.postprocess,
             baseline=FLAGS.baseline,
             plots=FLAGS.plots,
+            max_delay_seconds=FLAGS.max_delay_seconds,
+            negative_delays=FLAGS.negative_delays,
         )
     except (EvaluationError, TrainingError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")

@@ -197,7 +197,7 @@ def test_format_table_and_json_report(tmp_path):
     preds = {rid: 0.5 * y + 0.05 for rid, y in labels.items()}
     result = score_recordings({rid: (preds[rid], labels[rid]) for rid in labels})
     table = format_table(result, title="dev, raw")
-    main, level = (part.splitlines() for part in table.split("\n\n"))
+    main, level, _ = (part.splitlines() for part in table.split("\n\n"))  # delays: test_lag
     assert main[0] == "dev, raw"
     assert any(line.startswith("dev_1") for line in main)
     assert any(line.startswith("mean of recordings") for line in main)
@@ -224,8 +224,9 @@ def test_format_table_and_json_report(tmp_path):
             assert float(rows[rid][2 * index]) == pytest.approx(expected, abs=5e-5)
             assert rows[rid][2 * index + 1] == "0.5000"
     assert len({len(line) for line in level[1:] if not line.startswith("-")}) == 1  # aligned
-    # A result scored before bias and sd ratio existed prints without that block.
+    # A result scored before bias, sd ratio and delays existed prints without those blocks.
     old = json.loads(json.dumps(result))
+    del old["delay"]
     for scores in [old["overall"], old["mean_of_recordings"], *old["per_recording"].values()]:
         for name in ("arousal", "valence"):
             del scores[name]["bias"], scores[name]["sd_ratio"]

@@ -1,7 +1,8 @@
 """Evaluation of continuous emotion predictions (Tzirakis et al. 2017, AVEC 2016).
 
 - ``scores``: CCC, Pearson, RMSE, bias, sd ratio; whole-split and per-recording reports
-  (JSON, table).
+  (JSON, table); per recording, the delay of the gold standard that maximises the CCC
+  (``best_delay``, the raters' lag), beside the CCC at zero delay.
 - ``postprocess``: the AVEC 2016 chain (median filter, centring, scaling, time shift),
   parameters chosen on dev and applied to test.
 - ``plots``: predictions vs gold standard, training curves (PNG).
@@ -33,6 +34,7 @@ from e2e_emotion.evaluation.postprocess import (
     shift_earlier,
 )
 from e2e_emotion.evaluation.scores import (
+    best_delay,
     bias,
     ccc,
     format_table,
@@ -53,6 +55,7 @@ __all__ = [
     "acoustic_features",
     "add_context",
     "apply_chain",
+    "best_delay",
     "bias",
     "ccc",
     "format_table",

@@ -2,7 +2,9 @@
 
 ``evaluate_model`` is what ``bin/evaluate.py`` runs. Output directory::
 
-    report.json            every score below, post-processing parameters, baseline
+    report.json            every score below, post-processing parameters, baseline;
+                           per recording the delay of the gold standard that
+                           maximises the CCC and the CCC there (beside the raw CCC)
     report.txt             the same as readable tables
     predictions/SPLIT/ID.csv   per-40 ms arousal and valence (raw and post-processed)
     plots/SPLIT/ID.png     prediction against gold standard per recording
@@ -19,7 +21,13 @@ import numpy as np
 from e2e_emotion.evaluation.baseline import HandcraftedBaseline
 from e2e_emotion.evaluation.plots import plot_recordings, plot_training_curves, read_history
 from e2e_emotion.evaluation.postprocess import PostProcessor
-from e2e_emotion.evaluation.scores import format_table, score_recordings, write_report
+from e2e_emotion.evaluation.scores import (
+    DEFAULT_MAX_DELAY_SECONDS,
+    delay_frames,
+    format_table,
+    score_recordings,
+    write_report,
+)
 from e2e_emotion.files import atomic_path
 from tfrecords_tools.records import RecordsError, read_split
 from tfrecords_tools.schema import FRAME_SECONDS, LABEL_NAMES
@@ -29,8 +37,10 @@ class EvaluationError(ValueError):
     """The model or records cannot be evaluated as asked; the message says why."""
 
 
-def _scores(predictions, labels):
-    return score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions})
+def _scores(predictions, labels, **delay):
+    """``score_recordings`` of two ``{rid: [n, 2]}`` dicts; ``delay``: its
+    ``max_delay_seconds`` and ``negative_delays``."""
+    return score_recordings({rid: (predictions[rid], labels[rid]) for rid in predictions}, **delay)
 
 
 def _write_predictions(directory, predictions, processed=None, frame_seconds=FRAME_SECONDS):
@@ -103,6 +113,8 @@ def evaluate_model(
     postprocess=True,
     baseline=True,
     plots=True,
+    max_delay_seconds=DEFAULT_MAX_DELAY_SECONDS,
+    negative_delays=True,
 ):
     """Scores a model (directory or ``.keras``) on ``eval_split`` and optionally more.
 
@@ -110,7 +122,11 @@ def evaluate_model(
     ``"window"`` restarts it every ``sequence_length`` frames (``predict_split``).
     Post-processing parameters are chosen on ``eval_split`` and applied to
     ``test_split``; the handcrafted baseline is fitted on ``train_split`` and scored on
-    the same splits. Returns the report dict (also written to ``report.json``).
+    the same splits. Every scored split also gets each recording's best delay
+    (``scores.best_delay``: the gold standard at ``t + delay`` against the prediction at
+    ``t``, searched up to ``max_delay_seconds``, below zero too with ``negative_delays``)
+    and the CCC there, reported beside the raw scores, which stay those at zero delay.
+    Returns the report dict (also written to ``report.json``).
     """
     import tensorflow as tf
 
@@ -127,6 +143,11 @@ def evaluate_model(
             "on that split, so its scores after post-processing would not be held out; give "
             "another split (e.g. --test_split=test)"
         )
+    try:
+        delay_frames(max_delay_seconds)
+    except ValueError as error:
+        raise EvaluationError(str(error)) from None
+    delay = {"max_delay_seconds": max_delay_seconds, "negative_delays": negative_delays}
 
     path = resolve_model_path(model_path)
     model = load_model(path)
@@ -154,7 +175,7 @@ def evaluate_model(
             raise EvaluationError(str(source.corruption_error(split, error))) from None
 
     predictions, labels = predict(eval_split)
-    report[eval_split] = _scores(predictions, labels)
+    report[eval_split] = _scores(predictions, labels, **delay)
     how = {
         "recording": "LSTM state over each whole recording",
         "window": f"LSTM state reset every {sequence_length} frames",
@@ -174,12 +195,12 @@ def evaluate_model(
             processed[split] = processor.transform(split_predictions)
             if split_labels:
                 key = f"{split}_postprocessed"
-                report[key] = _scores(processed[split], split_labels)
+                report[key] = _scores(processed[split], split_labels, **delay)
                 text.append(format_table(report[key], f"{split} after post-processing"))
 
     for split, (split_predictions, split_labels) in splits.items():
         if split != eval_split and split_labels:
-            report[split] = _scores(split_predictions, split_labels)
+            report[split] = _scores(split_predictions, split_labels, **delay)
             text.append(format_table(report[split], f"{modality} model on {split} ({how})"))
         _write_predictions(
             os.path.join(output_dir, "predictions", split), split_predictions, processed.get(split)
@@ -200,7 +221,7 @@ def evaluate_model(
             data = _frames_for_baseline(records, source, split, modality)
             baseline_predictions = model_b.predict(data)
             key = f"baseline_{split}"
-            report[key] = _scores(baseline_predictions, split_labels)
+            report[key] = _scores(baseline_predictions, split_labels, **delay)
             text.append(format_table(report[key], f"handcrafted baseline ({modality}) on {split}"))
 
     history = os.path.join(os.path.dirname(os.path.dirname(path)), "logs", "history.jsonl")

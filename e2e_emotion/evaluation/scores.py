@@ -11,6 +11,12 @@ predictions over gold standard) and ``u`` the difference of the means (``bias``,
 predictions minus gold standard) over ``sqrt(sd_x sd_y)``: a recording scored with a
 high PCC but a low CCC is off in level (bias) or in scale (sd_ratio).
 
+Human raters follow the signals late (0.4-1.2 s on RECOLA, AVEC 2016), so every
+recording is also scored at the delay that maximises its CCC (:func:`best_delay`): the
+prediction at frame ``t`` against the gold standard at frame ``t + delay``, a positive
+delay meaning the gold standard lags the predictions. This is information beside the
+scores, never applied to them: ``ccc`` stays the CCC at zero delay.
+
 All moments are population (biased) moments in float64, the same definition as the
 training loss (``e2e_emotion.losses``) and the streaming metric (``e2e_emotion.metrics``).
 NumPy only: this module never imports TensorFlow.
@@ -26,11 +32,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from e2e_emotion.files import atomic_path
-from tfrecords_tools.schema import LABEL_NAMES
+from tfrecords_tools.schema import FRAME_SECONDS, LABEL_NAMES
 
 # The label dimensions, in the order of the model outputs.
 DEFAULT_NAMES = LABEL_NAMES
 METRICS = ("ccc", "pearson", "rmse", "bias", "sd_ratio")
+# Raters lag by up to about 1.2 s; searching to 2 s shows a lag near that end in full
+# instead of at the edge of the search.
+DEFAULT_MAX_DELAY_SECONDS = 2.0
+# A delay is only tried where it leaves at least this many frames (1 s) to compare:
+# a CCC over fewer frames is too noisy to choose a delay by.
+MIN_OVERLAP_FRAMES = 25
+DELAY_CONVENTION = (
+    "prediction at frame t against the gold standard at frame t + delay: a positive delay "
+    "means the gold standard lags the predictions (rater lag), a negative one that the "
+    "predictions lag the gold standard"
+)
 
 
 def _pair(x, y, what="values"):
@@ -123,6 +140,119 @@ def sd_ratio(x, y) -> float:
     return _sd_ratio_of(_moments(*_pair(x, y, "sd_ratio")))
 
 
+def _check_frames(value, argument, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"best_delay: {argument} must be an integer number of frames, got {value!r}."
+        )
+    if value < minimum:
+        raise ValueError(f"best_delay: {argument} must be >= {minimum} frames, got {value}.")
+    return int(value)
+
+
+def delay_frames(max_delay_seconds) -> int:
+    """The largest delay in whole 40 ms frames within ``max_delay_seconds`` (>= 0).
+
+    A value that is not a multiple of 40 ms is rounded down (0.5 s -> 12 frames, 0.48 s).
+    Raises ValueError naming ``max_delay_seconds`` for a negative, non-finite or
+    non-numeric value.
+    """
+    if isinstance(max_delay_seconds, (bool, np.bool_)) or not isinstance(
+        max_delay_seconds, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"max_delay_seconds must be a number of seconds, got {max_delay_seconds!r}."
+        )
+    if not math.isfinite(max_delay_seconds) or max_delay_seconds < 0:
+        raise ValueError(
+            f"max_delay_seconds must be a finite number of seconds >= 0, got {max_delay_seconds}."
+        )
+    # The tolerance keeps 0.12 / 0.04 = 2.9999999999999996 at 3 frames.
+    return int(math.floor(max_delay_seconds / FRAME_SECONDS + 1e-9))
+
+
+def _seconds(frames):
+    # Rounded so that 3 frames are written as 0.12 s, not 0.12000000000000001.
+    return round(frames * FRAME_SECONDS, 6)
+
+
+def _delay_order(low, high):
+    """Delays from ``low`` to ``high`` by growing size, ``+d`` before ``-d``."""
+    order = [0] if low <= 0 <= high else []
+    for size in range(1, max(high, -low) + 1):
+        order.extend(d for d in (size, -size) if low <= d <= high)
+    return order
+
+
+def best_delay(
+    predictions, labels, max_frames, negative: bool = True, min_overlap=MIN_OVERLAP_FRAMES
+) -> dict:
+    """The delay between predictions and gold standard that maximises their CCC.
+
+    The prediction at frame ``t`` is compared with the gold standard at frame
+    ``t + delay``, over the frames where both exist (``n - |delay|`` of them; nothing is
+    padded): a positive delay means the gold standard lags the predictions, as human
+    raters lag the behaviour they rate; a negative one that the predictions lag the gold
+    standard. Delays ``0 .. max_frames`` are searched, and ``-max_frames .. -1`` too when
+    ``negative`` is true. The CCC at each delay is the one :func:`ccc` gives on those
+    frames, so the CCC at delay 0 is the recording's CCC.
+
+    The post-processing ``shift`` step moves predictions ``k`` frames earlier
+    (``postprocess.shift_earlier``: the prediction at ``t + k`` against the gold
+    standard at ``t``), which undoes a delay of ``-k`` here and adds ``k`` to any delay.
+    That step pads the end with the last prediction and is chosen on a whole split; this
+    function pads nothing, changes nothing and measures one recording.
+
+    Only delays leaving at least ``min_overlap`` frames to compare are searched: a
+    recording shorter than ``max_frames + min_overlap`` frames is searched over a
+    narrower range (delay 0 alone when it has at most ``min_overlap`` frames), which
+    ``range_frames`` and ``limited`` report instead of an error. Ties go to the smaller
+    delay, 0 first, ``+d`` before ``-d``, so a flat CCC curve reports no lag.
+
+    Each delay's CCC is taken over its own frames, so predictions off in level or scale
+    (``bias``, ``sd_ratio``) meet a slightly different stretch of gold standard at each
+    delay: on a short recording that can move the maximum a few frames away from the
+    best timing, which the level-blind Pearson correlation would not.
+
+    Args:
+        predictions: ``[n]`` predictions of one recording and dimension.
+        labels: ``[n]`` gold standard, same frames.
+        max_frames: largest delay searched in 40 ms frames (integer >= 0).
+        negative: also search negative delays (the predictions lagging).
+        min_overlap: fewest frames a searched delay must leave (integer >= 1).
+
+    Returns:
+        ``{"delay_frames": int, "ccc": CCC at that delay, "range_frames": (lowest,
+        highest) delay searched, "limited": whether that range is narrower than asked}``.
+
+    Raises:
+        ValueError: ``max_frames`` or ``min_overlap`` is not an integer in range (the
+            message names it and its value), or the series are not two finite 1-D arrays
+            of one length.
+    """
+    max_frames = _check_frames(max_frames, "max_frames", 0)
+    min_overlap = _check_frames(min_overlap, "min_overlap", 1)
+    x, y = _pair(predictions, labels, "best_delay")
+    size = x.shape[0]
+    reach = max(0, min(max_frames, size - min_overlap))
+    low = -reach if negative else 0
+    best_frames, best_ccc = 0, -np.inf
+    for delay in _delay_order(low, reach):
+        if delay >= 0:
+            moments = _moments(x[: size - delay], y[delay:])
+        else:
+            moments = _moments(x[-delay:], y[: size + delay])
+        value = _ccc_of(moments)
+        if value > best_ccc + 1e-12:  # strict: the smaller delay wins a tie
+            best_frames, best_ccc = delay, value
+    return {
+        "delay_frames": best_frames,
+        "ccc": best_ccc,
+        "range_frames": (low, reach),
+        "limited": reach < max_frames,
+    }
+
+
 def _check_matrix(predictions, labels, names, what):
     predictions = np.asarray(predictions, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
@@ -195,7 +325,8 @@ def score(
         {name: {the same metrics} averaged over recordings, ..., "mean_ccc"},
         "num_frames": N}``. Without ``recording_ids``, ``per_recording`` is ``{}`` and
         ``mean_of_recordings`` is ``None``. Recording ids are turned into strings (JSON
-        keys), in order of first appearance.
+        keys), in order of first appearance. No best delays: frames given here need not
+        be in time order; :func:`score_recordings` adds them.
     """
     names = _check_names(names)
     predictions, labels = _check_matrix(predictions, labels, names, "score")
@@ -240,34 +371,83 @@ def _mean_of_recordings(per_recording, names):
     return mean
 
 
-def score_recordings(recordings: Mapping[str, tuple], names: Sequence[str] = DEFAULT_NAMES) -> dict:
-    """Scores ``{rid: (predictions [n, D], labels [n, D])}``; same result as :func:`score`.
+def score_recordings(
+    recordings: Mapping[str, tuple],
+    names: Sequence[str] = DEFAULT_NAMES,
+    max_delay_seconds=DEFAULT_MAX_DELAY_SECONDS,
+    negative_delays: bool = True,
+) -> dict:
+    """Scores ``{rid: (predictions [n, D], labels [n, D])}``; the :func:`score` result
+    plus the best delay of every recording.
 
     ``overall`` is computed over all recordings' frames concatenated (in dict order),
-    ``per_recording`` and ``mean_of_recordings`` per recording.
+    ``per_recording`` and ``mean_of_recordings`` per recording. Each recording's frames
+    are in time order here (in :func:`score` they need not be), so each recording and
+    dimension also gets :func:`best_delay`, searched up to ``max_delay_seconds`` (whole
+    40 ms frames; negative delays too unless ``negative_delays`` is false):
+
+    - ``per_recording[rid][name]``: ``"best_delay_seconds"`` (positive: the gold
+      standard lags the predictions) and ``"ccc_at_best_delay"``; ``per_recording[rid]
+      ["delay_range_seconds"]``: ``[lowest, highest]`` delay searched, narrower than asked
+      for a recording too short to leave ``MIN_OVERLAP_FRAMES`` at the largest delay.
+    - ``"delay"``: ``{"convention", "max_delay_seconds", "negative_delays",
+      "range_seconds" (the range asked, in whole frames), "min_overlap_frames",
+      "median_of_recordings": {name: {"best_delay_seconds", "ccc_at_best_delay"}}}``,
+      medians over recordings.
+
+    No delay is found for ``overall``: the recordings concatenated are not one series.
+    ``ccc`` and every other score stay those at zero delay.
+
+    Raises:
+        ValueError: as :func:`score`; ``max_delay_seconds`` negative or not a finite
+            number (named, with its value).
     """
     names = _check_names(names)
+    max_frames = delay_frames(max_delay_seconds)
     if not recordings:
         raise ValueError("score_recordings: no recordings given.")
-    all_predictions, all_labels, all_ids = [], [], []
+    checked = {}
     for rid, pair in recordings.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(
                 f"score_recordings: recording {rid!r} must map to (predictions, labels), "
                 f"got {type(pair).__name__}."
             )
-        predictions, labels = _check_matrix(pair[0], pair[1], names, f"recording {rid!r}")
-        all_predictions.append(predictions)
-        all_labels.append(labels)
-        all_ids.append(np.full(predictions.shape[0], str(rid), dtype=object))
+        checked[rid] = _check_matrix(pair[0], pair[1], names, f"recording {rid!r}")
     if len({str(rid) for rid in recordings}) != len(recordings):
         raise ValueError("score_recordings: two recording ids turn into the same string.")
-    return score(
-        np.concatenate(all_predictions),
-        np.concatenate(all_labels),
-        np.concatenate(all_ids),
+    result = score(
+        np.concatenate([predictions for predictions, _ in checked.values()]),
+        np.concatenate([labels for _, labels in checked.values()]),
+        np.concatenate(
+            [np.full(pair[0].shape[0], str(rid), dtype=object) for rid, pair in checked.items()]
+        ),
         names,
     )
+    for rid, (predictions, labels) in checked.items():
+        scores = result["per_recording"][str(rid)]
+        for index, name in enumerate(names):
+            found = best_delay(predictions[:, index], labels[:, index], max_frames, negative_delays)
+            scores[name]["best_delay_seconds"] = _seconds(found["delay_frames"])
+            scores[name]["ccc_at_best_delay"] = found["ccc"]
+        # The range depends on the recording's length only: the same for every dimension.
+        scores["delay_range_seconds"] = [_seconds(frames) for frames in found["range_frames"]]
+    per_recording = result["per_recording"].values()
+    result["delay"] = {
+        "convention": DELAY_CONVENTION,
+        "max_delay_seconds": float(max_delay_seconds),
+        "negative_delays": bool(negative_delays),
+        "range_seconds": [_seconds(-max_frames if negative_delays else 0), _seconds(max_frames)],
+        "min_overlap_frames": MIN_OVERLAP_FRAMES,
+        "median_of_recordings": {
+            name: {
+                key: float(np.median([scores[name][key] for scores in per_recording]))
+                for key in ("best_delay_seconds", "ccc_at_best_delay")
+            }
+            for name in names
+        },
+    }
+    return result
 
 
 def _row(label, scores, names, frames):
@@ -293,6 +473,47 @@ def _level_row(label, scores, names):
     return "  ".join(cells)
 
 
+def _delay_row(label, scores, names):
+    cells = [f"{label:<24.24}"]
+    for name in names:
+        cells.append(
+            f"{scores[name]['best_delay_seconds']:>+8.2f} {scores[name]['ccc_at_best_delay']:>8.4f}"
+        )
+    return "  ".join(cells)
+
+
+def _delay_block(result, names):
+    """The best delay block of :func:`format_table`, [] for a result without delays."""
+    delay = result.get("delay")
+    per_recording = result.get("per_recording") or {}
+    if not delay or not per_recording:
+        return []
+    block = 17  # two 8-wide columns: one dimension
+    top = [" " * 24] + [f"{name:^{block}.{block}}" for name in names]
+    header_line = "  ".join(
+        [f"{'best delay':<24}"] + [f"{'delay s':>8} {'CCC at d':>8}" for _ in names]
+    )
+    lines = ["", "  ".join(top).rstrip(), header_line, "-" * len(header_line)]
+    lines.extend(_delay_row(rid, scores, names) for rid, scores in per_recording.items())
+    lines.append(_delay_row("median of recordings", delay["median_of_recordings"], names))
+    low, high = delay["range_seconds"]
+    lines.append(
+        "delay: the gold standard at t + delay against the prediction at t (+: the gold "
+        "standard lags)"
+    )
+    searched = f"searched {low:+.2f} .. {high:+.2f} s"
+    short = [
+        f"{rid} ({scores['delay_range_seconds'][0]:+.2f} .. "
+        f"{scores['delay_range_seconds'][1]:+.2f} s)"
+        for rid, scores in per_recording.items()
+        if list(scores["delay_range_seconds"]) != [low, high]
+    ]
+    if short:
+        searched += f"; short recordings over less: {', '.join(short)}"
+    lines.append(searched)
+    return lines
+
+
 def format_table(result: Mapping, title: str | None = None) -> str:
     """Fixed-width text table of a :func:`score` result.
 
@@ -300,7 +521,11 @@ def format_table(result: Mapping, title: str | None = None) -> str:
     columns: CCC, Pearson (PCC) and RMSE per dimension, the mean CCC and the frame count.
     Below it, the same rows with the bias (mean prediction minus mean gold standard) and
     the ratio of standard deviations per dimension: where a CCC lower than the PCC is
-    lost (left out for results written before these were scored).
+    lost (left out for results written before these were scored). Last, for a
+    :func:`score_recordings` result, every recording's best delay and the CCC at it per
+    dimension, their medians over recordings, and a line with the sign convention and
+    the range searched (naming recordings searched over less); the CCC columns above
+    stay those at zero delay.
     """
     names = _names_of(result)
     block = 26  # three 8-wide columns and two spaces: one dimension
@@ -335,6 +560,7 @@ def format_table(result: Mapping, title: str | None = None) -> str:
         )
         lines.extend(["", "  ".join(top).rstrip(), header_line, "-" * len(header_line)])
         lines.extend(_level_row(label, scores, names) for label, scores in rows)
+    lines.extend(_delay_block(result, names))
     return "\n".join(lines)
 
 
