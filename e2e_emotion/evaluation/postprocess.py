@@ -11,9 +11,11 @@ predictions before scoring, in this order, each dimension separately:
 3. ``scale``: ``(pred - mean(pred)) * train_std / std(pred) + mean(pred)``: the
    predictions' standard deviation is matched to the training labels'. A constant
    prediction (std 0) is left unchanged.
-4. ``shift``: predictions are moved EARLIER by ``k`` frames, ``pred[t] := pred[t + k]``,
-   the last ``k`` frames repeating the last value: this undoes the annotators' reaction
-   lag (the gold standard trails the behaviour by a second or more).
+4. ``shift``: predictions are moved by ``k`` frames, ``pred[t] := pred[t + k]``, the
+   frames past either end repeating the end value: ``k > 0`` moves them earlier (for
+   predictions that trail the gold standard), ``k < 0`` later (for predictions that follow
+   the behaviour while the annotators' gold standard trails it by a second or so). Which
+   one a model needs depends on what it learnt, so both are searched.
 
 Statistics ``mean(pred)`` and ``std(pred)`` are taken, by default (``scope="split"``),
 over all recordings given to one :meth:`PostProcessor.transform` call together, as the
@@ -45,7 +47,9 @@ STEPS = ("median", "centre", "scale", "shift")
 SCOPES = ("split", "recording")
 CRITERIA = ("overall", "mean_of_recordings")
 DEFAULT_MEDIAN_WINDOWS = (1, 3, 5, 7, 9, 11, 15, 21, 31, 41, 61, 81, 101)
-DEFAULT_SHIFTS = tuple(range(0, 101, 4))  # 0 .. 4 s at 40 ms per frame
+# 0 first (a tie keeps the predictions as they are), then up to 4 s earlier and 2 s later,
+# at 40 ms per frame.
+DEFAULT_SHIFTS = (0, *range(4, 101, 4), *range(-4, -49, -4))
 FORMAT = "e2e_emotion.PostProcessor"
 FORMAT_VERSION = 1
 
@@ -77,16 +81,20 @@ def median_filter(values, window: int) -> np.ndarray:
 
 
 def shift_earlier(values, frames: int) -> np.ndarray:
-    """Moves ``values`` ``[n]`` earlier by ``frames``: ``out[t] = values[t + frames]``.
+    """Moves ``values`` ``[n]`` earlier by ``frames``: ``out[t] = values[t + frames]``
+    (later for a negative ``frames``).
 
-    The last ``frames`` outputs repeat the last value, so the length is kept.
+    Outputs past the end repeat the last value (the first, moving later), so the length
+    is kept.
     """
     frames = _check_shift(frames)
     values = _series(values, "shift_earlier")
     if frames == 0 or values.size == 0:
         return values.copy()
-    if frames >= values.size:
-        return np.full_like(values, values[-1])
+    if abs(frames) >= values.size:
+        return np.full_like(values, values[-1] if frames > 0 else values[0])
+    if frames < 0:
+        return np.concatenate([np.full(-frames, values[0]), values[:frames]])
     return np.concatenate([values[frames:], np.full(frames, values[-1])])
 
 
@@ -120,8 +128,6 @@ def _check_window(window):
 def _check_shift(frames):
     if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)):
         raise ValueError(f"shift must be an integer number of frames, got {frames!r}.")
-    if frames < 0:
-        raise ValueError(f"shift must be >= 0 frames (predictions move earlier), got {frames}.")
     return int(frames)
 
 
@@ -299,7 +305,7 @@ class PostProcessor:
             steps: subset of ``("median", "centre", "scale", "shift")``; always run in
                 chain order; steps left out stay off.
             median_windows: odd candidate windows in frames (1 = no filtering).
-            shifts: candidate shifts in frames (>= 0; 25 frames = 1 s).
+            shifts: candidate shifts in frames (> 0 earlier, < 0 later; 25 frames = 1 s).
 
         Returns ``self``.
         """
