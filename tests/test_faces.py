@@ -242,7 +242,7 @@ def test_small_faces_are_found_in_frames_of_any_size(canvas_size):
 
 def test_found_flag_marks_frames_without_a_face(face_frames):
     blank = np.full_like(face_frames[0], 128)
-    cropper = FaceCropper(size=48)
+    cropper = FaceCropper(size=48, hold_runs=0)
     flags = []
     for frame in [blank, face_frames[0], face_frames[1], blank, blank, face_frames[2]]:
         cropper.crop(frame)
@@ -250,7 +250,7 @@ def test_found_flag_marks_frames_without_a_face(face_frames):
     assert flags == [False, True, True, False, False, True]
     assert (cropper.face_frames, cropper.frames) == (3, 6) and cropper.found_fraction == 0.5
     # Between detector runs the flag is the last run's.
-    every = FaceCropper(size=48, detect_every=2)
+    every = FaceCropper(size=48, detect_every=2, hold_runs=0)
     seen = []
     for frame in [face_frames[0], blank, blank, face_frames[1]]:
         every.crop(frame)
@@ -261,13 +261,22 @@ def test_found_flag_marks_frames_without_a_face(face_frames):
     assert centre.found and centre.found_fraction == 1.0 and centre.detections_run == 0
     cropper.reset()
     assert not cropper.found and cropper.face_frames == 0 and cropper.found_fraction == 0.0
+    # By default a face missed for up to two runs after a detection is held.
+    held = FaceCropper(size=48)
+    seen = []
+    for frame in [blank, face_frames[0], blank, blank, blank, face_frames[1], blank]:
+        held.crop(frame)
+        seen.append(held.found)
+    assert seen == [False, True, True, True, False, True, True]
+    with pytest.raises(ValueError, match="hold_runs must be an int >= 0, got -1"):
+        FaceCropper(hold_runs=-1)
 
 
 def test_small_face_pass_runs_every_few_frames_while_no_face_is_tracked():
     face = synthetic.synthetic_frames(np.zeros(1), np.zeros(1), size=192, seed=3)[0]
     frame, _ = _pasted(face, (1280, 720), face_pixels=40)
     empty = np.full_like(frame, 90)
-    cropper = FaceCropper(size=48, small_face_every=3)
+    cropper = FaceCropper(size=48, small_face_every=3, hold_runs=0)
     found = []
     for image in [empty, frame, frame, frame, frame]:
         cropper.crop(image)
@@ -278,7 +287,7 @@ def test_small_face_pass_runs_every_few_frames_while_no_face_is_tracked():
 
 def test_blank_missing_gives_black_crops_without_a_face(face_frames):
     blank = np.full_like(face_frames[0], 128)
-    cropper = FaceCropper(size=48, blank_missing=True)
+    cropper = FaceCropper(size=48, blank_missing=True, hold_runs=0)
     assert not cropper.crop(blank).any() and not cropper.found  # before any face
     assert cropper.crop(face_frames[0]).any() and cropper.found
     assert not cropper.crop(blank).any()  # lost: black, not the last box's square

@@ -287,9 +287,11 @@ class FaceCropper:
     degrees, a head that tilts while tracked is kept. Call `reset()` between recordings.
 
     `found` says whether the last crop holds a face the detector found: True when the
-    detector run of that frame (with `detect_every` > 1, the last run) found one, False
-    when it found none (the crop is then the last box's, or the centre square before any
-    face was found). In `centre` mode nothing is detected and every crop counts as a face:
+    detector run of that frame (with `detect_every` > 1, the last run) found one, or when
+    at most `hold_runs` runs in a row missed since one did (a detector blinks on a face
+    that is there: held for 80 ms at the default, the box kept where it was); False
+    otherwise (the crop is then the last box's, or the centre square before any face was
+    found). In `centre` mode nothing is detected and every crop counts as a face:
     the caller chose the framing. Counters: `frames` (cropped), `face_frames` (of those,
     with `found`), `detections_run`, `tracked` (runs answered near the tracked face),
     `tilted` (of those, by a rotated search), `missed` (runs that found no face),
@@ -311,6 +313,7 @@ class FaceCropper:
         tilt_angles: tuple[float, ...] = (25.0, -25.0),
         small_face_every: int = 3,
         blank_missing: bool = False,
+        hold_runs: int = 2,
     ):
         if mode == "center":
             mode = "centre"
@@ -328,6 +331,8 @@ class FaceCropper:
             isinstance(min_face_pixels, int | np.integer) and min_face_pixels >= 8
         ):
             raise ValueError(f"min_face_pixels must be an int >= 8, got {min_face_pixels!r}")
+        if not isinstance(hold_runs, int | np.integer) or hold_runs < 0:
+            raise ValueError(f"hold_runs must be an int >= 0, got {hold_runs!r}")
         if not isinstance(small_face_every, int | np.integer) or small_face_every < 1:
             raise ValueError(f"small_face_every must be an int >= 1, got {small_face_every!r}")
         if detection_max_side < 48:
@@ -340,16 +345,17 @@ class FaceCropper:
         self.min_face_pixels = int(min_face_pixels)
         self.small_face_every = int(small_face_every)
         self.blank_missing = bool(blank_missing)
+        self.hold_runs = int(hold_runs)
         self.detection_max_side = int(detection_max_side)
         self.track = bool(track)
         self.tilt_angles = tuple(float(a) for a in tilt_angles)
         self._blazeface = None
-        if mode in ("detect", "blazeface"):
-            _get_cascade()  # fail now, not at the first frame
-        elif mode == "blazeface":
+        if mode == "blazeface":
             from tfrecords_tools.blazeface import BlazeFace
 
             self._blazeface = BlazeFace()
+        if mode in ("detect", "blazeface"):
+            _get_cascade()  # fail now, not at the first frame (BlazeFace falls back on it)
         self.reset()
 
     def reset(self) -> None:
@@ -362,7 +368,7 @@ class FaceCropper:
         self.tilted = 0
         self.missed = 0
         self._box = None  # smoothed (centre_x, centre_y, side) in pixels
-        self._detected = False  # whether the last detector run found a face
+        self._missed_runs = None  # detector runs in a row without a face since one had one
         self._lost_runs = 0  # whole-frame searches in a row that found nothing
         self.last_crop_box = None  # (x0, y0, side) of the last crop, in pixels
 
@@ -395,7 +401,8 @@ class FaceCropper:
         if self.mode != "centre" and self.frames % self.detect_every == 0:
             self._update(frame_rgb)
         self.frames += 1
-        self.found = self.mode == "centre" or self._detected
+        held = self._missed_runs is not None and self._missed_runs <= self.hold_runs
+        self.found = self.mode == "centre" or held
         self.face_frames += self.found
         if self.mode == "centre" or self._box is None:
             side = min(height, width)
@@ -439,10 +446,12 @@ class FaceCropper:
                 small_faces=self._lost_runs % self.small_face_every == 0,
             )
             self._lost_runs = 0 if len(boxes) else self._lost_runs + 1
-        self._detected = len(boxes) > 0
         if len(boxes) == 0:
             self.missed += 1
+            if self._missed_runs is not None:
+                self._missed_runs += 1
             return
+        self._missed_runs = 0
         x, y, w, h = (float(v) for v in boxes[0])
         found = np.array([x + w / 2, y + h / 2, max(w, h)])
         if self._box is not None:
