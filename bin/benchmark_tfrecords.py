@@ -19,11 +19,11 @@ from absl import app, flags, logging
 
 from tfrecords_tools import commands
 from tfrecords_tools.output_paths import register_output_checks
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 SECONDS = flags.DEFINE_float("seconds", 300.0, "Length of the recording.", lower_bound=1)
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 480, "Video side in pixels.", lower_bound=96)
-FACE_MODE = flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face cropping.")
+FACE_MODE = flags.DEFINE_enum("face_mode", DEFAULT_FACE_MODE, list(FACE_MODES), "Face cropping.")
 DETECT_EVERY = flags.DEFINE_integer("detect_every", 1, "Detector on every N-th frame.", 1)
 FACE_TRACKING = flags.DEFINE_boolean(
     "face_tracking", True, "Look for the face near the last one first."

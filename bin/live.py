@@ -28,7 +28,7 @@ import sys
 from absl import app, flags, logging
 
 from tfrecords_tools.output_paths import register_output_checks
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -39,7 +39,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_boolean("realtime", False, "Pace a file at its own rate, as a live source.")
 flags.DEFINE_string("output_csv", None, "Also write frame,time,arousal,valence to this CSV.")
-flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face crop mode.")
+flags.DEFINE_enum("face_mode", DEFAULT_FACE_MODE, list(FACE_MODES), "Face crop mode.")
 flags.DEFINE_float("max_lag", 0.2, "Seconds behind the source before video frames drop.", 0)
 flags.DEFINE_float("timeout", 10.0, "Seconds a device or network source may stall.", 0)
 flags.DEFINE_integer("max_frames", None, "Stop after this many frames.", lower_bound=1)

@@ -23,7 +23,7 @@ from absl import app, flags, logging
 from tfrecords_tools import commands, writer
 from tfrecords_tools.output_paths import register_output_checks
 from tfrecords_tools.records import face_warnings
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 CORPUS = flags.DEFINE_enum("corpus", "avec2016", list(commands.CORPUS_KINDS), "Corpus layout.")
 INPUT = flags.DEFINE_string("input", None, "Corpus root directory, or the manifest CSV.")
@@ -48,7 +48,10 @@ NUM_SHARDS = flags.DEFINE_integer("num_shards", 4, "Shards per split, at most.",
 IMAGE_FORMAT = flags.DEFINE_enum("image_format", "jpeg", ["jpeg", "png"], "Face crop format.")
 JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality.", 1, 100)
 FACE_MODE = flags.DEFINE_enum(
-    "face_mode", "detect", list(FACE_MODES), "Haar-cascade detection, or centre crop."
+    "face_mode",
+    DEFAULT_FACE_MODE,
+    list(FACE_MODES),
+    "BlazeFace (default), the Haar cascade, or the centre crop.",
 )
 DETECT_EVERY = flags.DEFINE_integer(
     "detect_every", 1, "Run the face detector on every N-th frame (tracking between).", 1

@@ -22,14 +22,14 @@ import sys
 from absl import app, flags, logging
 
 from tfrecords_tools.output_paths import register_output_checks
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("media", None, "WAV or MP4 file.")
 flags.DEFINE_string("model", None, "Model directory, .keras, SavedModel directory or .tflite.")
 flags.DEFINE_string("output_csv", None, "CSV to write (frame,time,arousal,valence).")
 flags.DEFINE_string("output_png", None, "Optional plot of the two curves.")
-flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face crop mode.")
+flags.DEFINE_enum("face_mode", DEFAULT_FACE_MODE, list(FACE_MODES), "Face crop mode.")
 flags.DEFINE_integer("sequence_length", 150, "Frames per window; 0: whole file.", lower_bound=0)
 flags.mark_flags_as_required(["media", "model", "output_csv"])
 register_output_checks(flags, files=["output_csv", "output_png"])

@@ -21,7 +21,7 @@ import sys
 from absl import app, flags, logging
 
 from tfrecords_tools.output_paths import register_output_checks
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("media", None, "WAV/MP4 (audio models) or MP4 (visual, multimodal) file.")
@@ -37,7 +37,9 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "modality", None, ["audio", "visual", "multimodal"], "Model modality (default: ask the server)."
 )
-flags.DEFINE_enum("face_mode", "detect", list(FACE_MODES), "Face crop: detector or centre.")
+flags.DEFINE_enum(
+    "face_mode", DEFAULT_FACE_MODE, list(FACE_MODES), "Face crop: detector or centre."
+)
 flags.DEFINE_enum(
     "image_format", "jpeg", ["jpeg", "png"], "Crop encoding for --signature=examples."
 )

@@ -24,7 +24,13 @@ import time
 import numpy as np
 
 from e2e_emotion.modalities import LEVEL_INPUT
-from tfrecords_tools.schema import FACE_MODES, FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
+from tfrecords_tools.schema import (
+    DEFAULT_FACE_MODE,
+    FACE_MODES,
+    FRAME_LENGTH,
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+)
 
 
 class LiveError(Exception):
@@ -300,7 +306,7 @@ def _open_source(source, timeout):
 def iter_frames(
     source,
     needs=("audio", "video"),
-    face_mode="detect",
+    face_mode=DEFAULT_FACE_MODE,
     image_size=96,
     realtime=False,
     max_lag=0.2,
@@ -315,7 +321,7 @@ def iter_frames(
         source: a media file, ``/dev/videoN`` (V4L2), ``alsa:DEVICE``, a URL, or
             ``lavfi:GRAPH`` (an FFmpeg filter graph, e.g. ``lavfi:anoisesrc=d=60``).
         needs: the streams the model reads; a missing one is an error naming it.
-        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"``.
+        face_mode: one of ``FACE_MODES`` (``tfrecords_tools.faces.FaceCropper``).
         realtime: deliver a frame no earlier than its time after the start (a file then
             behaves as a live source).
         max_lag: seconds behind the source after which video frames are dropped (the
@@ -437,7 +443,7 @@ def run(
     source,
     model,
     realtime=False,
-    face_mode="detect",
+    face_mode=DEFAULT_FACE_MODE,
     max_lag=0.2,
     timeout=10.0,
     max_frames=None,

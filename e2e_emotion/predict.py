@@ -36,7 +36,7 @@ from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
 from e2e_emotion.frames import check_frames, predict_windows
 from tfrecords_tools.media import MediaError
-from tfrecords_tools.schema import FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
 # Frames per feature-network call when a Keras model predicts a whole recording.
@@ -232,13 +232,13 @@ def load_predictor(model_path, sequence_length=150):
 # ---------------------------------------------------------------------------- media
 
 
-def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_size=96):
+def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MODE, image_size=96):
     """One recording as model inputs, aligned by time and trimmed to the shorter stream.
 
     Args:
         media_path: a WAV, MP4 or any file FFmpeg reads.
         needs: the streams to read, ``"audio"`` and/or ``"video"``.
-        face_mode: ``"detect"`` (Haar cascade with tracking) or ``"centre"``.
+        face_mode: one of ``FACE_MODES`` (``tfrecords_tools.faces.FaceCropper``).
         image_size: side of the face crops.
 
     Returns:
@@ -274,7 +274,7 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode="detect", image_
             for _, frame in media.iter_video_frames(media_path, media.FRAME_SECONDS)
         ]
         if (
-            face_mode == "detect"
+            face_mode != "centre"
             and cropper.detections_run
             and not (cropper.detections_run - cropper.missed)
         ):
@@ -310,7 +310,7 @@ def predict_file(
     model_path,
     output_csv,
     output_png=None,
-    face_mode="detect",
+    face_mode=DEFAULT_FACE_MODE,
     sequence_length=150,
 ):
     """Predicts arousal and valence every 40 ms for one recording; writes CSV (and PNG).
@@ -321,7 +321,7 @@ def predict_file(
         output_csv: ``frame,time,arousal,valence``, one row per 40 ms frame; ``time`` is
             the start of the frame in seconds.
         output_png: optional plot of both curves over time.
-        face_mode: ``"detect"`` or ``"centre"`` (as ``bin/make_tfrecords.py``).
+        face_mode: one of ``FACE_MODES`` (as ``bin/make_tfrecords.py``).
         sequence_length: frames per window, each from a zero LSTM state (150 = 6 s, the
             training length); None for the whole recording as one sequence. See the
             module docstring for ``.tflite`` files.

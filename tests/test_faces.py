@@ -69,7 +69,7 @@ def test_box_smoothing_is_an_exponential_moving_average(face_frames):
         x, y, w, h = box
         return np.array([x + w / 2, y + h / 2, max(w, h)])
 
-    cropper = FaceCropper(smoothing=0.75, track=False)  # full-frame detection every time
+    cropper = FaceCropper(mode="detect", smoothing=0.75, track=False)  # full frame every time
     cropper.crop(first)
     np.testing.assert_allclose(cropper.face_box, centre_side(box_a))
     cropper.crop(second)
@@ -122,7 +122,8 @@ def test_a_head_that_tilts_while_tracked_is_kept():
     tilted = [_tilted(frame, angle) for frame, angle in zip(frames, angles, strict=True)]
     x, y, w, h = faces.detect_faces(frames[0])[0]
     upright_centre = np.array([x + w / 2, y + h / 2])
-    searching, upright_only = FaceCropper(size=64), FaceCropper(size=64, tilt_angles=())
+    searching = FaceCropper(size=64, mode="detect")
+    upright_only = FaceCropper(size=64, mode="detect", tilt_angles=())
     for frame in tilted:
         searching.crop(frame)
         upright_only.crop(frame)

@@ -15,6 +15,7 @@ import e2e_emotion
 from e2e_emotion import predict
 from e2e_emotion.export import tflite
 from tfrecords_tools import media, synthetic
+from tfrecords_tools.schema import DEFAULT_FACE_MODE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = 2.0  # 50 frames of 40 ms
@@ -103,7 +104,7 @@ def test_mp4_with_every_model_format(files, tmp_path):
         np.testing.assert_allclose(results[kind], results["keras"], atol=2e-5, err_msg=kind)
 
     # The CSV is the model on the inputs the records' code makes, window by window.
-    inputs, _ = predict.read_inputs(files["mp4"], ("audio", "video"), "detect")
+    inputs, _ = predict.read_inputs(files["mp4"], ("audio", "video"), DEFAULT_FACE_MODE)
     model = e2e_emotion.load_model(files["keras"])
     padded = {
         k: np.concatenate([v, np.zeros((10, *v.shape[1:]), v.dtype)]).reshape(

@@ -144,7 +144,7 @@ def inspect(directory, contact_sheet_png=None, plot_png=None, recording_id=None)
 def benchmark_conversion(
     seconds=300.0,
     image_size=480,
-    face_mode="detect",
+    face_mode=schema.DEFAULT_FACE_MODE,
     work_dir=None,
     detect_every=1,
     face_tracking=True,

@@ -69,7 +69,7 @@ class ConversionOptions:
     num_shards: int = 4
     image_format: str = "jpeg"
     jpeg_quality: int = 95
-    face_mode: str = "detect"
+    face_mode: str = schema.DEFAULT_FACE_MODE
     detect_every: int = 1
     face_tracking: bool = True
     length_tolerance: float = 1.0

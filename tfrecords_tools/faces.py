@@ -16,7 +16,7 @@ import os
 import cv2
 import numpy as np
 
-from tfrecords_tools.schema import FACE_MODES
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 __all__ = [
     "FACE_MODES",
@@ -303,7 +303,7 @@ class FaceCropper:
     def __init__(
         self,
         size: int = 96,
-        mode: str = "detect",
+        mode: str = DEFAULT_FACE_MODE,
         margin: float = 0.2,
         smoothing: float = 0.6,
         detect_every: int = 1,

@@ -62,7 +62,7 @@ class MediaFrames:
         return len(self.audio if self.audio is not None else self.video)
 
 
-def read_media(path, modality, face_mode="detect", max_frames=None):
+def read_media(path, modality, face_mode=schema.DEFAULT_FACE_MODE, max_frames=None):
     """Reads the frames a ``modality`` model needs from a media file.
 
     For ``multimodal`` both streams are cut to the shorter one.
@@ -147,7 +147,12 @@ def wav_inputs(path):
 
 
 def build_inputs(
-    path, signature, modality=None, face_mode="detect", max_frames=None, image_format="jpeg"
+    path,
+    signature,
+    modality=None,
+    face_mode=schema.DEFAULT_FACE_MODE,
+    max_frames=None,
+    image_format="jpeg",
 ):
     """The request inputs of ``signature`` for a media file (see the module docstring)."""
     if signature not in SIGNATURES:
@@ -379,7 +384,7 @@ def predict_media(
     signature="serving_default",
     modality=None,
     version=None,
-    face_mode="detect",
+    face_mode=schema.DEFAULT_FACE_MODE,
     max_frames=None,
     image_format="jpeg",
     rest_format="columnar",
