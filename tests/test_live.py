@@ -21,7 +21,7 @@ import e2e_emotion
 from e2e_emotion import build_model, live, live_page, predict
 from e2e_emotion.export import tflite
 from e2e_emotion.export.saved_model import export_saved_model
-from tfrecords_tools import faces, media, synthetic
+from tfrecords_tools import faces, media, schema, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = 3.0  # 75 frames
@@ -82,7 +82,7 @@ def _stream(source, model, **kwargs):
 
 def _offline(media_path, model_path):
     predictor = predict.load_predictor(model_path, sequence_length=None)
-    inputs, _ = predict.read_inputs(media_path, predictor.needs, "detect")
+    inputs, _ = predict.read_inputs(media_path, predictor.needs, schema.DEFAULT_FACE_MODE)
     return np.asarray(predictor.predict(inputs))
 
 
