@@ -55,6 +55,13 @@ flags.DEFINE_boolean(
     True,
     "Also search delays below zero (the predictions lagging the gold standard).",
 )
+flags.DEFINE_multi_enum(
+    "remove_stream",
+    [],
+    ["audio", "video"],
+    "Score the model with this stream removed (silence / black crops): what it does when "
+    "the microphone or the camera is lost. Repeatable.",
+)
 flags.mark_flags_as_required(["model", "records", "output_dir"])
 register_output_checks(flags, directories=["output_dir"])
 
@@ -82,6 +89,7 @@ def main(argv):
             plots=FLAGS.plots,
             max_delay_seconds=FLAGS.max_delay_seconds,
             negative_delays=FLAGS.negative_delays,
+            remove_streams=tuple(FLAGS.remove_stream),
         )
     except (EvaluationError, TrainingError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")

@@ -303,3 +303,14 @@ def test_modality_dropout_removes_one_whole_stream_per_window(small_records):
     assert inputs["video"].numpy().reshape(8, -1).any(axis=1).all()
     with pytest.raises(ValueError, match=r"video_dropout must be in \[0, 1\), received 1.0"):
         SequenceConfig(video_dropout=1.0)
+
+
+def test_removed_streams_are_silence_and_black_crops(small_records):
+    full = SequenceConfig(sequence_length=25, batch_size=4)
+    removed = SequenceConfig(sequence_length=25, batch_size=4, remove_streams=("video",))
+    a = next(iter(evaluation_dataset(small_records, "dev", "multimodal", full)))[0]
+    b = next(iter(evaluation_dataset(small_records, "dev", "multimodal", removed)))[0]
+    assert a["video"].numpy().any() and not b["video"].numpy().any()
+    np.testing.assert_array_equal(a["audio"].numpy(), b["audio"].numpy())
+    with pytest.raises(ValueError, match=r"remove_streams must be a tuple of \('audio', 'video'\)"):
+        SequenceConfig(remove_streams=("camera",))

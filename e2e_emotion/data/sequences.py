@@ -66,6 +66,9 @@ class SequenceConfig:
             (every crop black, as frames without a face are), so the model learns to go on
             the voice alone when the face is lost (0: off).
         audio_dropout: likewise for a multimodal training window's audio (silence).
+        remove_streams: streams (``"audio"``, ``"video"``) removed from every window,
+            training or evaluation: silence, black crops. For measuring what a model does
+            when a microphone or the camera is lost.
     """
 
     sequence_length: int = 150
@@ -82,6 +85,7 @@ class SequenceConfig:
     noise_prob: float = 0.0
     video_dropout: float = 0.0
     audio_dropout: float = 0.0
+    remove_streams: tuple = ()
 
     def __post_init__(self):
         for name in ("sequence_length", "batch_size", "shuffle_buffer"):
@@ -98,6 +102,12 @@ class SequenceConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), received {value!r}")
+        unknown = [s for s in self.remove_streams if s not in schema.STREAMS]
+        if isinstance(self.remove_streams, str) or unknown:
+            raise ValueError(
+                f"remove_streams must be a tuple of {schema.STREAMS}, received "
+                f"{self.remove_streams!r}"
+            )
         for name in ("reverb_prob", "band_limit_prob", "noise_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -452,6 +462,9 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
         inputs["video"] = schema.blank_missing_faces(video, window["face"])
     if training and modality == "multimodal":
         inputs = drop_modalities(inputs, seed + 4, config.video_dropout, config.audio_dropout)
+    for stream in config.remove_streams:
+        if stream in inputs:
+            inputs[stream] = tf.zeros_like(inputs[stream])
     weights = window["weights"]
     if labelled:
         labels = window["labels"]

@@ -115,6 +115,7 @@ def evaluate_model(
     plots=True,
     max_delay_seconds=DEFAULT_MAX_DELAY_SECONDS,
     negative_delays=True,
+    remove_streams=(),
 ):
     """Scores a model (directory or ``.keras``) on ``eval_split`` and optionally more.
 
@@ -126,7 +127,9 @@ def evaluate_model(
     (``scores.best_delay``: the gold standard at ``t + delay`` against the prediction at
     ``t``, searched up to ``max_delay_seconds``, below zero too with ``negative_delays``)
     and the CCC there, reported beside the raw scores, which stay those at zero delay.
-    Returns the report dict (also written to ``report.json``).
+    ``remove_streams``: ``"audio"`` and/or ``"video"`` replaced by silence / black crops in
+    every window (what the model does when that stream is lost). Returns the report dict
+    (also written to ``report.json``).
     """
     import tensorflow as tf
 
@@ -163,9 +166,18 @@ def evaluate_model(
             source.check(test_split, modality)
     except DataError as error:
         raise EvaluationError(str(error)) from None
-    sequence = SequenceConfig(sequence_length=sequence_length, batch_size=batch_size)
+    try:
+        sequence = SequenceConfig(
+            sequence_length=sequence_length,
+            batch_size=batch_size,
+            remove_streams=tuple(remove_streams),
+        )
+    except ValueError as error:
+        raise EvaluationError(f"--remove_stream: {error}") from None
     os.makedirs(output_dir, exist_ok=True)
     report = {"model": path, "records": records, "modality": modality, "context": context}
+    if remove_streams:
+        report["removed_streams"] = list(remove_streams)
     text = []
 
     def predict(split):
@@ -180,6 +192,8 @@ def evaluate_model(
         "recording": "LSTM state over each whole recording",
         "window": f"LSTM state reset every {sequence_length} frames",
     }[context]
+    if remove_streams:
+        how += f"; {' and '.join(remove_streams)} removed"
     text.append(format_table(report[eval_split], f"{modality} model on {eval_split} ({how})"))
     splits = {eval_split: (predictions, labels)}
     if test_split:
