@@ -98,20 +98,23 @@ class SequenceConfig:
             raise ValueError("audio_gain_db and audio_noise must be >= 0")
         if not 0.0 <= self.speed_perturb < 0.5:
             raise ValueError(f"speed_perturb must be in [0, 0.5), received {self.speed_perturb!r}")
-        for name in ("video_dropout", "audio_dropout"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), received {value!r}")
         unknown = [s for s in self.remove_streams if s not in schema.STREAMS]
         if isinstance(self.remove_streams, str) or unknown:
             raise ValueError(
                 f"remove_streams must be a tuple of {schema.STREAMS}, received "
                 f"{self.remove_streams!r}"
             )
-        for name in ("reverb_prob", "band_limit_prob", "noise_prob"):
+        # Probabilities; a stream dropped from every window would never be trained on.
+        for name, top in (
+            ("reverb_prob", "1]"),
+            ("band_limit_prob", "1]"),
+            ("noise_prob", "1]"),
+            ("video_dropout", "1)"),
+            ("audio_dropout", "1)"),
+        ):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], received {value!r}")
+            if not (0.0 <= value <= 1.0 and (top == "1]" or value < 1.0)):
+                raise ValueError(f"{name} must be in [0, {top}, received {value!r}")
 
     @property
     def train_hop(self):
