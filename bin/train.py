@@ -156,6 +156,12 @@ flags.DEFINE_boolean(
 )
 flags.DEFINE_boolean("eval_train", True, "Also score the train split in inference mode.")
 flags.DEFINE_boolean("baseline", True, "Log the handcrafted baseline's dev CCC beside the model's.")
+flags.DEFINE_boolean(
+    "allow_config_change",
+    False,
+    "Resume a trained --model_dir with other data, seed or optimiser settings (refused "
+    "otherwise; the change is recorded in its config.json).",
+)
 flags.mark_flags_as_required(["records", "model_dir"])
 register_output_checks(flags, directories=["model_dir"])
 

@@ -44,6 +44,7 @@ def train_flags(**given):
         restore_best=True,
         eval_train=True,
         eval_context="recording",
+        allow_config_change=False,
     )
     values.update(given)
     return types.SimpleNamespace(**values)

@@ -1,5 +1,6 @@
 """Trainer: learning, replica equivalence, resume after SIGKILL, multi-worker, errors."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -569,8 +570,90 @@ def test_bad_configuration_errors(audio_records, tmp_path):
     # A model directory from an incompatible configuration.
     Trainer(config_for(audio_records, tmp_path / "f", steps=1, eval_every=0), verbose=False).train()
     other = dict(SMALL_AUDIO, lstm_units=8)
-    with pytest.raises(TrainingError, match=r"another configuration \(model: .*lstm_units"):
+    with pytest.raises(TrainingError, match=r"another configuration \(model.lstm_units: 16 there, 8"):
         Trainer(config_for(audio_records, tmp_path / "f", model=other))
+
+
+def test_resume_with_other_data_or_optimiser_settings(audio_records, tmp_path):
+    """A trained model directory resumed with another batch size, seed, hop or
+    learning-rate curve is refused, naming each key, and config.json is left as it was;
+    --allow_config_change goes on and records the change with the step it applies from."""
+    model_dir = tmp_path / "run"
+    Trainer(config_for(audio_records, model_dir, steps=2, eval_every=0), verbose=False).train()
+    written = (model_dir / "config.json").read_text()
+    sequence = {"sequence_length": 50, "hop": 10, "batch_size": 2, "shuffle_buffer": 64}
+    changed = config_for(audio_records, model_dir, steps=3, eval_every=0, seed=1, sequence=sequence)
+    with pytest.raises(TrainingError) as refused:
+        Trainer(changed, verbose=False)
+    message = str(refused.value)
+    for part in (
+        "sequence.batch_size: 4 there, 2 now",
+        "sequence.hop: 25 there, 10 now",
+        "seed: 0 there, 1 now",
+        "--allow_config_change",
+    ):
+        assert part in message
+    assert (model_dir / "config.json").read_text() == written
+    # The cosine curve is defined by --steps: a longer run is another curve.
+    cosine = tmp_path / "cosine"
+    first = config_for(audio_records, cosine, steps=2, eval_every=0, lr_schedule="cosine")
+    Trainer(first, verbose=False).train()
+    with pytest.raises(TrainingError, match="steps: 2 there, 4 now"):
+        Trainer(dataclasses.replace(first, steps=4), verbose=False)
+    # A constant rate: more steps continue the same run.
+    Trainer(config_for(audio_records, model_dir, steps=3, eval_every=0), verbose=False).train()
+    # Allowed: trained on from step 3 with the new settings, the change recorded.
+    allowed = dataclasses.replace(changed, steps=4, allow_config_change=True)
+    Trainer(allowed, verbose=False).train()
+    config = read_json(model_dir / "config.json")
+    assert config["seed"] == 1 and config["sequence"]["batch_size"] == 2
+    assert config["config_changes"] == [
+        {
+            "changed": {
+                "sequence.batch_size": {"before": 4, "after": 2},
+                "sequence.hop": {"before": 25, "after": 10},
+                "seed": {"before": 0, "after": 1},
+            },
+            "from_step": 3,
+        }
+    ]
+    # The new settings are now the run's: resuming with them needs no flag.
+    Trainer(dataclasses.replace(changed, steps=5), verbose=False).train()
+    assert read_json(model_dir / "config.json")["config_changes"][0]["from_step"] == 3
+    # A second run on a directory in use (its lock held by a live process) is refused.
+    (model_dir / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    with pytest.raises(TrainingError, match=f"--model_dir={model_dir} is in use by process"):
+        Trainer(dataclasses.replace(changed, steps=6), verbose=False).train()
+    assert read_json(model_dir / "config.json")["steps"] == 5
+    assert (model_dir / ".lock").exists()  # another process's lock is never removed
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_resumable(audio_records, tmp_path):
+    model_dir = tmp_path / "run"
+    config = config_for(audio_records, model_dir, steps=4, checkpoint_every=2, eval_every=0)
+    trainer = Trainer(config, verbose=False)
+    real_save = trainer.manager.save
+
+    def save(checkpoint_number):
+        if checkpoint_number == 2:
+            return real_save(checkpoint_number=checkpoint_number)
+        os.makedirs(model_dir / "checkpoints" / f"ckpt-{checkpoint_number}_temp" / "part")
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device\nmore")
+
+    trainer.manager.save = save
+    with pytest.raises(TrainingError) as error:
+        trainer.train()
+    first = model_dir / "checkpoints" / "ckpt-2"
+    assert str(error.value) == (
+        f"disk full while writing to {model_dir} at step 4 (No space left on device); the "
+        f"last complete checkpoint ({first}) is kept: free space and run the same command "
+        "to resume"
+    )
+    assert not [n for n in os.listdir(model_dir / "checkpoints") if "_temp" in n]
+    assert not (model_dir / ".lock").exists()
+    resumed = Trainer(config, verbose=False)
+    resumed.train()
+    assert int(resumed.step.numpy()) == 4
 
 
 @pytest.mark.parametrize("level_norm_frames", [0, 25])

@@ -1,14 +1,20 @@
-"""Output paths of the ``bin/`` scripts, checked when the flags are parsed.
+"""Output paths of the ``bin/`` scripts, checked when the flags are parsed, and the
+staging directories that outputs are written in before they are published.
 
 Standard library only (no TensorFlow, no NumPy), so every script can use it without
 slowing ``--help``. A flag whose path cannot be written (a file where a directory is
 needed, a directory where a file is, a parent that is a file or is not writable) is
-refused by absl before any work starts, naming the flag and the path at fault.
+refused by absl before any work starts, naming the flag and the path at fault. A staging
+directory carries its process's PID in its name, so one left by a killed process is told
+from one a live process is writing, and reclaimed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 
 
 def output_path_problem(path, kind="directory"):
@@ -50,3 +56,61 @@ def register_output_checks(flags, directories=(), files=(), flag_values=None):
                 return True
 
             flags.register_validator(name, check, flag_values=flag_values)
+
+
+def process_alive(pid):
+    """Whether process ``pid`` of this host is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def staging_name(prefix):
+    """``prefix`` + this process's PID + ``-``: the name of a staging directory (or file)
+    that :func:`remove_dead_staging` can tell from another live process's."""
+    return f"{prefix}{os.getpid()}-"
+
+
+def remove_dead_staging(directory, prefix):
+    """Removes the entries of ``directory`` named ``prefix`` + PID + ``-`` ... (staging
+    directories and files of :func:`staging_name`) whose process is gone: what a killed
+    conversion or export left behind. Entries of live processes stay. Returns the removed
+    paths."""
+    removed = []
+    try:
+        names = sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and process_alive(pid):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        removed.append(path)
+    return removed
+
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+DISK_FULL_MESSAGES = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def is_disk_full(error):
+    """True for OSErrors and TensorFlow file errors (whose errno is lost in a message)
+    caused by a full disk, a quota or a file-size limit."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    return any(message in str(error) for message in DISK_FULL_MESSAGES)

@@ -109,6 +109,7 @@ def config_from_flags(flags, extra_model_config=None, reference_scores=None):
         restore_best=flags.restore_best,
         eval_train=flags.eval_train,
         eval_context=flags.eval_context,
+        allow_config_change=flags.allow_config_change,
         reference_scores=reference_scores,
         **training,
     )

@@ -20,6 +20,7 @@ forward by the batches already consumed) when the same command is run again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
-from e2e_emotion.files import atomic_path
+from e2e_emotion.files import LockedError, atomic_path, directory_lock
 from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
 from e2e_emotion.models.emotion_model import level_setting
 from e2e_emotion.models.fusion import (
@@ -43,7 +44,7 @@ from e2e_emotion.models.fusion import (
 )
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.prediction import EVAL_CONTEXTS, predict_split
-from tfrecords_tools.output_paths import output_path_problem
+from tfrecords_tools.output_paths import is_disk_full, output_path_problem
 from tfrecords_tools.schema import LABEL_NAMES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -63,6 +64,22 @@ COMPATIBLE_KEYS = (
     "freeze_features",
     "freeze_batch_norm",
     "select_above_start",
+)
+# Keys that decide the data order, the augmentation draws or the optimiser's trajectory:
+# a resumed run with another value would no longer equal an uninterrupted one, so reusing
+# a trained model directory with a change is refused unless ``allow_config_change`` (the
+# change is then recorded in config.json's ``config_changes``). With the cosine schedule,
+# ``steps`` defines the learning-rate curve and belongs to them too.
+TRAJECTORY_KEYS = (
+    "sequence",
+    "learning_rate",
+    "seed",
+    "lr_schedule",
+    "warmup_steps",
+    "mixed_precision",
+    "train_split",
+    "freeze_batch_norm",
+    "init_head",
 )
 INIT_HEADS = ("random", "late_fusion")
 
@@ -131,6 +148,9 @@ class TrainConfig:
         reference_scores: optional ``{"ccc_arousal", "ccc_valence", "ccc_mean"}`` of a
             reference (the handcrafted baseline on the eval split), logged beside the
             model's at each evaluation.
+        allow_config_change: a trained ``model_dir`` may be resumed with other values of
+            ``TRAJECTORY_KEYS`` (refused otherwise); the change is recorded in
+            config.json's ``config_changes``.
     """
 
     records: str
@@ -163,6 +183,7 @@ class TrainConfig:
     select_on: str = "mean"
     select_above_start: bool = False
     eval_context: str = "recording"
+    allow_config_change: bool = False
 
     def check(self):
         if self.modality not in MODALITIES:
@@ -361,10 +382,47 @@ def save_model_atomically(model, path):
         model.save(temporary)
 
 
+def _comparable(config_json):
+    """The values of a config.json that a resumed run must keep; a key an older
+    config.json lacks had the default value (of TrainConfig, of SequenceConfig)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    values = {key: config_json.get(key, defaults.get(key)) for key in COMPATIBLE_KEYS}
+    for key in TRAJECTORY_KEYS:
+        values[key] = config_json.get(key, defaults.get(key))
+    sequence = dict(values["sequence"] or {})
+    sequence.pop("seed", None)  # the run's seed is compared on its own
+    with contextlib.suppress(TypeError, ValueError):  # else compared as written
+        sequence = dataclasses.asdict(SequenceConfig(**sequence))
+    sequence.pop("seed", None)
+    values["sequence"] = json.loads(json.dumps(sequence, default=_json_default))
+    cosine = values["lr_schedule"] == "cosine"
+    values["steps"] = config_json.get("steps", defaults["steps"]) if cosine else None
+    return values
+
+
+def _differences(old, new, keys):
+    """``key: old there, new now`` for each key whose value differs (the sequence
+    options one by one)."""
+    found = {}
+    for key in keys:
+        if old.get(key) == new.get(key):
+            continue
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            for name in sorted(set(old[key]) | set(new[key])):
+                if old[key].get(name) != new[key].get(name):
+                    found[f"{key}.{name}"] = (old[key].get(name), new[key].get(name))
+        else:
+            found[key] = (old.get(key), new.get(key))
+    return found
+
+
 def _check_model_dir(config):
     """The configuration to write as config.json; a reused model directory that holds a
-    trained state (checkpoint, best or final model) must have a compatible one. A directory
-    whose run stopped before saving anything (an initialisation refused, say) is reused."""
+    trained state (checkpoint, best or final model) must have a compatible one: the same
+    ``COMPATIBLE_KEYS`` always, the same ``TRAJECTORY_KEYS`` unless
+    ``allow_config_change`` (the change is then appended to ``config_changes``). A
+    directory whose run stopped before saving anything (an initialisation refused, say)
+    is reused."""
     problem = output_path_problem(config.model_dir, "directory")
     if problem:
         raise TrainingError(f"--model_dir={config.model_dir}: {problem}")
@@ -378,22 +436,39 @@ def _check_model_dir(config):
             ("final", "model.keras"),
         )
     )
-    if trained and os.path.exists(path):
-        with open(path) as stream:
-            try:
-                old = json.load(stream)
-            except json.JSONDecodeError as error:
-                raise TrainingError(f"{path} is not valid JSON ({error})") from None
-        # A key an older config.json lacks had the default value.
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        old = {key: old.get(key, defaults.get(key)) for key in COMPATIBLE_KEYS}
-        different = [key for key in COMPATIBLE_KEYS if old[key] != new.get(key)]
-        if different:
-            details = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in different)
-            raise TrainingError(
-                f"model directory {config.model_dir} holds a run with another configuration "
-                f"({details}). Use a new --model_dir, or the same flags as that run."
-            )
+    if not (trained and os.path.exists(path)):
+        return new
+    with open(path) as stream:
+        try:
+            old_json = json.load(stream)
+        except json.JSONDecodeError as error:
+            raise TrainingError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(old_json, dict):
+        raise TrainingError(f"{path} is not a JSON object")
+    old, now = _comparable(old_json), _comparable(new)
+
+    def describe(found):
+        return "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in found.items())
+
+    different = _differences(old, now, COMPATIBLE_KEYS)
+    if different:
+        raise TrainingError(
+            f"model directory {config.model_dir} holds a run with another configuration "
+            f"({describe(different)}). Use a new --model_dir, or the same flags as that run."
+        )
+    changed = _differences(old, now, (*TRAJECTORY_KEYS, "steps"))
+    if changed and not config.allow_config_change:
+        raise TrainingError(
+            f"model directory {config.model_dir} holds a run trained with other settings "
+            f"({describe(changed)}); resuming with them would not continue that run. Use the "
+            "same flags, a new --model_dir, or --allow_config_change to go on with the new "
+            "settings (recorded in config.json)."
+        )
+    new["config_changes"] = list(old_json.get("config_changes", []))
+    if changed:
+        new["config_changes"].append(
+            {"changed": {k: {"before": a, "after": b} for k, (a, b) in changed.items()}}
+        )
     return new
 
 
@@ -637,11 +712,53 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def train(self):
-        """Runs (or resumes) training up to ``config.steps``. Returns the last dev scores."""
+        """Runs (or resumes) training up to ``config.steps``. Returns the last dev scores.
+
+        The chief holds the model directory's lock meanwhile: a second run on the same
+        directory is refused, naming the process and host of the first."""
+        if not self.is_chief:
+            return self._train()
+        try:
+            lock = directory_lock(self.config.model_dir, f"--model_dir={self.config.model_dir}")
+            with lock:
+                try:
+                    return self._train()
+                except (OSError, tf.errors.OpError) as error:
+                    if not is_disk_full(error):
+                        raise
+                    raise TrainingError(self._disk_full(error)) from None
+        except LockedError as error:
+            raise TrainingError(str(error)) from None
+
+    def _disk_full(self, error):
+        """The message for a write that failed for lack of space; the checkpoint being
+        written is removed (the complete ones stay, so a rerun resumes)."""
+        directory = os.path.join(self.config.model_dir, "checkpoints")
+        if os.path.isdir(directory):
+            for name in os.listdir(directory):
+                if "_temp" in name:  # a checkpoint TensorFlow had not finished
+                    path = os.path.join(directory, name)
+                    if os.path.isdir(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.remove(path)
+        detail = getattr(error, "strerror", None) or getattr(error, "message", str(error))
+        kept = self.manager.latest_checkpoint or "none"
+        return (
+            f"disk full while writing to {self.config.model_dir} at step "
+            f"{int(self.step.numpy())} ({detail.strip().splitlines()[0]}); the last complete "
+            f"checkpoint ({kept}) is kept: free space and run the same command to resume"
+        )
+
+    def _train(self):
         config = self.config
+        self._restore_or_initialise()
+        changes = self.resolved.get("config_changes") or []
+        if changes and "from_step" not in changes[-1]:
+            changes[-1]["from_step"] = int(self.step.numpy())
+            self._say(f"settings changed from step {changes[-1]['from_step']}: {changes[-1]}")
         if self.is_chief:
             _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
-        self._restore_or_initialise()
         replicas = self.strategy.num_replicas_in_sync
         self._say(
             f"training the {config.modality} model: {type(self.strategy).__name__} with "
