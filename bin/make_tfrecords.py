@@ -64,6 +64,11 @@ FACE_TRACKING = flags.DEFINE_boolean(
 LENGTH_TOLERANCE = flags.DEFINE_float(
     "length_tolerance", 1.0, "Seconds audio/video/labels may differ (trimmed).", lower_bound=0
 )
+LABEL_GAP_TOLERANCE = flags.DEFINE_float(
+    "label_gap_tolerance",
+    0.5,
+    "Seconds without a rating that are interpolated over; a longer hole is an error.",
+)
 PROCESSES = flags.DEFINE_integer(
     "processes", os.cpu_count() or 1, "Recordings converted in parallel.", lower_bound=1
 )
@@ -87,6 +92,7 @@ def main(argv):
         detect_every=DETECT_EVERY.value,
         face_tracking=FACE_TRACKING.value,
         length_tolerance=LENGTH_TOLERANCE.value,
+        label_gap_tolerance=LABEL_GAP_TOLERANCE.value,
         processes=PROCESSES.value,
         on_error=ON_ERROR.value,
     )

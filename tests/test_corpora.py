@@ -171,6 +171,17 @@ def test_avec2016_missing_files(tmp_path):
     assert f"recording dev_1: video file {expected} is missing" in str(info.value)
     # Without the video modality the corpus is complete.
     assert len(read_avec2016(root, modalities=("audio",))) == 3
+    # Audio only, a WAV missing whose video exists: named, not dropped without a word.
+    os.remove(root / "recordings_audio" / "train_1.wav")
+    wav = root / "recordings_audio" / "train_1.wav"
+    mp4 = root / "recordings_video" / "train_1.mp4"
+    reason = f"recording train_1: audio file {wav} is missing ({mp4} exists)"
+    with pytest.raises(CorpusError) as info:
+        read_avec2016(root, modalities=("audio",))
+    assert str(info.value) == f"{reason}; add it, or pass --on_error=skip to convert the others"
+    dropped = {}
+    kept = read_avec2016(root, modalities=("audio",), dropped=dropped)
+    assert [r.id for r in kept] == ["dev_1", "test_1"] and dropped == {"train_1": reason}
 
 
 def test_avec2016_bad_root_and_arguments(tmp_path):

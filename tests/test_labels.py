@@ -378,6 +378,22 @@ def test_resample_errors():
         resample_to_frames(late)
 
 
+def test_a_hole_in_the_ratings_is_refused_beyond_the_tolerance():
+    times = np.concatenate([np.arange(50) * 0.04, 4.0 + np.arange(50) * 0.04])  # 2.04 s hole
+    track = LabelTrack(times, np.linspace(0, 1, 100), "a.arff")
+    with pytest.raises(LabelError) as error:
+        resample_to_frames(track, max_gap=0.5)
+    assert str(error.value) == (
+        "a.arff: no rating between 1.960 s and 4.000 s (a 2.040 s gap, more than 0.5 s); "
+        "fill it, or raise --label_gap_tolerance to interpolate over it"
+    )
+    bridged = resample_to_frames(track, max_gap=2.5)
+    assert bridged.shape == (150,) and np.all(np.diff(bridged[49:101]) > 0)
+    # Ratings every 0.5 s are not a hole at a 0.5 s tolerance.
+    sparse = LabelTrack(np.arange(5) * 0.5, np.arange(5.0), "sparse")
+    assert resample_to_frames(sparse, max_gap=0.5).shape == (51,)
+
+
 def test_label_track_validation():
     with pytest.raises(LabelError, match="x: 2 times but 3 values"):
         LabelTrack([0, 1], [0, 1, 2], "x")

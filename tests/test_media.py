@@ -129,6 +129,26 @@ def test_iter_video_frames_streams_and_stops(tmp_path):
     assert repeated[0][1] is not repeated[1][1]
 
 
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_rotated_video_is_read_upright(tmp_path, rotation):
+    """A phone stores a portrait video as a landscape picture and a display rotation:
+    the frames come out as a player shows them (turned), a face upright."""
+    picture = np.zeros((64, 96, 3), np.uint8)
+    picture[:32, :48] = (250, 20, 20)  # a red quarter at the top left, a green strip
+    picture[:, 80:] = (20, 250, 20)
+    path = tmp_path / "phone.mp4"
+    media.write_video(path, [picture] * 3, fps=25, rotation=rotation)
+    frames = [frame for _, frame in media.iter_video_frames(path)]
+    expected = np.rot90(picture, rotation // 90)
+    assert len(frames) == 3 and frames[0].shape == expected.shape
+    assert np.abs(frames[0].astype(int) - expected).mean() < 4
+    plain = tmp_path / "plain.mp4"
+    media.write_video(plain, [picture] * 3, fps=25)
+    assert next(media.iter_video_frames(plain))[1].shape == picture.shape
+    with pytest.raises(ValueError, match="rotation must be a multiple of 90 degrees, got 45"):
+        media.write_video(tmp_path / "x.mp4", [picture], rotation=45)
+
+
 def test_read_video_frames_num_frames_and_padding(tmp_path):
     path = tmp_path / "short.mp4"
     media.write_video(path, _indexed_frames(20), fps=25)

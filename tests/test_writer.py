@@ -1,5 +1,6 @@
 """Corpus -> shards -> parse: round trips, alignment, readers, bad inputs, inspection."""
 
+import dataclasses
 import json
 import os
 import re
@@ -251,6 +252,31 @@ def test_audio_only_corpus(corpus, tmp_path):
     assert "video" not in record and record["audio"].shape == (640,)
 
 
+def test_audio_only_conversion_names_a_missing_wav(corpus, tmp_path):
+    """A WAV missing (its video present) fails the audio-only conversion naming it; with
+    on_error=skip the others are converted and it is listed in metadata.json."""
+    import shutil
+
+    root = tmp_path / "avec"
+    shutil.copytree(corpus, root)
+    os.remove(root / "recordings_audio" / "train_2.wav")
+    options = writer.ConversionOptions(name="t", face_mode="centre")
+    with pytest.raises(commands.user_errors, match=r"train_2: audio file \S+train_2\.wav is miss"):
+        commands.make_tfrecords(
+            "avec2016", str(root), str(tmp_path / "a"), options, False, False, modalities=["audio"]
+        )
+    assert not (tmp_path / "a").exists()
+    options = dataclasses.replace(options, on_error="skip")
+    metadata = commands.make_tfrecords(
+        "avec2016", str(root), str(tmp_path / "b"), options, False, False, modalities=["audio"]
+    )
+    assert sorted(metadata["recordings"]) == ["dev_1", "test_1", "train_1"]
+    assert list(metadata["skipped"]) == ["train_2"]
+    assert "train_2.mp4 exists" in metadata["skipped"]["train_2"]
+    with open(tmp_path / "b" / "metadata.json") as stream:
+        assert json.load(stream)["skipped"] == metadata["skipped"]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -288,6 +314,21 @@ def test_length_mismatch_within_tolerance_is_trimmed_and_reported(tmp_path):
         f"audio {recording.audio_path}": 10,
         f"video {recording.video_path}": 10,
     }
+
+
+def test_a_hole_in_the_labels_is_an_error_unless_allowed(tmp_path):
+    recording = one_recording(tmp_path, seconds=3.0)
+    keep = np.r_[0:20, 70:75]  # no rating from 0.76 s to 2.8 s
+    tracks = {
+        name: labels.LabelTrack(track.times[keep], track.values[keep], f"{name}.arff")
+        for name, track in recording.labels.items()
+    }
+    holed = dataclasses.replace(recording, labels=tracks)
+    with pytest.raises(writer.ConversionError, match=r"arousal\.arff: no rating between 0\.760 s"):
+        convert([holed], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    metadata = convert([holed], str(tmp_path / "out"), label_gap_tolerance=2.5)
+    assert metadata["recordings"]["r1"]["num_frames"] == 75
 
 
 def test_length_mismatch_beyond_tolerance_names_the_files(tmp_path):
@@ -385,6 +426,50 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(records, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         convert(recordings, str(output))
     assert os.listdir(tmp_path) == []
+
+
+def test_staging_of_a_killed_conversion_is_reclaimed_a_live_ones_kept(tmp_path):
+    """A conversion killed midway leaves its staging directory; the next conversion beside
+    it removes those of dead processes (the old name without the trailing dash too) and
+    keeps one a running process is writing."""
+    (tmp_path / "media").mkdir()
+    recording = one_recording(tmp_path / "media")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        leftovers = [f".out.partial-{dead.pid}-", f".out.partial-{dead.pid}"]
+        for name in leftovers:
+            (tmp_path / name / "parts").mkdir(parents=True)
+            (tmp_path / name / "parts" / "00000.tfrecord").write_bytes(b"x" * 1000)
+        running = tmp_path / f".out.partial-{live.pid}-"
+        running.mkdir()
+        convert([recording], str(tmp_path / "out"))
+        assert sorted(os.listdir(tmp_path)) == sorted(["media", "out", running.name])
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_an_output_published_meanwhile_is_not_replaced_without_overwrite(tmp_path, monkeypatch):
+    """Two conversions to one directory: the one that finishes second does not replace
+    the first's output unless --overwrite was given."""
+    (tmp_path / "media").mkdir()
+    recording = one_recording(tmp_path / "media")
+    output = tmp_path / "out"
+    original = writer._convert_into
+
+    def other_run_publishes_meanwhile(staging, *args):
+        metadata = original(staging, *args)
+        output.mkdir()
+        (output / "metadata.json").write_text("{}")
+        return metadata
+
+    monkeypatch.setattr(writer, "_convert_into", other_run_publishes_meanwhile)
+    with pytest.raises(writer.ConversionError, match="is not empty; pass --overwrite"):
+        convert([recording], str(output))
+    assert (output / "metadata.json").read_text() == "{}"
+    assert sorted(os.listdir(tmp_path)) == ["media", "out"]
 
 
 def test_full_disk_is_a_clear_error_and_leaves_nothing(corpus, tmp_path):

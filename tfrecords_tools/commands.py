@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -48,6 +49,7 @@ def read_corpus(
     recola_label_dir="Ratings_affective_behaviour_CCC_centred",
     recola_video_dir="Video_recordings_MP4",
     recola_audio_dir=None,
+    dropped=None,
 ):
     """Lists a corpus's recordings with the reader of its layout.
 
@@ -56,6 +58,8 @@ def read_corpus(
         input_path: the corpus root (or the manifest CSV).
         splits, modalities: for ``avec2016`` (and to drop a modality elsewhere).
         recola_splits: ``{split: [subject, ...]}`` for ``recola``.
+        dropped: for ``avec2016``: None (a recording missing a requested modality's file
+            is an error) or a dict receiving the recordings left out for it.
     """
     if kind not in CORPUS_KINDS:
         raise UserError(f"--corpus={kind!r}: expected one of {', '.join(CORPUS_KINDS)}")
@@ -65,7 +69,9 @@ def read_corpus(
     if unknown or not modalities:
         raise UserError(f"--modalities={','.join(modalities)}: choose from audio, video")
     if kind == "avec2016":
-        recordings = corpora.read_avec2016(input_path, splits=splits, modalities=modalities)
+        recordings = corpora.read_avec2016(
+            input_path, splits=splits, modalities=modalities, dropped=dropped
+        )
     elif kind == "recola":
         if not recola_splits or not any(recola_splits.values()):
             raise UserError(
@@ -111,7 +117,13 @@ def make_tfrecords(
     """Reads a corpus and converts it to shards; returns the metadata dict."""
     if not output_dir:
         raise UserError("--output_dir is required")
-    recordings = read_corpus(corpus_kind, input_path, **reader_kwargs)
+    # With --on_error=skip a recording missing a media file is left out and listed in
+    # metadata.json's "skipped", as a recording that fails to convert is.
+    dropped = {} if options is not None and options.on_error == "skip" else None
+    recordings = read_corpus(corpus_kind, input_path, dropped=dropped, **reader_kwargs)
+    if dropped and progress:
+        for reason in dropped.values():
+            sys.stderr.write(f"skipped: {reason}\n")
     return writer.convert_corpus(
         recordings,
         output_dir,
@@ -119,6 +131,7 @@ def make_tfrecords(
         overwrite=overwrite,
         progress=progress,
         tool_arguments=tool_arguments,
+        skipped=dropped,
     )
 
 

@@ -10,7 +10,6 @@ pool) and joins the parts into shards.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import math
 import os
 import time
@@ -19,8 +18,7 @@ import numpy as np
 
 from tfrecords_tools import schema
 from tfrecords_tools.labels import LabelError, resample_to_frames
-
-DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+from tfrecords_tools.output_paths import is_disk_full
 
 
 class ConversionError(RuntimeError):
@@ -29,16 +27,6 @@ class ConversionError(RuntimeError):
 
 class DiskFullError(ConversionError):
     """Writing failed for lack of space (or a file-size limit)."""
-
-
-DISK_FULL_MESSAGES = ("No space left on device", "File too large", "Disk quota exceeded")
-
-
-def _is_disk_full(error):
-    """True for OSErrors and TensorFlow file errors caused by a full disk or size limit."""
-    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
-        return True
-    return any(message in str(error) for message in DISK_FULL_MESSAGES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +47,8 @@ class ConversionOptions:
             ``False``: the whole frame at every detection.
         length_tolerance: seconds by which audio, video and labels may differ; the
             excess is trimmed and reported. A larger mismatch is an error.
+        label_gap_tolerance: seconds between two consecutive ratings that are bridged by
+            interpolation; a longer hole in a label track is an error naming the file.
         silent_threshold_db: audio whose RMS is below this (dBFS) is rejected as silent.
         processes: worker processes (1: convert in this process).
         on_error: ``"fail"`` (stop, write nothing) or ``"skip"`` (report the recording in
@@ -73,6 +63,7 @@ class ConversionOptions:
     detect_every: int = 1
     face_tracking: bool = True
     length_tolerance: float = 1.0
+    label_gap_tolerance: float = 0.5
     silent_threshold_db: float = -60.0
     processes: int = 1
     on_error: str = "fail"
@@ -100,20 +91,26 @@ class ConversionOptions:
             raise ValueError(
                 f"length_tolerance must be >= 0 seconds, got {self.length_tolerance!r}"
             )
+        if not self.label_gap_tolerance > 0:
+            raise ValueError(
+                f"label_gap_tolerance must be > 0 seconds, got {self.label_gap_tolerance!r}"
+            )
         if self.processes < 1:
             raise ValueError(f"processes must be >= 1, got {self.processes!r}")
         if self.on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', got {self.on_error!r}")
 
 
-def _label_frames(recording):
+def _label_frames(recording, max_gap):
     """``[n, 2]`` float32 labels on the 40 ms grid, or None for an unlabelled recording."""
     if recording.labels is None:
         return None
     columns = []
     for name in schema.LABEL_NAMES:
         track = recording.labels[name]
-        columns.append(resample_to_frames(track, frame_seconds=schema.FRAME_SECONDS))
+        columns.append(
+            resample_to_frames(track, frame_seconds=schema.FRAME_SECONDS, max_gap=max_gap)
+        )
     length = min(len(column) for column in columns)
     return np.stack([column[:length] for column in columns], axis=1).astype(np.float32)
 
@@ -159,7 +156,7 @@ def convert_recording(recording, part_path, options):
                 f"{options.silent_threshold_db} dBFS)",
                 recording.audio_path,
             )
-    labels = _label_frames(recording)
+    labels = _label_frames(recording, options.label_gap_tolerance)
     video_steps = None
     if recording.video_path is not None:
         info = media.probe(recording.video_path)
@@ -237,7 +234,7 @@ def convert_safely(recording, part_path, options):
     try:
         return recording.id, convert_recording(recording, part_path, options), None
     except Exception as error:
-        if _is_disk_full(error):
+        if is_disk_full(error):
             raise DiskFullError(str(error)) from None
         if not isinstance(error, (OSError, ValueError, ConversionError, LabelError)):
             raise

@@ -154,6 +154,7 @@ def read_avec2016(
     root: str | os.PathLike,
     splits: Sequence[str] = AVEC2016_SPLITS,
     modalities: Sequence[str] = STREAMS,
+    dropped: dict | None = None,
 ) -> list[Recording]:
     """Lists the recordings of the AVEC 2016 (RECOLA) release under ``root``.
 
@@ -170,11 +171,18 @@ def read_avec2016(
     are skipped, with one ``logging.warning`` listing them (logger
     ``tfrecords_tools.corpora``); hidden files (``.*``) are ignored silently.
 
+    A recording with a media file of any modality (requested or not) but without one of
+    the requested modalities is an error naming the missing file; when ``dropped`` is a
+    dict, it is left out and ``dropped[id]`` says why instead (``--on_error=skip``), so
+    no recording disappears without a word.
+
     Args:
       root: the release's top directory.
       splits: splits to return, from ("train", "dev", "test"). Each must have at least
         one recording.
       modalities: ("audio",), ("video",) or both.
+      dropped: None (a missing media file is an error), or a dict that receives the
+        recordings left out for one.
 
     Returns:
       Recordings ordered by split (in the order of ``splits``), then naturally by number
@@ -208,8 +216,20 @@ def read_avec2016(
             elif match.group(1) in splits:
                 found[modality][stem] = os.path.join(directory, name)
 
+    # Media of a modality that was not requested still says which recordings exist.
+    others = {}
+    for modality in STREAMS:
+        directory, extension = _AVEC_MEDIA[modality]
+        directory = os.path.join(root, directory)
+        if modality in modalities or not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            stem, ext = os.path.splitext(name)
+            match = _AVEC_NAME_RE.match(stem)
+            if ext.lower() == extension and match and match.group(1) in splits:
+                others.setdefault(stem, os.path.join(directory, name))
     ids = sorted(
-        {i for paths in found.values() for i in paths},
+        {i for paths in found.values() for i in paths} | set(others),
         key=lambda i: (splits.index(i.split("_")[0]), int(i.split("_")[1]), i),
     )
     empty = [s for s in splits if not any(i.startswith(s + "_") for i in ids)]
@@ -222,17 +242,27 @@ def read_avec2016(
 
     recordings = []
     for recording_id in ids:
-        paths = {}
+        paths, reason = {}, None
         for modality in modalities:
             directory, extension = _AVEC_MEDIA[modality]
             path = found[modality].get(recording_id)
             if path is None:
                 expected = os.path.join(root, directory, recording_id + extension)
-                raise CorpusError(
-                    f"recording {recording_id}: {modality} file {expected} is missing (other "
-                    f"modalities have it)"
+                present = [found[m].get(recording_id) for m in modalities]
+                present = [p for p in (*present, others.get(recording_id)) if p]
+                reason = (
+                    f"recording {recording_id}: {modality} file {expected} is missing "
+                    f"({', '.join(present)} exists)"
                 )
+                break
             paths[modality] = path
+        if reason is not None:
+            if dropped is None:
+                raise CorpusError(
+                    f"{reason}; add it, or pass --on_error=skip to convert the others"
+                )
+            dropped[recording_id] = reason
+            continue
         split = recording_id.split("_")[0]
         label_paths = {
             name: os.path.join(root, _AVEC_LABELS, name, recording_id + ".arff")

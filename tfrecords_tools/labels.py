@@ -486,6 +486,7 @@ def resample_to_frames(
     num_frames: int | None = None,
     frame_seconds: float = FRAME_SECONDS,
     method: str = "linear",
+    max_gap: float | None = None,
 ) -> np.ndarray:
     """Values of ``track`` at the frame times ``t_k = k * frame_seconds``, k = 0..num_frames-1.
 
@@ -506,6 +507,9 @@ def resample_to_frames(
         (``floor(t_last / frame_seconds) + 1``).
       frame_seconds: frame spacing, seconds.
       method: ``"linear"`` or ``"nearest"``.
+      max_gap: seconds between two consecutive rated times above which the track is
+        refused (LabelError naming the file and the gap) instead of bridged by
+        interpolation; None: any gap is bridged.
 
     Returns:
       ``[num_frames]`` float32.
@@ -517,6 +521,15 @@ def resample_to_frames(
     if method not in ("linear", "nearest"):
         raise LabelError(f"{track.source}: method must be 'linear' or 'nearest', got {method!r}")
     times, values = track.times, track.values
+    if max_gap is not None and len(times) > 1:
+        gaps = np.diff(times)
+        widest = int(np.argmax(gaps))
+        if gaps[widest] > max_gap + _GRID_TOLERANCE:
+            raise LabelError(
+                f"{track.source}: no rating between {times[widest]:.3f} s and "
+                f"{times[widest + 1]:.3f} s (a {gaps[widest]:.3f} s gap, more than "
+                f"{max_gap:g} s); fill it, or raise --label_gap_tolerance to interpolate over it"
+            )
     if num_frames is None:
         num_frames = int(math.floor(times[-1] / frame_seconds + _GRID_TOLERANCE)) + 1
     if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)):

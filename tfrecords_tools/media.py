@@ -272,6 +272,19 @@ def audio_is_silent(samples: np.ndarray, threshold_db: float = -60.0) -> bool:
 # ---------------------------------------------------------------------------- video
 
 
+def upright_rgb(frame) -> np.ndarray:
+    """The RGB pixels of a decoded `av.VideoFrame` as a player shows them: turned by the
+    rotation of the container's display matrix (phones store a portrait video as a
+    landscape picture plus this rotation), by a multiple of 90 degrees."""
+    rgb = frame.to_ndarray(format="rgb24")
+    try:
+        rotation = frame.rotation  # counter-clockwise degrees, 0 without a display matrix
+    except (AttributeError, ValueError):
+        return rgb
+    turns = int(round((rotation or 0) / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
 class VideoSteps:
     """Decoded video frames -> the frame on screen at each label step, as they arrive.
 
@@ -279,7 +292,8 @@ class VideoSteps:
     presentation time is <= `t_k` (plus 0.1 ms of slack), steps before the first frame
     the first frame. `push(frame)` yields the steps that a newly decoded frame closes;
     `finish()` the steps up to the end of the last frame (its time plus its duration).
-    Only the frame on screen is held, converted to RGB once, when a step needs it.
+    Only the frame on screen is held, converted to RGB once, when a step needs it, and
+    turned upright as the file's display matrix says (`upright_rgb`).
     `iter_video_frames` (a file) and the live reader of `e2e_emotion.live` share it.
     """
 
@@ -303,7 +317,7 @@ class VideoSteps:
         """Yields the held frame for every step whose time is before `limit`."""
         while self.step * self.frame_seconds + self.slack < limit and not self.done:
             if self._held_rgb is None:
-                self._held_rgb = self.held.to_ndarray(format="rgb24")
+                self._held_rgb = upright_rgb(self.held)
                 yield self.step, self._held_rgb
             else:
                 yield self.step, self._held_rgb.copy()
@@ -535,6 +549,7 @@ def write_video(
     audio: np.ndarray | None = None,
     audio_rate: int = SAMPLE_RATE,
     codec: str | None = None,
+    rotation: int = 0,
 ) -> int:
     """Writes an MP4: H.264 (`libx264`, else MPEG-4 part 2), yuv420p, optional AAC audio.
 
@@ -553,6 +568,9 @@ def write_video(
       codec: `"libx264"` or `"mpeg4"` (one of `VIDEO_CODECS`); None takes `libx264` if
         this PyAV has it, else `mpeg4`. A requested codec is encoded single-threaded, so
         the file does not depend on the machine's core count.
+      rotation: display rotation in degrees counter-clockwise (0, 90, 180, -90), stored
+        in the container's display matrix as a phone does: the frames are stored as
+        given and a player (and `iter_video_frames`) shows them turned.
 
     Returns:
       the number of video frames written.
@@ -563,6 +581,8 @@ def write_video(
             raise ValueError(f"{path}: codec must be one of {VIDEO_CODECS}, got {codec!r}")
         if codec not in av.codecs_available:
             raise ValueError(f"{path}: codec {codec!r} is not available in this PyAV build")
+    if rotation not in (0, 90, 180, -90, 270, -180):
+        raise ValueError(f"{path}: rotation must be a multiple of 90 degrees, got {rotation!r}")
     rate = Fraction(fps).limit_denominator(1_000_000)
     if rate <= 0:
         raise ValueError(f"{path}: fps must be positive, got {fps!r}")
@@ -584,6 +604,8 @@ def write_video(
             codec = codec or _video_codec()
             video = out.add_stream(codec, rate=rate)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            if rotation:
+                video.set_display_rotation(rotation)
             # The muxer changes the stream's time base when it writes the header, so the
             # frames keep their own: pts counts frames.
             frame_time_base = 1 / rate

@@ -84,6 +84,7 @@ import numpy as np
 
 from tfrecords_tools import media, schema
 from tfrecords_tools.labels import write_arff
+from tfrecords_tools.output_paths import remove_dead_staging, staging_name
 
 __all__ = [
     "CONDITIONS",
@@ -1335,7 +1336,9 @@ def write_synthetic_corpus(
                 f"{sorted(names)[:5]}); refusing to delete it even with overwrite=True"
             )
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    prefix = f".{root.name}.partial-"
+    remove_dead_staging(root.parent, prefix)  # left by a killed run
+    staging = Path(tempfile.mkdtemp(prefix=staging_name(prefix), dir=root.parent))
     try:
         ids = _write_layout(staging, counts, seconds, seed, image_size, conditions)
         _replace_directory(staging, root)

@@ -31,9 +31,9 @@ from tfrecords_tools.conversion import (
     ConversionError,
     ConversionOptions,
     DiskFullError,
-    _is_disk_full,
     convert_recording,
 )
+from tfrecords_tools.output_paths import is_disk_full, remove_dead_staging, staging_name
 from tfrecords_tools.records import FACE_WARNING_FRACTION
 
 __all__ = [
@@ -116,8 +116,11 @@ def _check_output(output_dir, overwrite):
             )
 
 
-def _publish(staging, output_dir):
-    """Renames ``staging`` to ``output_dir``, replacing an old output only at the end."""
+def _publish(staging, output_dir, overwrite):
+    """Renames ``staging`` to ``output_dir``, replacing an old output only at the end.
+    The output is checked again here: another conversion may have published it since
+    this one started."""
+    _check_output(output_dir, overwrite)
     backup = None
     if os.path.exists(output_dir):
         backup = f"{staging}.previous"
@@ -134,8 +137,12 @@ def convert_corpus(
     overwrite=False,
     progress=True,
     tool_arguments=None,
+    skipped=None,
 ):
     """Converts ``recordings`` (a list of ``Recording``) into shards in ``output_dir``.
+
+    ``skipped``: ``{recording id: reason}`` of recordings the corpus reader left out
+    (listed in ``metadata.json``'s ``skipped`` with those that fail to convert).
 
     ``options``: a ``ConversionOptions`` (None: the defaults). Returns the metadata dict
     that was written to ``output_dir/metadata.json``.
@@ -171,14 +178,19 @@ def convert_corpus(
     _check_output(output_dir, overwrite)
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(output_dir)}.partial-{os.getpid()}")
+    # Staging directories of conversions that were killed are reclaimed; a live one's stay.
+    prefix = f".{os.path.basename(output_dir)}.partial-"
+    remove_dead_staging(parent, prefix)
+    staging = os.path.join(parent, staging_name(prefix))
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        metadata = _convert_into(staging, recordings, modalities, options, progress, tool_arguments)
-        _publish(staging, output_dir)
+        metadata = _convert_into(
+            staging, recordings, modalities, options, progress, tool_arguments, skipped or {}
+        )
+        _publish(staging, output_dir, overwrite)
     except (OSError, DiskFullError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        if _is_disk_full(error):
+        if is_disk_full(error):
             detail = str(error).rsplit("; ", 1)[-1]
             if isinstance(error, OSError):
                 detail = error.strerror
@@ -193,7 +205,7 @@ def convert_corpus(
     return metadata
 
 
-def _convert_into(staging, recordings, modalities, options, progress, tool_arguments):
+def _convert_into(staging, recordings, modalities, options, progress, tool_arguments, skipped):
     parts = os.path.join(staging, "parts")
     os.makedirs(parts)
     part_path = {r.id: os.path.join(parts, f"{i:05d}.tfrecord") for i, r in enumerate(recordings)}
@@ -293,7 +305,7 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
         "modalities": modalities,
         "splits": splits,
         "recordings": recording_reports,
-        "skipped": failures,
+        "skipped": {**skipped, **failures},
         "face_missed_fraction": round(missed / runs, 4) if runs else (0.0 if detections else None),
         # Frames whose crop holds a detected face, over the corpus and per recording; the
         # recordings under FACE_WARNING_FRACTION are listed (see face_warnings).
