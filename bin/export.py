@@ -27,6 +27,13 @@ flags.DEFINE_string("export_base", None, "Base directory TF Serving watches (--m
 flags.DEFINE_string("model_name", None, "Served model name: a subdirectory of --export_base.")
 flags.DEFINE_integer("version", None, "Version number (default: next free one).", lower_bound=1)
 flags.DEFINE_boolean("overwrite", False, "Replace an existing --version.")
+flags.DEFINE_integer(
+    "max_frames",
+    None,
+    "Most frames (batch x time) one request may hold; larger requests are refused with an "
+    "error (the model's memory grows with them). Default: 5 minutes of one recording.",
+    lower_bound=1,
+)
 flags.DEFINE_list(
     "signatures",
     None,
@@ -66,6 +73,7 @@ def main(argv):
             signatures=FLAGS.signatures,
             saved_model=FLAGS.saved_model,
             benchmark=benchmark,
+            **({"max_frames": FLAGS.max_frames} if FLAGS.max_frames else {}),
         )
     except (ExportError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")

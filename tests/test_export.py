@@ -356,6 +356,51 @@ def test_a_failed_export_leaves_no_version(audio_model, tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "m") == []
 
 
+def test_a_full_disk_during_export_is_one_line_and_leaves_no_version(
+    audio_model, tmp_path, monkeypatch
+):
+    def save_on_a_full_disk(module, path, signatures=None):
+        os.makedirs(os.path.join(path, "variables"))
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_on_a_full_disk)
+    final = tmp_path / "m" / "1"
+    with pytest.raises(ExportError) as error:
+        export_saved_model(audio_model, tmp_path, "m", signatures=["serving_default"])
+    assert str(error.value) == (
+        f"{final}: the export could not be written (No space left on device); nothing was "
+        "left in its place"
+    )
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_requests_need_a_sequence_and_at_most_max_frames(audio_model, tmp_path):
+    """An empty batch or more frames than the export's limit are refused before the model
+    runs, with the limit stated in the metadata; up to the limit is served."""
+    path = export_saved_model(
+        audio_model, tmp_path, "m", signatures=["serving_default", "wav", "stream"], max_frames=12
+    )
+    assert saved_model.read_export_config(path)["max_frames"] == 12
+    loaded = tf.saved_model.load(path)
+    serve = loaded.signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio: at least one sequence is"):
+        serve(audio=tf.zeros((0, 5, 640)))
+    units = loaded.signatures["stream"].structured_input_signature[1]["h_1"].shape[1]
+    state = {f"{p}_{k}": tf.zeros([0, units]) for k in (1, 2) for p in "hc"}
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio: at least one sequence is"):
+        loaded.signatures["stream"](audio=tf.zeros((0, 640)), **state)
+    assert serve(audio=tf.zeros((3, 4, 640)))["arousal"].shape == (3, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        serve(audio=tf.zeros((2, 7, 640)))
+    assert "audio: more than 12 frames (batch x time) in one request" in str(error.value)
+    wav = tmp_path / "long.wav"
+    _write_wav(wav, seconds=0.6)  # 15 frames
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 12 frames"):
+        loaded.signatures["wav"](wav=tf.constant(wav.read_bytes()))
+    with pytest.raises(ExportError, match="--max_frames must be a positive integer, received 0"):
+        export_saved_model(audio_model, tmp_path, "m", max_frames=0)
+
+
 def test_bad_arguments_name_the_flag(audio_model, tmp_path):
     missing = tmp_path / "nowhere.keras"
     with pytest.raises(ExportError, match=f"--model={missing}: no such file"):
@@ -452,7 +497,7 @@ def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up
     assert complete.returncode == 0, stderr.decode()[-3000:]
     stdout = stdout.decode()
     assert f"exported the audio model to {base / 'scripted' / '1'}" in stdout
-    assert "(signatures: serving_default, examples, wav, stream, metadata)" in stdout
+    assert "(signatures: serving_default, examples, wav, stream, metadata; at most 7500 frames" in stdout
     assert "serving_default, batch 2 x 4 frames: median" in stdout
 
     stray = subprocess.run([*command, "extra"], env=ENV, capture_output=True, text=True, timeout=60)

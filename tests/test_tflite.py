@@ -150,6 +150,8 @@ def test_bad_arguments(tmp_path):
     not_tflite.write_bytes(b"not a flatbuffer")
     with pytest.raises(tflite.TFLiteExportError, match="x.tflite"):
         tflite.TFLiteModel(not_tflite)
+    with pytest.raises(tflite.TFLiteExportError, match=r"--output_dir=/proc/tfl: cannot be"):
+        tflite.convert(model, "/proc/tfl", kinds=["stream"], variants=["float32"])
 
 
 def test_check_on_held_out_records(tmp_path):

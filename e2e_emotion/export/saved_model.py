@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import statistics
 import tempfile
@@ -53,6 +52,7 @@ import tensorflow as tf
 from e2e_emotion.modalities import LEVEL_INPUT
 from e2e_emotion.timing import timed_runs
 from tfrecords_tools import schema
+from tfrecords_tools.output_paths import remove_dead_staging, staging_name
 
 SERVING_DEFAULT = "serving_default"
 EXAMPLES = "examples"
@@ -63,7 +63,10 @@ SIGNATURES = (SERVING_DEFAULT, EXAMPLES, WAV, STREAM, METADATA)
 CONFIG_ASSET = "config.json"
 LABELS_ASSET = "labels.txt"
 TEMP_PREFIX = ".export-tmp-"
-_TEMP_PATTERN = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
+# Frames (batch x time) one request may hold, unless set at export: 5 minutes of one
+# recording. The model's activations grow with the frames (a ResNet keeps every frame's
+# feature maps), and an unchecked request of a million frames crashes the server process.
+DEFAULT_MAX_FRAMES = 7500
 
 
 class ExportError(ValueError):
@@ -117,12 +120,13 @@ def available_signatures(model):
     return tuple(names)
 
 
-def export_config(model, signatures):
+def export_config(model, signatures, max_frames=DEFAULT_MAX_FRAMES):
     """What ``assets/config.json`` and the ``metadata`` signature report."""
     from e2e_emotion import __version__
 
     config = model.get_config()
     return {
+        "max_frames": int(max_frames),
         "modality": model.modality,
         "sample_rate": schema.SAMPLE_RATE,
         "frame_length": int(config["frame_length"]),
@@ -153,11 +157,12 @@ class EmotionServingModule(tf.Module):
             written before ``tf.saved_model.save`` copies them into ``assets/``.
     """
 
-    def __init__(self, model, signatures, assets_dir):
+    def __init__(self, model, signatures, assets_dir, max_frames=DEFAULT_MAX_FRAMES):
         super().__init__(name="emotion_serving")
         self.model = model
         self.modality = model.modality
-        config = export_config(model, signatures)
+        self.max_frames = _check_max_frames(max_frames)
+        config = export_config(model, signatures, self.max_frames)
         self.frame_length = config["frame_length"]
         self.image_size = config["image_size"]
         self.config_json = json.dumps(config, sort_keys=True)
@@ -180,6 +185,9 @@ class EmotionServingModule(tf.Module):
         gives the first bad ``[batch item, frame]``), video in [0, 1], and for the
         multimodal model the same ``[batch, time]`` for both streams. Each check is a
         control dependency of the tensor handed to the model: none can run after it.
+        A request holds at least one sequence and at most ``max_frames`` frames in all
+        (batch x time): the model's memory grows with them, and an unbounded request can
+        take the server down; longer recordings go in windows (or through ``stream``).
         """
         size = self.image_size
         expected = {
@@ -193,9 +201,22 @@ class EmotionServingModule(tf.Module):
             data = [f"{name}: NaN or Inf in the input; first bad [batch item, frame] ="]
             checks = [
                 tf.debugging.assert_positive(
+                    tf.shape(tensor)[0],
+                    message=f"{name}: at least one sequence is needed (batch axis is empty)",
+                ),
+                tf.debugging.assert_positive(
                     tf.shape(tensor)[1],
                     message=f"{name}: at least one frame is needed (time axis is empty)",
-                )
+                ),
+                tf.debugging.assert_less_equal(
+                    tf.shape(tensor)[0] * tf.shape(tensor)[1],
+                    self.max_frames,
+                    message=(
+                        f"{name}: more than {self.max_frames} frames (batch x time) in one "
+                        "request, this export's max_frames; send the recording in windows "
+                        "or frame by frame through the stream signature"
+                    ),
+                ),
             ]
             if name == "video":
                 bad = tf.logical_or(bad, tf.logical_or(tensor < 0.0, tensor > 1.0))
@@ -428,35 +449,13 @@ def next_version(model_dir):
     return (existing_versions(model_dir) or [0])[-1] + 1
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(model_dir):
     """Removes ``.export-tmp-PID-*`` directories of exports that are no longer running.
 
     Returns:
         The removed paths.
     """
-    removed = []
-    if not os.path.isdir(model_dir):
-        return removed
-    for name in sorted(os.listdir(model_dir)):
-        match = _TEMP_PATTERN.match(name)
-        if not match:
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid() and _pid_alive(pid):
-            continue  # another export is writing it now
-        shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
-        removed.append(os.path.join(model_dir, name))
-    return removed
+    return remove_dead_staging(model_dir, TEMP_PREFIX)
 
 
 def _check_name(model_name):
@@ -480,8 +479,20 @@ def _check_version(version):
         raise ExportError(f"--version={version!r}: expected an integer >= 1")
 
 
+def _check_max_frames(max_frames):
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+        raise ExportError(f"--max_frames must be a positive integer, received {max_frames!r}")
+    return max_frames
+
+
 def export_saved_model(
-    model_or_path, export_base, model_name, version=None, overwrite=False, signatures=None
+    model_or_path,
+    export_base,
+    model_name,
+    version=None,
+    overwrite=False,
+    signatures=None,
+    max_frames=DEFAULT_MAX_FRAMES,
 ):
     """Exports a model as ``EXPORT_BASE/MODEL_NAME/VERSION/`` for TensorFlow Serving.
 
@@ -493,6 +504,9 @@ def export_saved_model(
         version: integer >= 1; default: one more than the highest existing version.
         overwrite: replace an existing ``version`` (else that is an error).
         signatures: signature keys to write (default: all of ``available_signatures``).
+        max_frames: most frames (batch x time) one request may hold; above it a request
+            is refused with an error naming the limit (the model's memory grows with the
+            frames; ``DEFAULT_MAX_FRAMES`` is 5 minutes of one recording).
 
     Returns:
         The path of the new version directory.
@@ -503,6 +517,7 @@ def export_saved_model(
     """
     _check_name(model_name)
     _check_version(version)
+    _check_max_frames(max_frames)
     model = _load(model_or_path)
     possible = available_signatures(model)
     if signatures is None:
@@ -531,13 +546,20 @@ def export_saved_model(
     if os.path.exists(final) and not overwrite:
         raise ExportError(f"{final} exists: choose another --version or pass --overwrite")
 
-    temporary = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=model_dir)
+    temporary = tempfile.mkdtemp(prefix=staging_name(TEMP_PREFIX), dir=model_dir)
     try:
         assets = os.path.join(temporary, "assets_source")
         os.makedirs(assets)
-        module = EmotionServingModule(model, signatures, assets)
+        module = EmotionServingModule(model, signatures, assets, max_frames)
         staged = os.path.join(temporary, "saved_model")
-        tf.saved_model.save(module, staged, signatures=module.signatures())
+        try:
+            tf.saved_model.save(module, staged, signatures=module.signatures())
+        except (OSError, tf.errors.OpError) as error:
+            reason = getattr(error, "strerror", None) or getattr(error, "message", str(error))
+            raise ExportError(
+                f"{final}: the export could not be written ({reason.strip()}); nothing was "
+                "left in its place"
+            ) from None
         if os.path.exists(final):  # overwrite: move the old version aside, then swap
             os.rename(final, os.path.join(temporary, "replaced"))
         os.rename(staged, final)
@@ -630,11 +652,12 @@ def export_command(
     signatures=None,
     saved_model=None,
     benchmark=None,
+    max_frames=DEFAULT_MAX_FRAMES,
 ):
     """What ``bin/export.py`` does: export and/or benchmark; returns the lines to print.
 
     Args:
-        model, export_base, model_name, version, overwrite, signatures: as in
+        model, export_base, model_name, version, overwrite, signatures, max_frames: as in
             ``export_saved_model`` (all None when only benchmarking ``saved_model``).
         saved_model: an existing version directory to benchmark instead of exporting.
         benchmark: None, or ``benchmark_saved_model`` keyword arguments.
@@ -649,11 +672,14 @@ def export_command(
     else:
         if model is None or export_base is None or model_name is None:
             raise ExportError("--model, --export_base and --model_name are required to export")
-        path = export_saved_model(model, export_base, model_name, version, overwrite, signatures)
+        path = export_saved_model(
+            model, export_base, model_name, version, overwrite, signatures, max_frames
+        )
         config = read_export_config(path)
         lines.append(
             f"exported the {config['modality']} model to {path} "
-            f"(signatures: {', '.join(config['signatures'])})"
+            f"(signatures: {', '.join(config['signatures'])}; at most {config['max_frames']} "
+            "frames per request)"
         )
     if benchmark is not None:
         lines.append(format_benchmark(path, benchmark_saved_model(path, **benchmark)))

@@ -28,6 +28,7 @@ import urllib.request
 
 import numpy as np
 
+from e2e_emotion.files import atomic_path
 from e2e_emotion.modalities import MODALITIES
 from tfrecords_tools import schema
 
@@ -441,8 +442,11 @@ def client_command(output_csv=None, **kwargs):
     text = predictions_csv(predict_media(**kwargs))
     if output_csv is None:
         return text
-    directory = os.path.dirname(os.path.abspath(output_csv))
-    os.makedirs(directory, exist_ok=True)
-    with open(output_csv, "w") as f:
-        f.write(text)
+    try:
+        with atomic_path(output_csv, suffix=".csv") as temporary, open(temporary, "w") as f:
+            f.write(text)
+    except OSError as error:
+        raise ServingClientError(
+            f"--output_csv={output_csv}: cannot be written ({error.strerror or error})"
+        ) from None
     return f"wrote {text.count(chr(10)) - 1} frames to {output_csv}"

@@ -126,7 +126,12 @@ def convert(
         _check_streamable(model)
     log = log or (lambda message: None)
     held_out = read_check_split(check_records, check_split) if check_records else None
-    os.makedirs(output_dir, exist_ok=True)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise TFLiteExportError(
+            f"--output_dir={output_dir}: cannot be written ({error.strerror or error})"
+        ) from None
     report = {
         "source": source,
         "model_config": model.get_config(),
@@ -194,8 +199,11 @@ def _pair(values):
 
 def _write_atomically(path, content):
     suffix = os.path.splitext(path)[1]
-    with atomic_path(path, suffix=suffix) as temporary, open(temporary, "wb") as handle:
-        handle.write(content)
+    try:
+        with atomic_path(path, suffix=suffix) as temporary, open(temporary, "wb") as handle:
+            handle.write(content)
+    except OSError as error:  # a full disk, say: the file keeps its old content or none
+        raise TFLiteExportError(f"{path}: cannot be written ({error.strerror or error})") from None
 
 
 def _write_report(output_dir, report):
