@@ -52,6 +52,8 @@ def main(argv):
         )
     except predict.user_errors as error:
         sys.exit(f"error: {error}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(summary, indent=2))
 
 

@@ -28,6 +28,7 @@ so every kind of model gives the same numbers for the same window length.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -36,6 +37,7 @@ from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
 from e2e_emotion.frames import check_frames, predict_windows
 from tfrecords_tools.media import MediaError
+from tfrecords_tools.records import FACE_WARNING_FRACTION
 from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
@@ -259,7 +261,7 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
     for need, present in (("audio", stream_info.has_audio), ("video", stream_info.has_video)):
         if need in needs and not present:
             raise PredictError(f"{media_path}: the model needs {need} but the file has no {need}")
-    inputs, info = {}, {"frames": {}}
+    inputs, info = {}, {"frames": {}, "warnings": []}
     if "audio" in needs:
         samples = media.read_audio(media_path, media.SAMPLE_RATE)
         count = len(samples) // FRAME_LENGTH
@@ -267,6 +269,12 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
             raise PredictError(f"{media_path}: audio shorter than one 40 ms frame")
         inputs["audio"] = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
         info["frames"]["audio"] = count
+        if media.audio_is_silent(samples):
+            # As the converter's check (which refuses such a recording for training).
+            info["warnings"].append(
+                f"{media_path}: the audio is silent (RMS below -60 dBFS): the predictions "
+                "carry nothing of the voice"
+            )
     if "video" in needs:
         cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
         crops = [
@@ -288,6 +296,11 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
         if face_mode != "centre":
             # Frames without a face reach the model as black crops (as in training).
             info["face_found_fraction"] = round(cropper.found_fraction, 4)
+            if cropper.found_fraction < FACE_WARNING_FRACTION:
+                info["warnings"].append(
+                    f"{media_path}: a face was found in {cropper.found_fraction:.0%} of the "
+                    "frames; the others reach the model as black crops (no face)"
+                )
     count = min(info["frames"].values())
     return {name: values[:count] for name, values in inputs.items()}, info
 
@@ -295,14 +308,52 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
 # ---------------------------------------------------------------------------- outputs
 
 
+def check_media_path(path, flag="--media"):
+    """Raises PredictError unless ``path`` is a readable local media file (a directory, a
+    URL or a missing file each named as such)."""
+    if "://" in path:
+        raise PredictError(f"{flag}={path}: URLs are not read; download the file first")
+    if os.path.isdir(path):
+        raise PredictError(f"{flag}={path} is a directory; give one WAV or MP4 file")
+    if not os.path.isfile(path):
+        raise PredictError(f"{flag}={path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise PredictError(f"{flag}={path}: not readable (permission denied)")
+
+
 def _write_csv(path, predictions):
-    with (
-        atomic_path(path, suffix=".csv") as temporary,
-        open(temporary, "w", encoding="utf-8") as handle,
-    ):
+    with open(path, "w", encoding="utf-8") as handle:
         handle.write(CSV_HEADER + "\n")
         for frame, (arousal, valence) in enumerate(predictions):
             handle.write(f"{frame},{frame * FRAME_SECONDS:.2f},{arousal:.6f},{valence:.6f}\n")
+
+
+def _write_outputs(csv_path, png_path, predictions, title):
+    """Writes the CSV (and the PNG) to temporary files and renames them into place only
+    when both are complete: a failure (an unwritable path, a full disk) leaves neither,
+    and any older outputs as they were."""
+    from e2e_emotion.evaluation.plots import plot_predictions
+
+    outputs = [("--output_csv", csv_path, ".csv")]
+    if png_path:
+        outputs.append(("--output_png", png_path, ".png"))
+    try:
+        with contextlib.ExitStack() as stack:
+            for _, path, suffix in outputs:
+                temporary = stack.enter_context(atomic_path(path, suffix=suffix))
+                if suffix == ".csv":
+                    _write_csv(temporary, predictions)
+                else:
+                    plot_predictions(temporary, None, predictions, title=title)
+    except OSError as error:
+        # The output at fault: the destination of a failed rename, else the one being
+        # written (the last entered).
+        names = [o for o in outputs if error.filename2 == o[1]] or [
+            o for o in outputs if o[1] == path
+        ]
+        flag, path = names[0][:2]
+        reason = error.strerror or str(error)
+        raise PredictError(f"{flag}={path}: cannot be written ({reason})") from None
 
 
 def predict_file(
@@ -335,20 +386,15 @@ def predict_file(
         PredictError, tfrecords_tools.media.MediaError: see ``user_errors``.
     """
     media_path, output_csv = os.fspath(media_path), os.fspath(output_csv)
-    if not os.path.isfile(media_path):
-        raise PredictError(f"{media_path}: no such file")
+    check_media_path(media_path)
     predictor = load_predictor(model_path, sequence_length)
     inputs, info = read_inputs(media_path, predictor.needs, face_mode, predictor.image_size)
     predictions = np.asarray(predictor.predict(inputs), np.float32)
     if not np.all(np.isfinite(predictions)):
         first = int(np.flatnonzero(~np.isfinite(predictions).all(axis=1))[0])
         raise PredictError(f"{predictor.describe()}: non-finite prediction at frame {first}")
-    _write_csv(output_csv, predictions)
-    if output_png:
-        from e2e_emotion.evaluation.plots import plot_predictions
-
-        title = f"{os.path.basename(media_path)}: {predictor.describe()}"
-        plot_predictions(os.fspath(output_png), None, predictions, title=title)
+    title = f"{os.path.basename(media_path)}: {predictor.describe()}"
+    _write_outputs(output_csv, output_png and os.fspath(output_png), predictions, title)
     summary = {
         "media": media_path,
         "model": getattr(predictor, "path", os.fspath(model_path)),
@@ -364,6 +410,7 @@ def predict_file(
     for key in ("face_missed_fraction", "face_found_fraction"):
         if key in info:
             summary[key] = info[key]
+    summary["warnings"] = info["warnings"]
     return summary
 
 

@@ -152,6 +152,17 @@ def test_wav_with_audio_models(files, tmp_path):
     )
     assert summary["model"].endswith(os.path.join("best", "model.keras"))
     assert summary["frames"] == 50 and "face_missed_fraction" not in summary
+    assert summary["warnings"] == []
+    # A silent file is predicted (a multimodal model still sees the face) with a warning.
+    silent = tmp_path / "silent.wav"
+    media.write_wav(silent, np.zeros(16000, np.float32), 16000)
+    quiet = predict.predict_file(
+        silent, files["audio_model_dir"], tmp_path / "q.csv", sequence_length=None
+    )
+    assert quiet["warnings"] == [
+        f"{silent}: the audio is silent (RMS below -60 dBFS): the predictions carry nothing "
+        "of the voice"
+    ]
     keras_values = _read_csv(tmp_path / "a.csv")
     summary = predict.predict_file(
         files["wav"], files["audio_stream"], tmp_path / "s.csv", sequence_length=None
@@ -174,7 +185,35 @@ def test_errors_name_the_file(files, tmp_path):
         predict.predict_file(files["wav"], tmp_path / "nowhere.tflite", tmp_path / "x.csv")
     with pytest.raises(predict.PredictError, match="no best/model.keras"):
         predict.predict_file(files["wav"], tmp_path, tmp_path / "x.csv")
+    with pytest.raises(predict.PredictError, match=r"--media=\S+ is a directory; give one WAV"):
+        predict.predict_file(tmp_path, files["keras"], tmp_path / "x.csv")
+    url = "https://example.org/talk.wav"
+    with pytest.raises(predict.PredictError, match=f"--media={url}: URLs are not read"):
+        predict.predict_file(url, files["keras"], tmp_path / "x.csv")
     assert not os.path.exists(tmp_path / "x.csv")
+
+
+def test_unwritable_outputs_leave_nothing(files, tmp_path):
+    """An output that cannot be written is named; the CSV is not published when the PNG
+    fails, and an earlier CSV at that path keeps its content."""
+    model = files["audio_model_dir"]
+    with pytest.raises(predict.PredictError, match=r"--output_csv=/proc/x\.csv: cannot be written"):
+        predict.predict_file(files["wav"], model, "/proc/x.csv", sequence_length=None)
+    csv = tmp_path / "a.csv"
+    with pytest.raises(predict.PredictError, match=r"--output_png=/proc/x\.png: cannot be written"):
+        predict.predict_file(files["wav"], model, csv, "/proc/x.png", sequence_length=None)
+    assert os.listdir(tmp_path) == []
+    csv.write_text("older\n")
+    with pytest.raises(predict.PredictError, match="--output_png"):
+        predict.predict_file(files["wav"], model, csv, "/proc/x.png", sequence_length=None)
+    assert csv.read_text() == "older\n" and os.listdir(tmp_path) == ["a.csv"]
+    # Written outputs have the mode of any new file (the umask's), not a temporary's 0600.
+    previous = os.umask(0o022)
+    try:
+        predict.predict_file(files["wav"], model, csv, tmp_path / "a.png", sequence_length=None)
+    finally:
+        os.umask(previous)
+    assert {os.stat(tmp_path / n).st_mode & 0o777 for n in ("a.csv", "a.png")} == {0o644}
 
 
 def test_video_without_a_face(files, tmp_path):
