@@ -497,7 +497,10 @@ def test_export_script_killed_midway_leaves_no_version_and_next_export_cleans_up
     assert complete.returncode == 0, stderr.decode()[-3000:]
     stdout = stdout.decode()
     assert f"exported the audio model to {base / 'scripted' / '1'}" in stdout
-    assert "(signatures: serving_default, examples, wav, stream, metadata; at most 7500 frames" in stdout
+    assert (
+        "(signatures: serving_default, examples, wav, stream, metadata; at most 7500 frames"
+        in stdout
+    )
     assert "serving_default, batch 2 x 4 frames: median" in stdout
 
     stray = subprocess.run([*command, "extra"], env=ENV, capture_output=True, text=True, timeout=60)

@@ -570,7 +570,9 @@ def test_bad_configuration_errors(audio_records, tmp_path):
     # A model directory from an incompatible configuration.
     Trainer(config_for(audio_records, tmp_path / "f", steps=1, eval_every=0), verbose=False).train()
     other = dict(SMALL_AUDIO, lstm_units=8)
-    with pytest.raises(TrainingError, match=r"another configuration \(model.lstm_units: 16 there, 8"):
+    with pytest.raises(
+        TrainingError, match=r"another configuration \(model.lstm_units: 16 there, 8"
+    ):
         Trainer(config_for(audio_records, tmp_path / "f", model=other))
 
 
