@@ -12,7 +12,7 @@ import numpy as np
 from tfrecords_tools.schema import FRAME_SECONDS
 
 
-def check_frames(inputs, frame_shapes, what):
+def check_frames(inputs, frame_shapes, what, first_frame=0):
     """``inputs`` checked against ``frame_shapes`` (``{"audio": (640,), ...}``).
 
     Returns ``{name: array}`` for the names of ``frame_shapes``. Raises ``ValueError``
@@ -20,6 +20,8 @@ def check_frames(inputs, frame_shapes, what):
     a wrong rank or frame shape (the message states the expected one), no frames, a
     dtype other than float (or uint8 for video), NaN or Inf, video floats outside
     [0, 1], or streams of different lengths. Non-finite input is refused, never predicted.
+    ``first_frame``: the recording's frame number of ``inputs``' first frame (a chunk of
+    a longer recording), for the messages.
     """
     frames = {}
     for name, shape in frame_shapes.items():
@@ -47,7 +49,7 @@ def check_frames(inputs, frame_shapes, what):
                 bad |= ((flat < 0.0) | (flat > 1.0)).any(axis=1)
             problem = "NaN, Inf or a value outside [0, 1] (8-bit pixels must be divided by 255)"
         if bad.any():
-            first = int(np.flatnonzero(bad)[0])
+            first = first_frame + int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{what}: {name!r} frame {first} (at {first * FRAME_SECONDS:.2f} s) has "
                 f"{problem}; such input is refused, not predicted"

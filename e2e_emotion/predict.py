@@ -29,6 +29,7 @@ so every kind of model gives the same numbers for the same window length.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "PredictError",
     "load_predictor",
     "predict_file",
+    "iter_inputs",
     "read_inputs",
     "user_errors",
 ]
@@ -83,14 +85,40 @@ class _Predictor:
     def describe(self):
         return f"{self.kind} ({self.modality})"
 
-    def predict(self, inputs):
-        """Checked ``inputs`` (see ``e2e_emotion.frames.check_frames``) -> ``[n, 2]``."""
+    def _checked(self, inputs, first_frame=0):
         shapes = {"audio": (FRAME_LENGTH,), "video": (self.image_size, self.image_size, 3)}
+        needed = {k: shapes[k] for k in self.needs}
         try:
-            frames = check_frames(inputs, {k: shapes[k] for k in self.needs}, self.describe())
+            return check_frames(inputs, needed, self.describe(), first_frame)
         except ValueError as error:
             raise PredictError(str(error)) from None
-        return self._predict(frames)
+
+    def predict(self, inputs):
+        """Checked ``inputs`` (see ``e2e_emotion.frames.check_frames``) -> ``[n, 2]``."""
+        return self._predict(self._checked(inputs))
+
+    @property
+    def chunk(self):
+        """Frames per part :meth:`predict_parts` takes a recording in (None: whole):
+        windows are independent of each other, so a windowed prediction goes a window at
+        a time."""
+        return self.window
+
+    def predict_parts(self, parts):
+        """``[n, 2]`` for one recording given as consecutive parts of ``chunk`` frames
+        (an iterator, read as it goes: memory for one part, not the recording)."""
+        if self.chunk is None:
+            parts = list(parts)
+            if not parts:
+                raise PredictError(f"{self.describe()}: no frames to predict")
+            return self.predict({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        outputs, first = [], 0
+        for part in parts:
+            outputs.append(np.asarray(self._predict(self._checked(part, first)), np.float32))
+            first += len(outputs[-1])
+        if not outputs:
+            raise PredictError(f"{self.describe()}: no frames to predict")
+        return np.concatenate(outputs)
 
 
 class _KerasPredictor(_Predictor):
@@ -118,6 +146,27 @@ class _KerasPredictor(_Predictor):
         from e2e_emotion.models.inference import predict_recording
 
         return predict_recording(self.model, inputs, self.window, chunk=FEATURE_CHUNK)
+
+    @property
+    def chunk(self):
+        from e2e_emotion.models.inference import streams_features
+
+        if self.window is None and streams_features(self.model):
+            return FEATURE_CHUNK
+        return self.window
+
+    def predict_parts(self, parts):
+        if self.window is not None or self.chunk is None:
+            return super().predict_parts(parts)
+        from e2e_emotion.models.inference import predict_recording_chunks
+
+        def checked():
+            first = 0
+            for part in parts:
+                yield self._checked(part, first)
+                first += len(next(iter(part.values())))
+
+        return predict_recording_chunks(self.model, checked())
 
 
 class _SavedModelPredictor(_Predictor):
@@ -245,12 +294,31 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
 
     Returns:
         ``(inputs, info)``: ``{"audio": float32 [n, 640], "video": uint8 [n, S, S, 3]}``
-        and ``{"frames": {"audio": ..., "video": ...}, "face_missed_fraction": ...}``.
+        and ``info`` as :func:`iter_inputs` fills it.
+
+    Raises:
+        As :func:`iter_inputs`.
+    """
+    info = {}
+    parts = list(iter_inputs(media_path, needs, face_mode, image_size, None, info))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, info
+
+
+def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
+    """Yields one recording's model inputs ``chunk`` frames at a time (all at once when
+    None), aligned by time and ending with the shorter stream; the video is decoded and
+    its faces cropped as the chunks are taken, so a long file needs the memory of one
+    chunk of crops, not of the whole recording.
+
+    ``info`` (a dict) is filled as the streams are read and complete at the end:
+    ``frames`` (frames of each stream), ``face_missed_fraction`` and
+    ``face_found_fraction`` (video), ``warnings`` (lines naming the file: silent audio,
+    few faces found).
 
     Raises:
         tfrecords_tools.media.MediaError: unreadable file.
         PredictError: a needed stream is missing, nothing as long as one frame, or (in
-            ``detect`` mode) no face found in any frame.
+            ``detect`` mode) no face found in any frame (raised at the end).
     """
     from tfrecords_tools import faces, media
 
@@ -261,13 +329,14 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
     for need, present in (("audio", stream_info.has_audio), ("video", stream_info.has_video)):
         if need in needs and not present:
             raise PredictError(f"{media_path}: the model needs {need} but the file has no {need}")
-    inputs, info = {}, {"frames": {}, "warnings": []}
+    info.update(frames={}, warnings=[])
+    audio = None
     if "audio" in needs:
         samples = media.read_audio(media_path, media.SAMPLE_RATE)
         count = len(samples) // FRAME_LENGTH
         if count == 0:
             raise PredictError(f"{media_path}: audio shorter than one 40 ms frame")
-        inputs["audio"] = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
+        audio = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
         info["frames"]["audio"] = count
         if media.audio_is_silent(samples):
             # As the converter's check (which refuses such a recording for training).
@@ -275,23 +344,45 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
                 f"{media_path}: the audio is silent (RMS below -60 dBFS): the predictions "
                 "carry nothing of the voice"
             )
+        del samples
+    crops, cropper = None, None
     if "video" in needs:
         cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
-        crops = [
+        crops = (
             cropper.crop(frame)
             for _, frame in media.iter_video_frames(media_path, media.FRAME_SECONDS)
-        ]
+        )
+    limit = audio.shape[0] if audio is not None else None
+    start = 0
+    while limit is None or start < limit:
+        size = chunk or (limit - start if limit is not None else None)
+        if limit is not None:
+            size = min(size, limit - start)
+        part = {}
+        if crops is not None:
+            taken = list(itertools.islice(crops, size))
+            if not taken:
+                break
+            part["video"] = np.stack(taken)
+            size = len(taken)
+        if audio is not None:
+            part["audio"] = audio[start : start + size]
+        start += size
+        yield part
+        if crops is not None and chunk is not None and size < chunk:
+            break  # the video ended
+    if cropper is not None:
+        video_frames = start + sum(1 for _ in crops)  # the rest of the video, counted
+        info["frames"]["video"] = video_frames
         if (
             face_mode != "centre"
             and cropper.detections_run
             and not (cropper.detections_run - cropper.missed)
         ):
             raise PredictError(
-                f"{media_path}: no face detected in any of its {len(crops)} frames; "
+                f"{media_path}: no face detected in any of its {video_frames} frames; "
                 "use --face_mode=centre (face_mode='centre') if the face fills the picture"
             )
-        inputs["video"] = np.stack(crops)
-        info["frames"]["video"] = len(crops)
         info["face_missed_fraction"] = round(cropper.missed_fraction, 4)
         if face_mode != "centre":
             # Frames without a face reach the model as black crops (as in training).
@@ -301,8 +392,6 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
                     f"{media_path}: a face was found in {cropper.found_fraction:.0%} of the "
                     "frames; the others reach the model as black crops (no face)"
                 )
-    count = min(info["frames"].values())
-    return {name: values[:count] for name, values in inputs.items()}, info
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -388,8 +477,11 @@ def predict_file(
     media_path, output_csv = os.fspath(media_path), os.fspath(output_csv)
     check_media_path(media_path)
     predictor = load_predictor(model_path, sequence_length)
-    inputs, info = read_inputs(media_path, predictor.needs, face_mode, predictor.image_size)
-    predictions = np.asarray(predictor.predict(inputs), np.float32)
+    info = {}
+    parts = iter_inputs(
+        media_path, predictor.needs, face_mode, predictor.image_size, predictor.chunk, info
+    )
+    predictions = np.asarray(predictor.predict_parts(parts), np.float32)
     if not np.all(np.isfinite(predictions)):
         first = int(np.flatnonzero(~np.isfinite(predictions).all(axis=1))[0])
         raise PredictError(f"{predictor.describe()}: non-finite prediction at frame {first}")

@@ -146,6 +146,24 @@ def test_whole_file_keras_prediction_runs_the_features_in_chunks(files, tmp_path
     )
 
 
+def test_media_is_read_in_parts_as_the_model_takes_them(files):
+    """The file is decoded a part at a time (a window, or a chunk of features), so a
+    long recording never has all its face crops in memory; the parts put together are
+    the recording read at once."""
+    whole, whole_info = predict.read_inputs(files["mp4"], ("audio", "video"), "centre")
+    info = {}
+    parts = predict.iter_inputs(files["mp4"], ("audio", "video"), "centre", 96, 20, info)
+    first = next(parts)
+    assert {k: v.shape for k, v in first.items()} == {"audio": (20, 640), "video": (20, 96, 96, 3)}
+    assert "video" not in info["frames"]  # the rest of the video is not read yet
+    rest = list(parts)
+    assert [len(p["audio"]) for p in rest] == [20, 10]
+    for name in ("audio", "video"):
+        together = np.concatenate([first[name]] + [p[name] for p in rest])
+        np.testing.assert_array_equal(together, whole[name])
+    assert info == whole_info and info["frames"] == {"audio": 50, "video": 50}
+
+
 def test_wav_with_audio_models(files, tmp_path):
     summary = predict.predict_file(
         files["wav"], files["audio_model_dir"], tmp_path / "a.csv", sequence_length=None

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from e2e_emotion.frames import predict_windows, to_float
 from e2e_emotion.modalities import LEVEL_INPUT
-from e2e_emotion.models.level import level_states
 
 _FUNCTIONS = weakref.WeakKeyDictionary()
 # Frames per call of the feature networks when a whole recording is predicted.
@@ -47,23 +46,44 @@ def predict_recording(model, frames, window=None, chunk=FEATURE_CHUNK):
     the recurrent head runs once over them all; the ``paper``
     preset's cross-frame kernels need the model on the whole recording at once.
     """
-    functions = inference_functions(model)
-    speech = model.speech_network
-    if window is not None or (speech is not None and speech.preset == "paper"):
-        return predict_windows(functions["window"], frames, window)
+    if window is not None or not streams_features(model):
+        return predict_windows(inference_functions(model)["window"], frames, window)
     count = len(next(iter(frames.values())))
-    starts = range(0, count, chunk)
-    levels = None
-    if model.level_normalization is not None:  # the normaliser's state at each chunk's start
-        levels = level_states(frames["audio"], starts)
+    parts = (
+        {name: value[start : start + chunk] for name, value in frames.items()}
+        for start in range(0, count, chunk)
+    )
+    return predict_recording_chunks(model, parts)
+
+
+def streams_features(model):
+    """Whether ``model``'s feature networks are frame-local, so a whole recording can be
+    predicted from its frames a chunk at a time (not the ``paper`` speech preset, whose
+    kernels span frames)."""
+    speech = model.speech_network
+    return speech is None or speech.preset != "paper"
+
+
+def predict_recording_chunks(model, parts):
+    """``[n, 2]`` predictions of one whole recording given as consecutive chunks of
+    checked frames (an iterator of ``{name: [m, ...]}``, read from a file as it goes):
+    the features of each chunk are computed when it arrives (the level normaliser's
+    state carried from chunk to chunk), then the recurrent head runs once over them all.
+    Only the features of the recording are held, not its frames. Needs
+    ``streams_features(model)``."""
+    functions = inference_functions(model)
+    levelled = model.level_normalization is not None
+    power, seen = 0.0, 0  # the level normaliser's state: frame power summed, frames
     features = []
-    for index, start in enumerate(starts):
-        part = {
-            name: to_float(value[start : start + chunk])[np.newaxis]
-            for name, value in frames.items()
-        }
-        if levels is not None:
-            part[LEVEL_INPUT] = levels[index : index + 1]
-        features.append(functions["features"](part)[0].numpy())
+    for part in parts:
+        inputs = {name: to_float(value)[np.newaxis] for name, value in part.items()}
+        if levelled:
+            inputs[LEVEL_INPUT] = np.array([[power, seen]], np.float32)
+            audio = np.asarray(part["audio"], np.float64)
+            power += float(np.sum(np.mean(np.square(audio), axis=-1)))
+            seen += len(audio)
+        features.append(functions["features"](inputs)[0].numpy())
+    if not features:
+        raise ValueError("no frames to predict")
     whole = np.concatenate(features)[np.newaxis]
     return np.asarray(functions["head"](whole)[0], np.float32)
