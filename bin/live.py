@@ -3,11 +3,14 @@
 
     python bin/live.py --source=talk.mp4 --model=runs/audio/tflite/stream_float32.tflite --realtime
     python bin/live.py --source=/dev/video0 --model=runs/multimodal --output_csv=live.csv
+    python bin/live.py --audio_source=alsa:default --video_source=/dev/video0 --model=...
 
 `--source` is a media file, a V4L2 device (`/dev/videoN`), `alsa:DEVICE` or an RTSP/HTTP
-URL (PyAV). `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream), an export
-of bin/export.py (its `stream` signature) or a Keras model directory / `.keras` (the `paper`
-preset with 7 frames, 280 ms, of look-ahead).
+URL (PyAV); `--audio_source` and `--video_source` take the two streams from separate
+sources instead (a microphone and a webcam, a WAV and a silent MP4), each read on its own
+clock from its start. `--model` is a stream `.tflite` (bin/convert_tflite.py --kind=stream),
+an export of bin/export.py (its `stream` signature) or a Keras model directory / `.keras`
+(the `paper` preset with 7 frames, 280 ms, of look-ahead).
 stdout gets one JSON line per 40 ms frame (`frame`, `time`, `arousal`, `valence`, `face`,
 `dropped`, `latency_ms`); the summary (frames, dropped video frames, latency median / p99)
 goes to stderr at the end, or to stdout alone with `--benchmark`. `--realtime` paces a file
@@ -34,6 +37,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "source", None, "Media file, /dev/videoN, alsa:DEVICE, a stream URL or lavfi:GRAPH."
 )
+flags.DEFINE_string("audio_source", None, "Audio apart (a WAV, alsa:DEVICE, ...), not --source.")
+flags.DEFINE_string("video_source", None, "Video apart (an MP4, /dev/videoN, ...), not --source.")
 flags.DEFINE_string(
     "model", None, "Stream .tflite, SavedModel export, or a Keras model directory / .keras."
 )
@@ -49,7 +54,7 @@ flags.DEFINE_string("serve", None, "Serve the live page at HOST:PORT (e.g. 127.0
 flags.DEFINE_boolean(
     "serve_after_end", True, "With --serve: keep the page up after the stream ends (Ctrl-C)."
 )
-flags.mark_flags_as_required(["source", "model"])
+flags.mark_flags_as_required(["model"])
 register_output_checks(flags, files=["output_csv"])
 
 
@@ -62,6 +67,12 @@ def main(argv):
     from e2e_emotion import live, live_page
     from e2e_emotion.files import atomic_path
 
+    apart = {"audio": FLAGS.audio_source, "video": FLAGS.video_source}
+    if FLAGS.source and any(apart.values()):
+        raise app.UsageError("give --source (one) or --audio_source / --video_source, not both")
+    if not (FLAGS.source or any(apart.values())):
+        raise app.UsageError("give --source, or --audio_source and/or --video_source")
+    source = FLAGS.source or {name: path for name, path in apart.items() if path}
     page = None
     if FLAGS.serve:
         try:
@@ -72,7 +83,7 @@ def main(argv):
 
     def stream(on_frame):
         return live.run(
-            FLAGS.source,
+            source,
             FLAGS.model,
             realtime=FLAGS.realtime,
             face_mode=FLAGS.face_mode,

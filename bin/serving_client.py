@@ -25,6 +25,8 @@ from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("media", None, "WAV/MP4 (audio models) or MP4 (visual, multimodal) file.")
+flags.DEFINE_string("audio_media", None, "Audio recorded apart (a WAV), instead of --media.")
+flags.DEFINE_string("video_media", None, "Video recorded apart (an MP4), instead of --media.")
 flags.DEFINE_string("model_name", None, "Served model name.")
 flags.DEFINE_integer("model_version", None, "Served version (default: the latest).", lower_bound=1)
 flags.DEFINE_string("host", "127.0.0.1", "TF Serving host.")
@@ -47,7 +49,7 @@ flags.DEFINE_enum("rest_format", "columnar", ["columnar", "row"], "REST JSON: in
 flags.DEFINE_integer("max_frames", None, "Only the first N frames (40 ms each).", lower_bound=1)
 flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.", lower_bound=0.1)
 flags.DEFINE_string("output_csv", None, "Write the CSV here instead of stdout.")
-flags.mark_flags_as_required(["media", "model_name"])
+flags.mark_flags_as_required(["model_name"])
 register_output_checks(flags, files=["output_csv"])
 
 
@@ -56,13 +58,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     from e2e_emotion.export.serving_client import ServingClientError, client_command
+    from e2e_emotion.predict import PredictError, media_sources
     from tfrecords_tools.media import MediaError
 
     rest = FLAGS.protocol == "rest"
     try:
+        media = media_sources(FLAGS.media, FLAGS.audio_media, FLAGS.video_media)
         text = client_command(
             output_csv=FLAGS.output_csv,
-            media=FLAGS.media,
+            media=FLAGS.media or media,
             model_name=FLAGS.model_name,
             protocol=FLAGS.protocol,
             host=FLAGS.host,
@@ -76,7 +80,7 @@ def main(argv):
             rest_format=FLAGS.rest_format,
             timeout=FLAGS.timeout,
         )
-    except (ServingClientError, MediaError, FileNotFoundError) as error:
+    except (ServingClientError, PredictError, MediaError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
     print(text, end="" if text.endswith("\n") else "\n")
 

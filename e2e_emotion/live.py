@@ -334,6 +334,23 @@ def iter_frames(
 
     if face_mode not in FACE_MODES:
         raise LiveError(f"face_mode must be one of {FACE_MODES}, got {face_mode!r}")
+    if isinstance(source, dict):
+        missing = [need for need in needs if not source.get(need)]
+        if missing:
+            raise LiveError(
+                f"the model needs {missing[0]}: give --{missing[0]}_source (or --source)"
+            )
+        sources = {need: os.fspath(source[need]) for need in needs}
+        if len(set(sources.values())) > 1:
+            yield from _iter_frames_apart(
+                sources,
+                face_mode,
+                image_size,
+                (realtime, max_lag, max_frames, clock, sleep),
+                timeout,
+            )
+            return
+        source = next(iter(sources.values()))
     container = _open_source(source, timeout)
     try:
         audio_stream = container.streams.audio[0] if container.streams.audio else None
@@ -360,6 +377,34 @@ def iter_frames(
         container.close()
 
 
+def _iter_frames_apart(sources, face_mode, image_size, pacing, timeout):
+    """``iter_frames`` for an audio source and a video source recorded apart."""
+    from tfrecords_tools import faces, media
+
+    readers = {}
+    try:
+        for need, source in sources.items():
+            container = _open_source(source, timeout)
+            streams = container.streams.audio if need == "audio" else container.streams.video
+            readers[need] = (source, container, streams[0] if streams else None)
+            if not streams:
+                raise LiveError(f"{source}: the model needs {need} but the source has no {need}")
+        resampler = steps = cropper = None
+        if "audio" in readers:
+            resampler = media.MonoResampler(SAMPLE_RATE)
+        if "video" in readers:
+            stream = readers["video"][2]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
+            cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
+        yield from _frames_apart(readers, (resampler, steps, cropper), _Pacing(*pacing))
+    finally:
+        for _, container, _ in readers.values():
+            container.close()
+
+
 @dataclasses.dataclass(frozen=True)
 class _Pacing:
     """How frames are delivered (``iter_frames``' arguments of the same names)."""
@@ -371,69 +416,126 @@ class _Pacing:
     sleep: object
 
 
-def _frames(container, streams, parts, pacing, source):
-    """Demultiplexes ``streams`` and yields each frame once its audio and video are in."""
-    import av
+class _Emitter:
+    """Cuts the decoded audio into 40 ms frames and pairs them with the video steps;
+    ``emit()`` yields every frame whose audio and video have both arrived."""
 
-    resampler, steps, cropper = parts
-    realtime, max_lag, max_frames = pacing.realtime, pacing.max_lag, pacing.max_frames
-    clock, sleep = pacing.clock, pacing.sleep
+    def __init__(self, parts, pacing):
+        self.resampler, self.steps, self.cropper = parts
+        self.pacing = pacing
+        self.samples = np.zeros(0, np.float32)  # audio not yet cut into frames
+        self.pending = []  # (step, rgb) video steps not yet emitted
+        self.index = 0  # the next frame to emit
+        self.last_crop = None
+        self.started = pacing.clock()
 
-    samples = np.zeros(0, np.float32)  # audio not yet cut into frames
-    pending = []  # (step, rgb) video steps not yet emitted
-    index = 0  # the next frame to emit
-    last_crop = None
-    started = clock()
+    def add_audio(self, decoded=None):
+        """A decoded audio frame, or None at the end of the audio (the resampler's tail)."""
+        tail = self.resampler.flush() if decoded is None else self.resampler.push(decoded)
+        self.samples = np.concatenate([self.samples, tail])
 
-    def emit():
-        """Yields every frame whose audio and video have both arrived."""
-        nonlocal index, samples, last_crop
-        while (
-            (resampler is None or len(samples) >= FRAME_LENGTH)
-            and (steps is None or pending)
-            and (max_frames is None or index < max_frames)
-        ):
-            due = started + (index + 1) * FRAME_SECONDS  # when a live source has it all
-            now = clock()
-            if realtime and now < due:
-                sleep(due - now)
-                now = clock()
+    def add_video(self, decoded=None):
+        """A decoded video frame, or None at the end of the video (the last frame's steps)."""
+        self.pending.extend(self.steps.finish() if decoded is None else self.steps.push(decoded))
+
+    @property
+    def done(self):
+        return self.pacing.max_frames is not None and self.index >= self.pacing.max_frames
+
+    def needs_audio(self):
+        return self.resampler is not None and len(self.samples) < FRAME_LENGTH
+
+    def needs_video(self):
+        return self.steps is not None and not self.pending
+
+    def emit(self):
+        pacing, cropper = self.pacing, self.cropper
+        while not (self.needs_audio() or self.needs_video() or self.done):
+            due = self.started + (self.index + 1) * FRAME_SECONDS  # a live source has it all
+            now = pacing.clock()
+            if pacing.realtime and now < due:
+                pacing.sleep(due - now)
+                now = pacing.clock()
             audio = video = face = None
             dropped = False
-            if resampler is not None:
-                audio, samples = samples[:FRAME_LENGTH], samples[FRAME_LENGTH:]
-            if steps is not None:
-                _, rgb = pending.pop(0)
-                if realtime and last_crop is not None and now - due > max_lag:
-                    video, dropped = last_crop, True  # behind: keep the last face crop
+            if self.resampler is not None:
+                audio, self.samples = self.samples[:FRAME_LENGTH], self.samples[FRAME_LENGTH:]
+            if self.steps is not None:
+                _, rgb = self.pending.pop(0)
+                late = now - due > pacing.max_lag
+                if pacing.realtime and self.last_crop is not None and late:
+                    video, dropped = self.last_crop, True  # behind: keep the last face crop
                 else:
                     detections, missed = cropper.detections_run, cropper.missed
-                    video = last_crop = cropper.crop(rgb)
+                    video = self.last_crop = cropper.crop(rgb)
                     if cropper.detections_run > detections:
                         face = cropper.missed == missed
-            ready = due if realtime else now  # latency counts from the source's delivery
-            yield Frame(index, index * FRAME_SECONDS, audio, video, face, dropped, ready)
-            index += 1
+            ready = due if pacing.realtime else now  # latency counts from the delivery
+            yield Frame(self.index, self.index * FRAME_SECONDS, audio, video, face, dropped, ready)
+            self.index += 1
 
+
+def _frames(container, streams, parts, pacing, source):
+    """Demultiplexes ``streams`` of one container and yields each frame once its audio
+    and video are in."""
+    import av
+
+    frames = _Emitter(parts, pacing)
     try:
         for packet in container.demux(*streams):
             for decoded in packet.decode():
                 if isinstance(decoded, av.AudioFrame):
-                    samples = np.concatenate([samples, resampler.push(decoded)])
+                    frames.add_audio(decoded)
                 else:
-                    pending.extend(steps.push(decoded))
-            yield from emit()
-            if max_frames is not None and index >= max_frames:
+                    frames.add_video(decoded)
+            yield from frames.emit()
+            if frames.done:
                 return
-        if resampler is not None:
-            samples = np.concatenate([samples, resampler.flush()])
-        if steps is not None:
-            pending.extend(steps.finish())
-        yield from emit()
+        if frames.resampler is not None:
+            frames.add_audio()
+        if frames.steps is not None:
+            frames.add_video()
+        yield from frames.emit()
     except av.FFmpegError as error:
         raise LiveError(
-            f"{source}: reading failed after frame {index} ({_one_line(error)})"
+            f"{source}: reading failed after frame {frames.index} ({_one_line(error)})"
         ) from None
+
+
+def _frames_apart(readers, parts, pacing):
+    """Yields each frame once its audio and video are in, the two read from separate
+    sources (``readers``: ``{"audio": (source, container, stream), "video": ...}``), each
+    on its own clock from its start: the one the next frame waits for is read."""
+    import av
+
+    frames = _Emitter(parts, pacing)
+    decoders = {
+        name: (source, container.decode(stream))
+        for name, (source, container, stream) in readers.items()
+    }
+    ended = set()
+
+    def read(name):
+        source, decoder = decoders[name]
+        add = frames.add_audio if name == "audio" else frames.add_video
+        try:
+            decoded = next(decoder, None)
+        except av.FFmpegError as error:
+            raise LiveError(
+                f"{source}: reading failed after frame {frames.index} ({_one_line(error)})"
+            ) from None
+        if decoded is None:
+            ended.add(name)
+        add(decoded)
+
+    while not frames.done:
+        if frames.needs_audio() and "audio" not in ended:
+            read("audio")
+        elif frames.needs_video() and "video" not in ended:
+            read("video")
+        elif frames.needs_audio() or frames.needs_video():
+            return  # a stream ended
+        yield from frames.emit()
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -509,12 +611,13 @@ def run(
         interrupted = True
     finally:
         frames.close()
+    shown = " + ".join(source.values()) if isinstance(source, dict) else os.fspath(source)
     if count == 0 and not interrupted:
-        raise LiveError(f"{source}: the stream ended before one 40 ms frame")
+        raise LiveError(f"{shown}: the stream ended before one 40 ms frame")
     seconds = clock() - started
     values = np.asarray(latencies) if latencies else np.zeros(1)
     summary = {
-        "source": os.fspath(source),
+        "source": shown,
         "model": model.path,
         "modality": model.modality,
         "frames": len(latencies),

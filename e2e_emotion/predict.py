@@ -51,6 +51,7 @@ __all__ = [
     "load_predictor",
     "predict_file",
     "iter_inputs",
+    "media_sources",
     "read_inputs",
     "user_errors",
 ]
@@ -283,7 +284,13 @@ def load_predictor(model_path, sequence_length=150):
 # ---------------------------------------------------------------------------- media
 
 
-def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MODE, image_size=96):
+def read_inputs(
+    media_path,
+    needs=("audio", "video"),
+    face_mode=DEFAULT_FACE_MODE,
+    image_size=96,
+    max_frames=None,
+):
     """One recording as model inputs, aligned by time and trimmed to the shorter stream.
 
     Args:
@@ -291,6 +298,7 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
         needs: the streams to read, ``"audio"`` and/or ``"video"``.
         face_mode: one of ``FACE_MODES`` (``tfrecords_tools.faces.FaceCropper``).
         image_size: side of the face crops.
+        max_frames: only the first frames (None: all).
 
     Returns:
         ``(inputs, info)``: ``{"audio": float32 [n, 640], "video": uint8 [n, S, S, 3]}``
@@ -300,15 +308,38 @@ def read_inputs(media_path, needs=("audio", "video"), face_mode=DEFAULT_FACE_MOD
         As :func:`iter_inputs`.
     """
     info = {}
-    parts = list(iter_inputs(media_path, needs, face_mode, image_size, None, info))
+    parts = iter_inputs(media_path, needs, face_mode, image_size, None, info, max_frames=max_frames)
+    parts = list(parts)
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, info
 
 
-def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
+def media_sources(media=None, audio=None, video=None):
+    """``{"audio": path, "video": path}`` from one muxed file (``media``) or separate
+    audio and video files (either may be None when the model does not need it)."""
+    if media is not None and (audio is not None or video is not None):
+        raise PredictError("give --media (one file) or --audio_media / --video_media, not both")
+    if media is not None:
+        return {"audio": os.fspath(media), "video": os.fspath(media)}
+    if audio is None and video is None:
+        raise PredictError("give --media, or --audio_media and/or --video_media")
+    return {name: os.fspath(path) for name, path in (("audio", audio), ("video", video)) if path}
+
+
+def iter_inputs(
+    media_path, needs, face_mode, image_size, chunk, info, video_offset=0.0, max_frames=None
+):
     """Yields one recording's model inputs ``chunk`` frames at a time (all at once when
     None), aligned by time and ending with the shorter stream; the video is decoded and
     its faces cropped as the chunks are taken, so a long file needs the memory of one
     chunk of crops, not of the whole recording.
+
+    ``media_path``: one file holding the streams the model needs, or a dict ``{"audio":
+    path, "video": path}`` (:func:`media_sources`) when they are recorded apart (a WAV
+    and a silent MP4, as the AVEC 2016 and RECOLA layouts keep them). Each stream is
+    read on its own clock from its start; ``video_offset`` (seconds, rounded to whole
+    40 ms frames) is a known delay of the video's start after the audio's: that much of
+    the audio is skipped (a negative offset skips video frames instead). ``max_frames``:
+    only the first frames are read (None: all).
 
     ``info`` (a dict) is filled as the streams are read and complete at the end:
     ``frames`` (frames of each stream), ``face_missed_fraction`` and
@@ -322,37 +353,57 @@ def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
     """
     from tfrecords_tools import faces, media
 
-    media_path = os.fspath(media_path)
+    if isinstance(media_path, dict):
+        sources = {name: os.fspath(path) for name, path in media_path.items()}
+    else:
+        sources = {name: os.fspath(media_path) for name in ("audio", "video")}
     if face_mode not in FACE_MODES:
         raise PredictError(f"face_mode must be one of {FACE_MODES}, got {face_mode!r}")
-    stream_info = media.probe(media_path)
-    for need, present in (("audio", stream_info.has_audio), ("video", stream_info.has_video)):
-        if need in needs and not present:
-            raise PredictError(f"{media_path}: the model needs {need} but the file has no {need}")
+    shift = int(round(float(video_offset) / FRAME_SECONDS))
+    for need in needs:
+        if need not in sources:
+            raise PredictError(f"the model needs {need}: give --{need}_media (or --media)")
+        stream_info = media.probe(sources[need])
+        if not (stream_info.has_audio if need == "audio" else stream_info.has_video):
+            raise PredictError(
+                f"{sources[need]}: the model needs {need} but the file has no {need}"
+            )
     info.update(frames={}, warnings=[])
     audio = None
     if "audio" in needs:
-        samples = media.read_audio(media_path, media.SAMPLE_RATE)
+        path = sources["audio"]
+        samples = media.read_audio(path, media.SAMPLE_RATE)
         count = len(samples) // FRAME_LENGTH
         if count == 0:
-            raise PredictError(f"{media_path}: audio shorter than one 40 ms frame")
+            raise PredictError(f"{path}: audio shorter than one 40 ms frame")
         audio = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
         info["frames"]["audio"] = count
         if media.audio_is_silent(samples):
             # As the converter's check (which refuses such a recording for training).
             info["warnings"].append(
-                f"{media_path}: the audio is silent (RMS below -60 dBFS): the predictions "
+                f"{path}: the audio is silent (RMS below -60 dBFS): the predictions "
                 "carry nothing of the voice"
             )
         del samples
-    crops, cropper = None, None
+        if "video" in needs and shift > 0:
+            audio = audio[shift:]
+            if len(audio) == 0:
+                raise PredictError(f"--video_offset={video_offset}: longer than {path}")
+    crops, cropper, skipped = None, None, 0
     if "video" in needs:
+        path = sources["video"]
         cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
         crops = (
-            cropper.crop(frame)
-            for _, frame in media.iter_video_frames(media_path, media.FRAME_SECONDS)
+            cropper.crop(frame) for _, frame in media.iter_video_frames(path, media.FRAME_SECONDS)
         )
+        if "audio" in needs and shift < 0:
+            # Frames before the audio starts: decoded (the tracker follows them), unused.
+            skipped = sum(1 for _ in itertools.islice(crops, -shift))
+            if skipped < -shift:
+                raise PredictError(f"--video_offset={video_offset}: longer than {path}")
     limit = audio.shape[0] if audio is not None else None
+    if max_frames is not None:
+        limit = max_frames if limit is None else min(limit, max_frames)
     start = 0
     while limit is None or start < limit:
         size = chunk or (limit - start if limit is not None else None)
@@ -372,7 +423,8 @@ def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
         if crops is not None and chunk is not None and size < chunk:
             break  # the video ended
     if cropper is not None:
-        video_frames = start + sum(1 for _ in crops)  # the rest of the video, counted
+        rest = 0 if max_frames is not None else sum(1 for _ in crops)  # the rest, counted
+        video_frames = skipped + start + rest
         info["frames"]["video"] = video_frames
         if (
             face_mode != "centre"
@@ -380,7 +432,7 @@ def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
             and not (cropper.detections_run - cropper.missed)
         ):
             raise PredictError(
-                f"{media_path}: no face detected in any of its {video_frames} frames; "
+                f"{sources['video']}: no face detected in any of its {video_frames} frames; "
                 "use --face_mode=centre (face_mode='centre') if the face fills the picture"
             )
         info["face_missed_fraction"] = round(cropper.missed_fraction, 4)
@@ -389,7 +441,7 @@ def iter_inputs(media_path, needs, face_mode, image_size, chunk, info):
             info["face_found_fraction"] = round(cropper.found_fraction, 4)
             if cropper.found_fraction < FACE_WARNING_FRACTION:
                 info["warnings"].append(
-                    f"{media_path}: a face was found in {cropper.found_fraction:.0%} of the "
+                    f"{sources['video']}: a face was found in {cropper.found_fraction:.0%} of the "
                     "frames; the others reach the model as black crops (no face)"
                 )
 
@@ -452,11 +504,13 @@ def predict_file(
     output_png=None,
     face_mode=DEFAULT_FACE_MODE,
     sequence_length=150,
+    video_offset=0.0,
 ):
     """Predicts arousal and valence every 40 ms for one recording; writes CSV (and PNG).
 
     Args:
-        media_path: WAV or MP4 (audio from the MP4's own track).
+        media_path: WAV or MP4 (audio from the MP4's own track), or ``{"audio": path,
+            "video": path}`` for streams recorded apart (:func:`media_sources`).
         model_path: model directory, ``.keras``, SavedModel directory or ``.tflite``.
         output_csv: ``frame,time,arousal,valence``, one row per 40 ms frame; ``time`` is
             the start of the frame in seconds.
@@ -465,27 +519,44 @@ def predict_file(
         sequence_length: frames per window, each from a zero LSTM state (150 = 6 s, the
             training length); None for the whole recording as one sequence. See the
             module docstring for ``.tflite`` files.
+        video_offset: seconds by which the video starts after the audio (separate
+            files; see :func:`iter_inputs`).
 
     Returns:
-        A summary dict: ``media``, ``model``, ``model_kind``, ``modality``, ``frames``,
-        ``seconds``, ``window``, ``stream_frames`` (frames of each stream before
-        trimming), ``face_missed_fraction`` (video only), ``csv``, ``png``.
+        A summary dict: ``media`` (the path, or the dict of paths), ``model``,
+        ``model_kind``, ``modality``, ``frames``, ``seconds``, ``window``,
+        ``stream_frames`` (frames of each stream before trimming),
+        ``face_missed_fraction`` (video only), ``warnings``, ``csv``, ``png``.
 
     Raises:
         PredictError, tfrecords_tools.media.MediaError: see ``user_errors``.
     """
-    media_path, output_csv = os.fspath(media_path), os.fspath(output_csv)
-    check_media_path(media_path)
+    output_csv = os.fspath(output_csv)
+    if isinstance(media_path, dict):
+        media_path = {name: os.fspath(path) for name, path in media_path.items()}
+        for name, path in media_path.items():
+            check_media_path(path, f"--{name}_media")
+        shown = " + ".join(os.path.basename(path) for path in media_path.values())
+    else:
+        media_path = os.fspath(media_path)
+        check_media_path(media_path)
+        shown = os.path.basename(media_path)
     predictor = load_predictor(model_path, sequence_length)
     info = {}
     parts = iter_inputs(
-        media_path, predictor.needs, face_mode, predictor.image_size, predictor.chunk, info
+        media_path,
+        predictor.needs,
+        face_mode,
+        predictor.image_size,
+        predictor.chunk,
+        info,
+        video_offset,
     )
     predictions = np.asarray(predictor.predict_parts(parts), np.float32)
     if not np.all(np.isfinite(predictions)):
         first = int(np.flatnonzero(~np.isfinite(predictions).all(axis=1))[0])
         raise PredictError(f"{predictor.describe()}: non-finite prediction at frame {first}")
-    title = f"{os.path.basename(media_path)}: {predictor.describe()}"
+    title = f"{shown}: {predictor.describe()}"
     _write_outputs(output_csv, output_png and os.fspath(output_png), predictions, title)
     summary = {
         "media": media_path,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import av  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -121,3 +122,24 @@ def write_records(
 def small_records(tmp_path_factory):
     """3 s recordings (75 frames): 2 train, 1 dev, 1 test, audio + video."""
     return write_records(str(tmp_path_factory.mktemp("small")))[0]
+
+
+def copy_streams(source, target, audio=None):
+    """``target`` holds ``source``'s video packets unchanged, and ``audio`` (int16 mono
+    16 kHz samples) as PCM when given: the same pictures with or without a sound track."""
+    with av.open(source) as given, av.open(str(target), "w") as out:
+        video_in = given.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        sound = None
+        if audio is not None:
+            sound = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for packet in given.demux(video_in):
+            if packet.dts is None:
+                continue
+            packet.stream = video_out
+            out.mux(packet)
+        if sound is not None:
+            frame = av.AudioFrame.from_ndarray(audio[np.newaxis], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, 0
+            out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))

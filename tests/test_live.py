@@ -15,7 +15,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, lively
+from conftest import TINY, copy_streams, lively
 
 import e2e_emotion
 from e2e_emotion import build_model, live, live_page, predict
@@ -180,6 +180,33 @@ def test_realtime_paces_the_file_and_drops_video_when_behind(files, monkeypatch)
     )
     assert summary["frames"] == 75 and summary["dropped"] > 30
     assert model.visual_runs == 75 - summary["dropped"]
+
+
+def test_audio_and_video_sources_apart_equal_the_muxed_file(files, tmp_path):
+    """A WAV and a silent MP4 read as two sources, each on its own clock, give the
+    predictions of the same recording muxed into one file; the sources are checked as
+    one is."""
+    samples = media.read_audio(files["mp4"], 16000)
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    wav, silent, muxed = tmp_path / "a.wav", tmp_path / "v.mp4", tmp_path / "av.mkv"
+    media.write_wav(wav, pcm, 16000)
+    copy_streams(files["mp4"], silent)
+    copy_streams(files["mp4"], muxed, audio=pcm)
+    together, _ = _stream(str(muxed), files["multimodal"])
+    apart, summary = _stream({"audio": str(wav), "video": str(silent)}, files["multimodal"])
+    assert len(apart) == len(together) == summary["frames"] == 75
+    assert summary["source"] == f"{wav} + {silent}"
+    values = np.array([[row["arousal"], row["valence"]] for row in apart])
+    expected = np.array([[row["arousal"], row["valence"]] for row in together])
+    assert np.std(expected) > 0.05
+    np.testing.assert_allclose(values, expected, atol=1e-4)
+    assert [row["face"] for row in apart] == [row["face"] for row in together]
+    with pytest.raises(live.LiveError, match=r"missing\.wav: no such file"):
+        _stream({"audio": str(tmp_path / "missing.wav"), "video": str(silent)}, files["audio"])
+    with pytest.raises(live.LiveError, match=r"v\.mp4: the model needs audio but the source"):
+        _stream({"audio": str(silent), "video": files["mp4"]}, files["multimodal"])
+    with pytest.raises(live.LiveError, match="the model needs video: give --video_source"):
+        _stream({"audio": str(wav)}, files["multimodal"])
 
 
 def test_bad_sources_and_models(files, tmp_path):

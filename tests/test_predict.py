@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, lively
+from conftest import TINY, copy_streams, lively
 
 import e2e_emotion
 from e2e_emotion import predict
@@ -162,6 +162,39 @@ def test_media_is_read_in_parts_as_the_model_takes_them(files):
         together = np.concatenate([first[name]] + [p[name] for p in rest])
         np.testing.assert_array_equal(together, whole[name])
     assert info == whole_info and info["frames"] == {"audio": 50, "video": 50}
+
+
+@pytest.mark.parametrize("window", [None, 20])
+def test_audio_and_video_recorded_apart_equal_the_muxed_file(files, tmp_path, window):
+    """A WAV and a silent MP4 (the AVEC 2016 layout) give the predictions of the same
+    recording muxed into one file; a known A/V delay shifts the audio."""
+    samples = media.read_audio(files["mp4"], 16000)
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    wav, silent, muxed = tmp_path / "a.wav", tmp_path / "v.mp4", tmp_path / "av.mkv"
+    media.write_wav(wav, pcm, 16000)
+    copy_streams(files["mp4"], silent)
+    copy_streams(files["mp4"], muxed, audio=pcm)
+    assert not media.probe(str(silent)).has_audio
+    one = predict.predict_file(muxed, files["keras"], tmp_path / "one.csv", None, "centre", window)
+    apart = {"audio": wav, "video": silent}
+    two = predict.predict_file(apart, files["keras"], tmp_path / "two.csv", None, "centre", window)
+    assert one["frames"] == two["frames"] == 50
+    assert two["media"] == {"audio": str(wav), "video": str(silent)}
+    together = _read_csv(tmp_path / "one.csv")
+    np.testing.assert_allclose(_read_csv(tmp_path / "two.csv"), together, atol=1e-4)
+    # The video 0.2 s late: the first 5 audio frames are skipped, 45 frames remain.
+    late = predict.predict_file(
+        apart, files["keras"], tmp_path / "late.csv", None, "centre", window, video_offset=0.2
+    )
+    assert late["frames"] == 45 and late["stream_frames"] == {"audio": 50, "video": 50}
+    with pytest.raises(predict.PredictError, match=f"{silent}: the model needs audio but"):
+        predict.predict_file({"audio": silent, "video": silent}, files["keras"], tmp_path / "x")
+    with pytest.raises(predict.PredictError, match=r"--video_media=\S+none\.mp4: no such file"):
+        predict.predict_file({"audio": wav, "video": tmp_path / "none.mp4"}, files["keras"], "x")
+    with pytest.raises(predict.PredictError, match="the model needs video: give --video_media"):
+        predict.predict_file({"audio": wav}, files["keras"], tmp_path / "x.csv")
+    with pytest.raises(predict.PredictError, match="give --media .one file. or --audio_media"):
+        predict.media_sources(media=muxed, audio=wav)
 
 
 def test_wav_with_audio_models(files, tmp_path):

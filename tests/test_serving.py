@@ -148,6 +148,9 @@ def test_visual_model_from_mp4_face_crops(served):
     assert_same(result, expected)
     short = call(served, "visual", "rest", served["video"], face_mode="centre", max_frames=3)
     assert short["valence"].shape == (3,)
+    # The video given as a source of its own (recorded apart from the audio).
+    apart = call(served, "visual", "grpc", {"video": served["video"]}, face_mode="centre")
+    assert_same(apart, expected)
 
 
 def test_versions_and_server_errors_reach_the_client(served):

@@ -64,7 +64,9 @@ class MediaFrames:
 
 
 def read_media(path, modality, face_mode=schema.DEFAULT_FACE_MODE, max_frames=None):
-    """Reads the frames a ``modality`` model needs from a media file.
+    """Reads the frames a ``modality`` model needs from a media file, or from an audio
+    file and a video file recorded apart (``path`` a dict ``{"audio": ..., "video":
+    ...}``), with the reader of ``bin/predict.py``.
 
     For ``multimodal`` both streams are cut to the shorter one.
 
@@ -72,38 +74,28 @@ def read_media(path, modality, face_mode=schema.DEFAULT_FACE_MODE, max_frames=No
         ServingClientError: bad arguments, or a file too short for one frame.
         tfrecords_tools.media.MediaError: missing or unreadable file, no such stream.
     """
-    from tfrecords_tools import faces, media
+    from e2e_emotion.predict import PredictError, check_media_path, read_inputs
 
-    path = os.fspath(path)
     if modality not in MODALITIES:
         raise ServingClientError(f"--modality={modality!r}: expected one of {MODALITIES}")
     if max_frames is not None and max_frames < 1:
         raise ServingClientError(f"--max_frames={max_frames}: expected >= 1")
-    if not os.path.isfile(path):
-        raise ServingClientError(f"--media={path}: no such file")
-    frames = MediaFrames(path)
-    if modality in ("audio", "multimodal"):
-        samples = media.read_audio(path)
-        count = len(samples) // schema.FRAME_LENGTH
-        if max_frames is not None:
-            count = min(count, max_frames)
-        if count == 0:
-            raise ServingClientError(
-                f"--media={path}: audio shorter than one {schema.FRAME_LENGTH}-sample frame"
-            )
-        frames.audio = samples[: count * schema.FRAME_LENGTH].reshape(count, schema.FRAME_LENGTH)
-    if modality in ("visual", "multimodal"):
-        cropper = faces.FaceCropper(size=schema.IMAGE_SIZE, mode=face_mode, blank_missing=True)
-        crops = [
-            cropper.crop(image) for _, image in media.iter_video_frames(path, max_steps=max_frames)
-        ]
-        if not crops:
-            raise ServingClientError(f"--media={path}: no video frames decoded")
-        frames.video = np.stack(crops)
-    if frames.audio is not None and frames.video is not None:
-        count = min(len(frames.audio), len(frames.video))
-        frames.audio, frames.video = frames.audio[:count], frames.video[:count]
-    return frames
+    needs = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
+    if isinstance(path, dict):
+        path = {name: os.fspath(value) for name, value in path.items()}
+        flags = {name: f"--{name}_media" for name in path}
+    else:
+        path = os.fspath(path)
+    try:
+        for name, value in path.items() if isinstance(path, dict) else [("", path)]:
+            check_media_path(value, flags[name] if name else "--media")
+        inputs, _ = read_inputs(
+            path, needs[modality], face_mode, schema.IMAGE_SIZE, max_frames=max_frames
+        )
+    except PredictError as error:
+        raise ServingClientError(str(error)) from None
+    shown = path.get("video") or path.get("audio") if isinstance(path, dict) else path
+    return MediaFrames(shown, inputs.get("audio"), inputs.get("video"))
 
 
 def tensor_inputs(frames):
@@ -163,7 +155,7 @@ def build_inputs(
             raise ServingClientError(
                 f"--signature=wav is only exported for audio models, not {modality!r}"
             )
-        return wav_inputs(path)
+        return wav_inputs(path.get("audio") if isinstance(path, dict) else path)
     if modality is None:
         raise ServingClientError("the model's modality is needed to read the media (--modality)")
     frames = read_media(path, modality, face_mode, max_frames)
@@ -394,7 +386,8 @@ def predict_media(
     """Reads ``media``, sends one predict request, returns per-frame predictions.
 
     Args:
-        media: WAV/MP4 file (audio models: its audio; visual models: its video frames).
+        media: WAV/MP4 file (audio models: its audio; visual models: its video frames),
+            or ``{"audio": path, "video": path}`` for streams recorded apart.
         model_name, version: the served model (latest version when ``version`` is None).
         protocol: ``"rest"`` or ``"grpc"``; ``port`` is the REST or gRPC port.
         signature: ``serving_default``, ``wav`` or ``examples``.
