@@ -20,16 +20,25 @@ from keras import ops
 EPSILON = 1e-8
 
 
-def concordance_correlation(y_true, y_pred, sample_weight=None, epsilon=EPSILON):
+def _local(values):
+    return values
+
+
+def concordance_correlation(y_true, y_pred, sample_weight=None, epsilon=EPSILON, all_reduce=None):
     """CCC per dimension over all leading axes.
 
     Args:
         y_true, y_pred: ``[..., D]`` (typically ``[batch, time, 2]``).
         sample_weight: optional ``[...]`` (e.g. ``[batch, time]``) non-negative weights.
+        all_reduce: None, or a function summing a list of tensors over the replicas of a
+            distributed batch (``e2e_emotion.training.distributed_loss``): the counts
+            and sums are summed first (the global means), then the second moments about
+            those means, so every replica gets the CCC of the whole batch.
 
     Returns:
         ``[D]`` CCC of each dimension.
     """
+    reduce = all_reduce or _local
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     dtype = y_pred.dtype
@@ -41,13 +50,14 @@ def concordance_correlation(y_true, y_pred, sample_weight=None, epsilon=EPSILON)
         w = ops.ones_like(x[:, :1])
     else:
         w = ops.reshape(ops.cast(sample_weight, dtype), (-1, 1))
-    total = ops.maximum(ops.sum(w), epsilon)
-    mean_x = ops.sum(w * x, axis=0) / total
-    mean_y = ops.sum(w * y, axis=0) / total
+    total, sum_x, sum_y = reduce([ops.sum(w), ops.sum(w * x, axis=0), ops.sum(w * y, axis=0)])
+    total = ops.maximum(total, epsilon)
+    mean_x, mean_y = sum_x / total, sum_y / total
     dx, dy = x - mean_x, y - mean_y
-    var_x = ops.sum(w * dx * dx, axis=0) / total
-    var_y = ops.sum(w * dy * dy, axis=0) / total
-    cov = ops.sum(w * dx * dy, axis=0) / total
+    sxx, syy, sxy = reduce(
+        [ops.sum(w * dx * dx, axis=0), ops.sum(w * dy * dy, axis=0), ops.sum(w * dx * dy, axis=0)]
+    )
+    var_x, var_y, cov = sxx / total, syy / total, sxy / total
     return 2.0 * cov / (var_x + var_y + ops.square(mean_x - mean_y) + epsilon)
 
 

@@ -76,12 +76,29 @@ def _moments(x, y):
 
 
 # Each score from the moments (one pass over the data serves all of them).
-def _ccc_of(moments):
+def ccc_of_moments(moments) -> float:
+    """The CCC of ``(mean_x, mean_y, var_x, var_y, cov)`` (population moments): the one
+    NumPy form every report and the trainer's scores use. 0.0 when the denominator is 0
+    (both series constant and equal)."""
     mean_x, mean_y, var_x, var_y, cov = moments
     denominator = var_x + var_y + (mean_x - mean_y) ** 2
     if denominator <= 0.0:
         return 0.0
     return float(2.0 * cov / denominator)
+
+
+def moments_of_sums(count, sum_x, sum_y, sum_xx, sum_yy, sum_xy):
+    """``(mean_x, mean_y, var_x, var_y, cov)`` from (weighted) sums, which add up over
+    batches and replicas."""
+    count = max(float(count), 1e-12)
+    mean_x, mean_y = sum_x / count, sum_y / count
+    return (
+        mean_x,
+        mean_y,
+        sum_xx / count - mean_x * mean_x,
+        sum_yy / count - mean_y * mean_y,
+        sum_xy / count - mean_x * mean_y,
+    )
 
 
 def _pearson_of(moments):
@@ -108,7 +125,7 @@ def ccc(x, y) -> float:
     equal) the CCC is undefined; 0.0 is returned, the value of "no agreement beyond
     chance", so a degenerate recording never turns a report into NaN.
     """
-    return _ccc_of(_moments(*_pair(x, y, "ccc")))
+    return ccc_of_moments(_moments(*_pair(x, y, "ccc")))
 
 
 def pearson(x, y) -> float:
@@ -242,7 +259,7 @@ def best_delay(
             moments = _moments(x[: size - delay], y[delay:])
         else:
             moments = _moments(x[-delay:], y[: size + delay])
-        value = _ccc_of(moments)
+        value = ccc_of_moments(moments)
         if value > best_ccc + 1e-12:  # strict: the smaller delay wins a tie
             best_frames, best_ccc = delay, value
     return {
@@ -286,7 +303,7 @@ def _dimension_scores(predictions, labels, names):
         x, y = predictions[:, index], labels[:, index]
         moments = _moments(x, y)
         result[name] = {
-            "ccc": _ccc_of(moments),
+            "ccc": ccc_of_moments(moments),
             "pearson": _pearson_of(moments),
             "rmse": rmse(x, y),
             "bias": float(moments[0] - moments[1]),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from e2e_emotion.losses import EPSILON
+from e2e_emotion.losses import EPSILON, concordance_correlation
 
 
 def _all_reduce_sum(values):
@@ -35,29 +35,7 @@ def global_ccc(y_true, y_pred, weights=None, epsilon=EPSILON):
     """
     y_pred = tf.cast(y_pred, tf.float32)
     y_true = tf.cast(y_true, tf.float32)
-    dims = y_pred.shape[-1]
-    x = tf.reshape(y_pred, [-1, dims])
-    y = tf.reshape(y_true, [-1, dims])
-    w = (
-        tf.ones_like(x[:, :1])
-        if weights is None
-        else tf.reshape(tf.cast(weights, x.dtype), [-1, 1])
-    )
-    count, sum_x, sum_y = _all_reduce_sum(
-        [tf.reduce_sum(w), tf.reduce_sum(w * x, axis=0), tf.reduce_sum(w * y, axis=0)]
-    )
-    count = tf.maximum(count, epsilon)
-    mean_x, mean_y = sum_x / count, sum_y / count
-    dx, dy = x - mean_x, y - mean_y
-    sxx, syy, sxy = _all_reduce_sum(
-        [
-            tf.reduce_sum(w * dx * dx, axis=0),
-            tf.reduce_sum(w * dy * dy, axis=0),
-            tf.reduce_sum(w * dx * dy, axis=0),
-        ]
-    )
-    var_x, var_y, cov = sxx / count, syy / count, sxy / count
-    return 2.0 * cov / (var_x + var_y + tf.square(mean_x - mean_y) + epsilon)
+    return concordance_correlation(y_true, y_pred, weights, epsilon, all_reduce=_all_reduce_sum)
 
 
 def global_ccc_loss(y_true, y_pred, weights=None):

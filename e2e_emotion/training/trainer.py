@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
+from e2e_emotion.evaluation.scores import ccc, ccc_of_moments, moments_of_sums
 from e2e_emotion.files import LockedError, atomic_path, directory_lock
 from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
 from e2e_emotion.models.emotion_model import level_setting
@@ -311,19 +312,18 @@ def ccc_moments(labels, predictions, weights):
     )
 
 
+def _scores(values):
+    return {
+        "ccc_arousal": float(values[0]),
+        "ccc_valence": float(values[1]),
+        "ccc_mean": float(np.mean(values)),
+    }
+
+
 def ccc_from_moments(moments):
     """``{"ccc_arousal", "ccc_valence", "ccc_mean"}`` of summed ``ccc_moments``."""
-    count, sx, sy, sxx, syy, sxy = np.asarray(moments, np.float64)
-    count = np.maximum(count, 1e-12)
-    mx, my = sx / count, sy / count
-    vx, vy = sxx / count - mx * mx, syy / count - my * my
-    cov = sxy / count - mx * my
-    ccc = 2 * cov / np.maximum(vx + vy + (mx - my) ** 2, 1e-12)
-    return {
-        "ccc_arousal": float(ccc[0]),
-        "ccc_valence": float(ccc[1]),
-        "ccc_mean": float(np.mean(ccc)),
-    }
+    sums = np.asarray(moments, np.float64)
+    return _scores([ccc_of_moments(moments_of_sums(*sums[:, d])) for d in range(sums.shape[1])])
 
 
 def make_strategy(name):
@@ -395,8 +395,12 @@ def _comparable(config_json):
         sequence = dataclasses.asdict(SequenceConfig(**sequence))
     sequence.pop("seed", None)
     values["sequence"] = json.loads(json.dumps(sequence, default=_json_default))
+    # The warm-up and the total steps shape the cosine curve only; a constant rate
+    # continues the same whatever they say.
     cosine = values["lr_schedule"] == "cosine"
     values["steps"] = config_json.get("steps", defaults["steps"]) if cosine else None
+    if not cosine:
+        values["warmup_steps"] = None
     return values
 
 
@@ -501,10 +505,8 @@ def _initialise_from(model, source, path, network_name):
 
 
 def _ccc_of_arrays(x, y):
-    """CCC per dimension over every frame at once (as the evaluation report's overall)."""
-    moments = [np.full(x.shape[1], len(x)), x.sum(0), y.sum(0)]
-    moments += [(x * x).sum(0), (y * y).sum(0), (x * y).sum(0)]
-    return ccc_from_moments(np.stack(moments))
+    """CCC per dimension over every frame at once (the evaluation report's overall)."""
+    return _scores([ccc(x[:, d], y[:, d]) for d in range(x.shape[1])])
 
 
 def _describe_blend(audio_weight):
