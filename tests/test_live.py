@@ -406,7 +406,7 @@ CHROMIUM_FLAGS = [
 
 def _chromium(tmp_path, *arguments):
     chromium = shutil.which("chromium")
-    assert chromium, "Chromium is installed by the README's test command (apt-get install chromium)"
+    assert chromium, "Chromium is installed by the test command, .ci/test"
     profile = tmp_path / f"profile_{len(list(tmp_path.iterdir()))}"
     result = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],

@@ -1,6 +1,6 @@
 """Corpus readers: find the recordings (media + labels) of a corpus on disk.
 
-Three layouts (README, "From recordings to TFRecords"):
+Three layouts (docs/data.md):
 
 * :func:`read_avec2016`: the AVEC 2016 release of RECOLA (``recordings_audio/train_1.wav``,
   ``recordings_video/train_1.mp4``, ``ratings_gold_standard/arousal/train_1.arff``).

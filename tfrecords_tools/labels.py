@@ -1,6 +1,6 @@
 """Continuous arousal / valence label files: readers, writer and resampling.
 
-Two on-disk formats are supported (README, "From recordings to TFRecords"):
+Two on-disk formats are supported (docs/data.md):
 
 * AVEC 2016 gold standard ARFF (``ratings_gold_standard/{arousal,valence}/train_1.arff``)::
 

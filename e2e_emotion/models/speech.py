@@ -77,7 +77,7 @@ class SpeechNetwork(keras.Model):
         channel_pool_size: max-pool over channels after the second convolution (10).
         input_dropout: dropout rate on the raw waveform. Default 0: before max-pooling it
             makes the features differ between training and inference (the train split
-            scored 0.2-0.3 mean CCC lower in inference mode at 0.8, see the README);
+            scored 0.2-0.3 mean CCC lower in inference mode at 0.8, see docs/results.md);
             the authors' code uses 0.5.
         conv2_method: how the `paper` preset's long second convolution is computed:
             ``"fft"``, ``"direct"`` or ``"auto"`` (FFT from ``FFT_MIN_KERNEL`` taps on).

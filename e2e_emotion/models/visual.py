@@ -25,7 +25,7 @@ BN_EPSILON = 1.001e-5
 # BatchNorm moving-average momentum. Keras' 0.99 lags the weights of a network trained from
 # scratch: after 100 steps a small ResNet scored valence CCC 0.83 on its training batches in
 # training mode but 0.46 on the same recordings in inference mode (dev 0.40); with 0.9
-# (PyTorch's default, 0.1 in its convention) 0.83 / 0.93 (dev 0.90). See the README.
+# (PyTorch's default, 0.1 in its convention) 0.83 / 0.93 (dev 0.90). See docs/results.md.
 BN_MOMENTUM = 0.9
 
 

@@ -124,8 +124,8 @@ class TrainConfig:
         jit_compile: compile the training step with XLA; ``None`` (default): XLA for the
             audio model with the default strategy (measured 9-20% faster, same weights),
             none for models with the ResNet (the visual and multimodal models trained 1.3-1.6x
-            faster without it) and none under Mirrored/MultiWorker strategies (README,
-            "Performance").
+            faster without it) and none under Mirrored/MultiWorker strategies
+            (docs/performance.md).
         mixed_precision: build the model with the ``mixed_bfloat16`` policy (the
             predictions and the CCC loss stay float32).
         lr_schedule: ``constant`` or ``cosine`` (linear warm-up over ``warmup_steps``,
