@@ -64,9 +64,9 @@ class StreamModel:
         self._speech = None  # the paper preset's IncrementalSpeech
         saved_model = None
         if os.path.isdir(path):
-            from e2e_emotion.predict import _saved_model_dir
+            from e2e_emotion.predict import saved_model_dir
 
-            saved_model = _saved_model_dir(path)
+            saved_model = saved_model_dir(path)
         if path.endswith(".tflite"):
             self._init_tflite(path, num_threads)
         elif saved_model is not None:

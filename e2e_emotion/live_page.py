@@ -82,7 +82,7 @@ class LivePage:
                 f"--serve: cannot listen on {self.host}:{self.port} ({error})"
             ) from None
         if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]
+            self.port = self._runner.addresses[0][1]  # the port the system chose
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         return self.url

@@ -235,7 +235,7 @@ class _TFLitePredictor(_Predictor):
         return self.model.predict(inputs, reset_every=self.window)
 
 
-def _saved_model_dir(path):
+def saved_model_dir(path):
     """``path`` if it holds saved_model.pb, else its highest numbered version, else None."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
@@ -275,7 +275,7 @@ def load_predictor(model_path, sequence_length=150):
     if model_path.endswith(".tflite"):
         return _TFLitePredictor(model_path, sequence_length)
     if os.path.isdir(model_path):
-        saved_model = _saved_model_dir(model_path)
+        saved_model = saved_model_dir(model_path)
         if saved_model is not None:
             return _SavedModelPredictor(saved_model, sequence_length)
     return _KerasPredictor(model_path, sequence_length)

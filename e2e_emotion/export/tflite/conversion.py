@@ -18,7 +18,7 @@ from e2e_emotion.export.tflite.base import (
     tflite_ops,
 )
 from e2e_emotion.export.tflite.parity import check_on_records, check_parity, read_check_split
-from e2e_emotion.export.tflite.twins import _check_streamable, sequence_function, stream_function
+from e2e_emotion.export.tflite.twins import check_streamable, sequence_function, stream_function
 from e2e_emotion.files import atomic_path
 
 
@@ -123,7 +123,7 @@ def convert(
     if not kinds or not variants:
         raise TFLiteExportError("give at least one kind and one variant")
     if "stream" in kinds:
-        _check_streamable(model)
+        check_streamable(model)
     log = log or (lambda message: None)
     held_out = read_check_split(check_records, check_split) if check_records else None
     try:

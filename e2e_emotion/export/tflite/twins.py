@@ -127,7 +127,9 @@ def sequence_function(model, sequence_length):
     return _trace(model, forward, specs)
 
 
-def _check_streamable(model):
+def check_streamable(model):
+    """Raises TFLiteExportError unless ``model`` can run frame by frame (its features
+    of a frame depend on that frame only)."""
     speech = getattr(model, "speech_network", None)
     if speech is not None and speech.preset == "paper":
         raise TFLiteExportError(
@@ -183,7 +185,7 @@ def stream_function(model):
     Raises:
         TFLiteExportError: the ``paper`` speech preset (not frame-local).
     """
-    _check_streamable(model)
+    check_streamable(model)
     lstms = recurrent_cells(model)
     dense = model.get_layer("predictions")
     specs = {
