@@ -588,6 +588,9 @@ def run(
         sleep=sleep,
     )
     waiting = {}  # frames whose prediction waits for look-ahead
+    shown = " + ".join(source.values()) if isinstance(source, dict) else os.fspath(source)
+    if page is not None:
+        page.set_source(shown)
 
     def report(results, ready):
         for index, arousal, valence in results:
@@ -611,7 +614,6 @@ def run(
         interrupted = True
     finally:
         frames.close()
-    shown = " + ".join(source.values()) if isinstance(source, dict) else os.fspath(source)
     if count == 0 and not interrupted:
         raise LiveError(f"{shown}: the stream ended before one 40 ms frame")
     seconds = clock() - started

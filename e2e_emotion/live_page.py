@@ -104,6 +104,11 @@ class LivePage:
                 self._crop = jpeg
         self._send("frame", row)
 
+    def set_source(self, text):
+        """What the stream reads (one source, or the audio and the video sources)."""
+        with self._lock:
+            self._status["source"] = text
+
     def end(self, summary=None):
         """The stream ended: pages are told (they keep the curves); the page stays up."""
         with self._lock:
@@ -216,6 +221,7 @@ td { padding: 2px 10px 2px 0; }
   <div><img id="face" alt="face crop">
     <table>
       <tr><td>status</td><td id="status">connecting</td></tr>
+      <tr><td>source</td><td id="source">-</td></tr>
       <tr><td>frames</td><td id="frames">0</td></tr>
       <tr><td>time</td><td id="time">-</td></tr>
       <tr><td class="arousal">arousal</td><td id="arousal">-</td></tr>
@@ -275,6 +281,9 @@ function show() {
   drawCurves(); drawPlane();
 }
 function later() { if (!pending) { pending = true; setTimeout(show, 100); } }
+fetch("status.json").then((r) => r.json()).then((s) => {
+  if (s.source) $("source").textContent = s.source;
+});
 const events = new EventSource("events");
 events.addEventListener("history", (e) => {
   rows = []; frames = 0; dropped = 0;

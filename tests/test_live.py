@@ -364,6 +364,10 @@ def test_page_serves_the_page_events_face_and_status(files):
             "ended": False,
             "latency_ms": 1.5,
         }
+        # The sources it reads (the audio and the video apart, here) are on the page.
+        page.set_source("a.wav + v.mp4")
+        assert json.loads(_get(url + "status.json")[2])["source"] == "a.wav + v.mp4"
+        assert b'<td id="source">' in _get(url)[2]
         page.end({"frames": 3})
         (history, got), (end, status) = _events(url + "events", 2)
         assert (history, end) == ("history", "end")
