@@ -22,16 +22,27 @@ FEATURE_CHUNK = 150
 
 
 def inference_functions(model):
-    """``{"window": f(inputs), "features": f(inputs), "head": f(features)}`` for ``model``."""
+    """``{"window": f(inputs), "features": f(inputs), "head": f(features), "head_part":
+    f(features, states) -> (outputs, states)}`` for ``model``."""
     if model not in _FUNCTIONS:
 
         def traced(function):
             return tf.function(function, reduce_retracing=True)
 
+        def head_part(features, states):
+            # The recurrent layers' own loops, each from the given state (the one the
+            # previous part ended in), returning the state they end in.
+            x, ended = features, []
+            for layer, state in zip(model.recurrent_layers, states, strict=True):
+                _, x, state = layer.inner_loop(x, list(state), None, training=False)
+                ended.append(list(state))
+            return model.get_layer("predictions")(x, training=False), ended
+
         _FUNCTIONS[model] = {
             "window": traced(lambda inputs: model(inputs, training=False)),
             "features": traced(lambda inputs: model.frame_features(inputs, training=False)),
             "head": traced(lambda x: model.recurrent_outputs(x, training=False)),
+            "head_part": traced(head_part),
         }
     return _FUNCTIONS[model]
 
@@ -67,14 +78,16 @@ def streams_features(model):
 def predict_recording_chunks(model, parts):
     """``[n, 2]`` predictions of one whole recording given as consecutive chunks of
     checked frames (an iterator of ``{name: [m, ...]}``, read from a file as it goes):
-    the features of each chunk are computed when it arrives (the level normaliser's
-    state carried from chunk to chunk), then the recurrent head runs once over them all.
-    Only the features of the recording are held, not its frames. Needs
-    ``streams_features(model)``."""
+    each chunk goes through the feature networks (the level normaliser's state carried
+    from chunk to chunk) and the recurrent head (its LSTM states carried), so the
+    predictions are those of the model over the whole recording at once while memory
+    holds one chunk, whatever the recording's length. Needs ``streams_features(model)``.
+    """
     functions = inference_functions(model)
     levelled = model.level_normalization is not None
     power, seen = 0.0, 0  # the level normaliser's state: frame power summed, frames
-    features = []
+    states = None
+    outputs = []
     for part in parts:
         inputs = {name: to_float(value)[np.newaxis] for name, value in part.items()}
         if levelled:
@@ -82,8 +95,11 @@ def predict_recording_chunks(model, parts):
             audio = np.asarray(part["audio"], np.float64)
             power += float(np.sum(np.mean(np.square(audio), axis=-1)))
             seen += len(audio)
-        features.append(functions["features"](inputs)[0].numpy())
-    if not features:
+        features = functions["features"](inputs)
+        if states is None:
+            states = [layer.get_initial_state(1) for layer in model.recurrent_layers]
+        predictions, states = functions["head_part"](features, states)
+        outputs.append(np.asarray(predictions[0], np.float32))
+    if not outputs:
         raise ValueError("no frames to predict")
-    whole = np.concatenate(features)[np.newaxis]
-    return np.asarray(functions["head"](whole)[0], np.float32)
+    return np.concatenate(outputs)
