@@ -143,3 +143,18 @@ def copy_streams(source, target, audio=None):
             frame.sample_rate, frame.pts = 16000, 0
             out.mux(sound.encode(frame))
             out.mux(sound.encode(None))
+
+
+def recorded_apart(mp4, directory):
+    """``(wav, silent_mp4, muxed_mkv)`` of ``mp4``'s recording: its audio as a 16 kHz WAV,
+    its pictures without sound, and both in one file (the same PCM samples and the same
+    video packets), to compare separate sources with one muxed file."""
+    from tfrecords_tools import media
+
+    samples = media.read_audio(mp4, 16000)
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    wav, silent, muxed = (Path(directory) / name for name in ("a.wav", "v.mp4", "av.mkv"))
+    media.write_wav(wav, pcm, 16000)
+    copy_streams(mp4, silent)
+    copy_streams(mp4, muxed, audio=pcm)
+    return wav, silent, muxed

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, copy_streams, lively
+from conftest import TINY, lively, recorded_apart
 
 import e2e_emotion
 from e2e_emotion import predict
@@ -168,12 +168,7 @@ def test_media_is_read_in_parts_as_the_model_takes_them(files):
 def test_audio_and_video_recorded_apart_equal_the_muxed_file(files, tmp_path, window):
     """A WAV and a silent MP4 (the AVEC 2016 layout) give the predictions of the same
     recording muxed into one file; a known A/V delay shifts the audio."""
-    samples = media.read_audio(files["mp4"], 16000)
-    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    wav, silent, muxed = tmp_path / "a.wav", tmp_path / "v.mp4", tmp_path / "av.mkv"
-    media.write_wav(wav, pcm, 16000)
-    copy_streams(files["mp4"], silent)
-    copy_streams(files["mp4"], muxed, audio=pcm)
+    wav, silent, muxed = recorded_apart(files["mp4"], tmp_path)
     assert not media.probe(str(silent)).has_audio
     one = predict.predict_file(muxed, files["keras"], tmp_path / "one.csv", None, "centre", window)
     apart = {"audio": wav, "video": silent}
