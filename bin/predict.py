@@ -49,8 +49,6 @@ def main(argv):
 
     try:
         sources = predict.media_sources(FLAGS.media, FLAGS.audio_media, FLAGS.video_media)
-        if FLAGS.media is not None:
-            sources = FLAGS.media
         summary = predict.predict_file(
             sources,
             FLAGS.model,

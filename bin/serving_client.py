@@ -66,7 +66,7 @@ def main(argv):
         media = media_sources(FLAGS.media, FLAGS.audio_media, FLAGS.video_media)
         text = client_command(
             output_csv=FLAGS.output_csv,
-            media=FLAGS.media or media,
+            media=media,
             model_name=FLAGS.model_name,
             protocol=FLAGS.protocol,
             host=FLAGS.host,

@@ -330,7 +330,7 @@ def iter_frames(
         max_frames: stop after this many frames (None: the end of the stream).
         clock, sleep: the monotonic clock and the wait (tests may replace them).
     """
-    from tfrecords_tools import faces, media
+    from tfrecords_tools import media
 
     if face_mode not in FACE_MODES:
         raise LiveError(f"face_mode must be one of {FACE_MODES}, got {face_mode!r}")
@@ -365,21 +365,28 @@ def iter_frames(
             resampler = media.MonoResampler(SAMPLE_RATE)
         if "video" in needs:
             streams.append(video_stream)
-            video_stream.thread_type = "AUTO"
-            rate = video_stream.average_rate or video_stream.guessed_rate
-            start = video_stream.start_time
-            start = float(start * video_stream.time_base) if start else 0.0
-            steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
-            cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
+            steps, cropper = _video_reader(video_stream, face_mode, image_size)
         pacing = _Pacing(realtime, max_lag, max_frames, clock, sleep)
         yield from _frames(container, streams, (resampler, steps, cropper), pacing, source)
     finally:
         container.close()
 
 
+def _video_reader(stream, face_mode, image_size):
+    """``(steps, cropper)`` of a video ``stream``: its frames on the 40 ms grid from its own
+    start, and the face cropper."""
+    from tfrecords_tools import faces, media
+
+    stream.thread_type = "AUTO"
+    rate = stream.average_rate or stream.guessed_rate
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
+    return steps, faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
+
+
 def _iter_frames_apart(sources, face_mode, image_size, pacing, timeout):
     """``iter_frames`` for an audio source and a video source recorded apart."""
-    from tfrecords_tools import faces, media
+    from tfrecords_tools import media
 
     readers = {}
     try:
@@ -393,12 +400,7 @@ def _iter_frames_apart(sources, face_mode, image_size, pacing, timeout):
         if "audio" in readers:
             resampler = media.MonoResampler(SAMPLE_RATE)
         if "video" in readers:
-            stream = readers["video"][2]
-            stream.thread_type = "AUTO"
-            rate = stream.average_rate or stream.guessed_rate
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-            steps = media.VideoSteps(FRAME_SECONDS, start, float(1 / rate) if rate else None)
-            cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
+            steps, cropper = _video_reader(readers["video"][2], face_mode, image_size)
         yield from _frames_apart(readers, (resampler, steps, cropper), _Pacing(*pacing))
     finally:
         for _, container, _ in readers.values():

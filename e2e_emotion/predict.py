@@ -51,6 +51,7 @@ __all__ = [
     "load_predictor",
     "predict_file",
     "iter_inputs",
+    "checked_media",
     "media_sources",
     "read_inputs",
     "user_errors",
@@ -314,12 +315,13 @@ def read_inputs(
 
 
 def media_sources(media=None, audio=None, video=None):
-    """``{"audio": path, "video": path}`` from one muxed file (``media``) or separate
-    audio and video files (either may be None when the model does not need it)."""
+    """The media of ``--media`` (one muxed file: its path) or of ``--audio_media`` /
+    ``--video_media`` (files recorded apart: ``{"audio": path, "video": path}``, either
+    may be missing when the model does not need it)."""
     if media is not None and (audio is not None or video is not None):
         raise PredictError("give --media (one file) or --audio_media / --video_media, not both")
     if media is not None:
-        return {"audio": os.fspath(media), "video": os.fspath(media)}
+        return os.fspath(media)
     if audio is None and video is None:
         raise PredictError("give --media, or --audio_media and/or --video_media")
     return {name: os.fspath(path) for name, path in (("audio", audio), ("video", video)) if path}
@@ -449,6 +451,19 @@ def iter_inputs(
 # ---------------------------------------------------------------------------- outputs
 
 
+def checked_media(media):
+    """``media`` (a path, or the dict of :func:`media_sources`) with its paths as strings,
+    each checked by :func:`check_media_path` under the flag that gave it."""
+    if isinstance(media, dict):
+        media = {name: os.fspath(path) for name, path in media.items()}
+        for name, path in media.items():
+            check_media_path(path, f"--{name}_media")
+        return media
+    media = os.fspath(media)
+    check_media_path(media)
+    return media
+
+
 def check_media_path(path, flag="--media"):
     """Raises PredictError unless ``path`` is a readable local media file (a directory, a
     URL or a missing file each named as such)."""
@@ -532,15 +547,9 @@ def predict_file(
         PredictError, tfrecords_tools.media.MediaError: see ``user_errors``.
     """
     output_csv = os.fspath(output_csv)
-    if isinstance(media_path, dict):
-        media_path = {name: os.fspath(path) for name, path in media_path.items()}
-        for name, path in media_path.items():
-            check_media_path(path, f"--{name}_media")
-        shown = " + ".join(os.path.basename(path) for path in media_path.values())
-    else:
-        media_path = os.fspath(media_path)
-        check_media_path(media_path)
-        shown = os.path.basename(media_path)
+    media_path = checked_media(media_path)
+    paths = media_path.values() if isinstance(media_path, dict) else [media_path]
+    shown = " + ".join(os.path.basename(path) for path in paths)
     predictor = load_predictor(model_path, sequence_length)
     info = {}
     parts = iter_inputs(

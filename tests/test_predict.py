@@ -172,6 +172,7 @@ def test_audio_and_video_recorded_apart_equal_the_muxed_file(files, tmp_path, wi
     assert not media.probe(str(silent)).has_audio
     one = predict.predict_file(muxed, files["keras"], tmp_path / "one.csv", None, "centre", window)
     apart = {"audio": wav, "video": silent}
+    apart_strings = {"audio": str(wav), "video": str(silent)}
     two = predict.predict_file(apart, files["keras"], tmp_path / "two.csv", None, "centre", window)
     assert one["frames"] == two["frames"] == 50
     assert two["media"] == {"audio": str(wav), "video": str(silent)}
@@ -190,6 +191,8 @@ def test_audio_and_video_recorded_apart_equal_the_muxed_file(files, tmp_path, wi
         predict.predict_file({"audio": wav}, files["keras"], tmp_path / "x.csv")
     with pytest.raises(predict.PredictError, match="give --media .one file. or --audio_media"):
         predict.media_sources(media=muxed, audio=wav)
+    assert predict.media_sources(media=muxed) == str(muxed)
+    assert predict.media_sources(audio=wav, video=silent) == apart_strings
 
 
 def test_wav_with_audio_models(files, tmp_path):

@@ -74,21 +74,15 @@ def read_media(path, modality, face_mode=schema.DEFAULT_FACE_MODE, max_frames=No
         ServingClientError: bad arguments, or a file too short for one frame.
         tfrecords_tools.media.MediaError: missing or unreadable file, no such stream.
     """
-    from e2e_emotion.predict import PredictError, check_media_path, read_inputs
+    from e2e_emotion.predict import PredictError, checked_media, read_inputs
 
     if modality not in MODALITIES:
         raise ServingClientError(f"--modality={modality!r}: expected one of {MODALITIES}")
     if max_frames is not None and max_frames < 1:
         raise ServingClientError(f"--max_frames={max_frames}: expected >= 1")
     needs = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
-    if isinstance(path, dict):
-        path = {name: os.fspath(value) for name, value in path.items()}
-        flags = {name: f"--{name}_media" for name in path}
-    else:
-        path = os.fspath(path)
     try:
-        for name, value in path.items() if isinstance(path, dict) else [("", path)]:
-            check_media_path(value, flags[name] if name else "--media")
+        path = checked_media(path)
         inputs, _ = read_inputs(
             path, needs[modality], face_mode, schema.IMAGE_SIZE, max_frames=max_frames
         )

@@ -390,10 +390,9 @@ def _comparable(config_json):
     for key in TRAJECTORY_KEYS:
         values[key] = config_json.get(key, defaults.get(key))
     sequence = dict(values["sequence"] or {})
-    sequence.pop("seed", None)  # the run's seed is compared on its own
     with contextlib.suppress(TypeError, ValueError):  # else compared as written
         sequence = dataclasses.asdict(SequenceConfig(**sequence))
-    sequence.pop("seed", None)
+    sequence.pop("seed", None)  # the run's seed is compared on its own
     values["sequence"] = json.loads(json.dumps(sequence, default=_json_default))
     # The warm-up and the total steps shape the cosine curve only; a constant rate
     # continues the same whatever they say.
