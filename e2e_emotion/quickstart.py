@@ -32,6 +32,8 @@ QUICK_MODALITIES = MODALITIES
 QUICK_RECIPE = "small"
 # Built-in corpus: recordings per split and their length.
 QUICK_CORPUS = {"num_train": 6, "num_dev": 3, "num_test": 3}
+# The results row of the multimodal model scored with its video removed.
+WITHOUT_VIDEO = "multimodal, no video"
 
 
 def _score_test_once(corpus):
@@ -95,15 +97,17 @@ def format_results(rows):
     def cell(number):
         return f"{number:>10.3f}" if number is not None else f"{'-':>10}"
 
+    width = max([11] + [len(row["model"]) + 1 for row in rows])
     header = (
-        f"{'model':<11}{'dimension':<10}{'dev':>10}{'test':>10}{'baseline':>10}{'baseline':>10}"
+        f"{'model':<{width}}{'dimension':<10}{'dev':>10}{'test':>10}{'baseline':>10}"
+        f"{'baseline':>10}"
     )
-    second = f"{'':<21}{'':>10}{'':>10}{'dev':>10}{'test':>10}"
+    second = f"{'':<{width + 10}}{'':>10}{'':>10}{'dev':>10}{'test':>10}"
     lines = ["raw CCC (no post-processing; models chosen on dev)", header, second]
     lines.append("-" * len(header))
     for row in rows:
         lines.append(
-            f"{row['model']:<11}{row['dimension']:<10}{cell(row['dev'])}{cell(row['test'])}"
+            f"{row['model']:<{width}}{row['dimension']:<10}{cell(row['dev'])}{cell(row['test'])}"
             f"{cell(row['baseline_dev'])}{cell(row['baseline_test'])}"
         )
     return "\n".join(lines)
@@ -210,6 +214,23 @@ def run_quickstart(
         report = evaluate_model(model_dir, records, output, eval_split="dev", test_split=test_split)
         reports[modality] = report
         rows.extend(_summary_rows(modality, report))
+        if modality == "multimodal" and settings["sequence"].get("video_dropout"):
+            # Trained to go on without a face: scored so too (the video removed).
+            output = os.path.join(model_dir, "evaluation_without_video")
+            print(f"[4/4] evaluating it with the video removed into {output}", flush=True)
+            report = evaluate_model(
+                model_dir,
+                records,
+                output,
+                eval_split="dev",
+                test_split=test_split,
+                postprocess=False,
+                baseline=False,
+                plots=False,
+                remove_streams=("video",),
+            )
+            reports[WITHOUT_VIDEO] = report
+            rows.extend(_summary_rows(WITHOUT_VIDEO, report))
     text = format_results(rows)
     with atomic_path(os.path.join(work_dir, "results.json")) as tmp, open(tmp, "w") as stream:
         json.dump({"rows": rows, "test_split": test_split}, stream, indent=2)

@@ -158,3 +158,9 @@ def recorded_apart(mp4, directory):
     copy_streams(mp4, silent)
     copy_streams(mp4, muxed, audio=pcm)
     return wav, silent, muxed
+
+
+def read_history(path):
+    """The rows of a model directory's ``logs/history.jsonl``."""
+    with open(path) as stream:
+        return [json.loads(line) for line in stream]

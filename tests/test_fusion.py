@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, lively, make_inputs
+from conftest import TINY, lively, make_inputs, read_history
 
 from e2e_emotion import build_model
 from e2e_emotion.data import RecordSource
@@ -342,3 +342,63 @@ def test_select_above_start_needs_the_late_fusion_start(small_records, tmp_path)
                 small_records, tmp_path / "a", *paths, init_head="random", select_above_start=True
             )
         )
+
+
+def test_video_dropout_chooses_on_the_scores_with_and_without_the_video(
+    small_records, tmp_path, capsys
+):
+    _, _, paths = _saved_unimodal(tmp_path)
+    config = _fusion_config(
+        small_records,
+        tmp_path / "fused",
+        *paths,
+        sequence={
+            "sequence_length": 25,
+            "hop": 25,
+            "batch_size": 2,
+            "shuffle_buffer": 8,
+            "video_dropout": 0.5,
+        },
+        steps=3,
+        eval_every=1,
+        checkpoint_every=3,
+        select_above_start=True,
+    )
+    trainer = Trainer(config)
+    assert trainer.selects_without_video
+    # Steps 0-3, with the video / without: step 1 is best with the video, step 3 falls
+    # below the start's valence, step 2 is best on the mean of the two.
+    with_video = iter([(0.80, 0.80), (0.90, 0.85), (0.85, 0.82), (0.99, 0.70)])
+    without_video = iter([(0.30, 0.00), (0.40, 0.05), (0.75, 0.10), (0.90, 0.20)])
+    calls = []
+
+    def evaluate(split=None, remove_streams=()):
+        calls.append((split, tuple(remove_streams)))
+        return _scores(*next(without_video if remove_streams else with_video))
+
+    trainer.evaluate = evaluate
+    trainer.train()
+    assert calls == [(None, ()), (None, ("video",))] * 4
+    with open(tmp_path / "fused/best/scores.json") as stream:
+        best = json.load(stream)
+    assert best["step"] == 2
+    assert best["selection"] == pytest.approx((0.835 + 0.425) / 2)
+    assert best["without_video"]["ccc_arousal"] == pytest.approx(0.75)
+    rows = read_history(tmp_path / "fused/logs/history.jsonl")
+    assert [row["dev_without_video_ccc_arousal"] for row in rows] == [0.30, 0.40, 0.75, 0.90]
+    out = capsys.readouterr().out
+    assert "dev without video 0.750 / 0.100" in out
+    assert "final model = the best on dev (step 2, mean CCC 0.835, 0.425 without video)" in out
+
+
+def test_evaluation_with_the_video_removed_reads_black_crops(small_records, tmp_path):
+    audio, visual, paths = _saved_unimodal(tmp_path)
+    trainer = Trainer(_fusion_config(small_records, tmp_path / "fused", *paths))
+    assert not trainer.selects_without_video  # no video_dropout: one evaluation a step
+    # Arousal from the audio head alone does not depend on the video; valence from the
+    # visual head does.
+    set_late_fusion_head(trainer.model, audio, visual, [1.0, 0.0])
+    with_video = trainer.evaluate()
+    without_video = trainer.evaluate(remove_streams=("video",))
+    assert with_video["ccc_arousal"] == pytest.approx(without_video["ccc_arousal"], abs=1e-5)
+    assert abs(with_video["ccc_valence"] - without_video["ccc_valence"]) > 1e-3

@@ -15,10 +15,15 @@ def test_three_models_and_the_results_table(tmp_path, capsys):
     rows = result["rows"]
     assert [(r["model"], r["dimension"]) for r in rows] == [
         (model, dimension)
-        for model in ("audio", "visual", "multimodal")
+        for model in ("audio", "visual", "multimodal", "multimodal, no video")
         for dimension in ("arousal", "valence")
     ]
-    for row in rows:  # raw dev CCC of the model and of the baseline, all scored
+    # The multimodal model, trained with its video dropped, is also scored without it.
+    without = result["reports"]["multimodal, no video"]
+    assert without["removed_streams"] == ["video"]
+    assert rows[6]["dev"] == without["dev"]["overall"]["arousal"]["ccc"]
+    assert rows[6]["baseline_dev"] is None
+    for row in rows[:6]:  # raw dev CCC of the model and of the baseline, all scored
         for key in ("dev", "baseline_dev"):
             assert -1.0 <= row[key] <= 1.0, row
     # The table holds the reports' raw (not post-processed) numbers.

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import lively, write_records
+from conftest import lively, read_history, write_records
 
 from e2e_emotion import build_model
 from e2e_emotion.training import (
@@ -48,11 +48,6 @@ def audio_records(tmp_path_factory):
 def read_json(path):
     with open(path) as stream:
         return json.load(stream)
-
-
-def read_history(path):
-    with open(path) as stream:
-        return [json.loads(line) for line in stream]
 
 
 def two_cpu_strategy():

@@ -140,6 +140,11 @@ class TrainConfig:
         select_above_start: with ``init_head="late_fusion"``, a fine-tuned model is chosen
             only if its raw dev CCC is at least the start's (the late fusion, step 0) on
             every dimension: fine-tuning may not trade one dimension for the other.
+            A multimodal model trained with ``video_dropout`` is also scored with its
+            video removed at each evaluation, and the model kept is the one best on the
+            mean of the two ``select_on`` CCCs: it was trained to go on without a face,
+            so it is chosen for that too (the floor above applies to the scores with the
+            video).
         eval_context: ``recording`` (default): evaluations run the recurrent head over
             each whole recording, its state carried across windows; ``window``: every
             evaluation window starts from a zero state (``predict_split``).
@@ -681,19 +686,31 @@ class Trainer:
 
         return train_step
 
-    def evaluate(self, split=None):
-        """Dev (or ``split``) CCC per dimension of the current model: dict of floats."""
-        return _ccc_of_arrays(*self._split_arrays(split or self.config.eval_split))
+    def evaluate(self, split=None, remove_streams=()):
+        """Dev (or ``split``) CCC per dimension of the current model: dict of floats.
+        ``remove_streams``: streams replaced by silence / black crops (``"video"``)."""
+        split = split or self.config.eval_split
+        return _ccc_of_arrays(*self._split_arrays(split, remove_streams))
 
-    def _split_arrays(self, split):
+    @property
+    def selects_without_video(self):
+        """Whether evaluations also score the model with its video removed (a multimodal
+        model trained with ``video_dropout``) and choose on both."""
+        config = self.config
+        return config.modality == "multimodal" and config.sequence_config.video_dropout > 0
+
+    def _split_arrays(self, split, remove_streams=()):
         """``(predictions, labels)``: ``[frames, 2]`` float64 over every frame of ``split``."""
+        sequence = self.config.sequence_config
+        if remove_streams:
+            sequence = dataclasses.replace(sequence, remove_streams=tuple(remove_streams))
         try:
             predictions, labels = predict_split(
                 self.model,
                 self.source,
                 split,
                 self.config.modality,
-                self.config.sequence_config,
+                sequence,
                 self.config.eval_context,
             )
         except tf.errors.DataLossError as error:
@@ -867,12 +884,20 @@ class Trainer:
         scores = self.evaluate()
         row.update(self._consistency_row(scores))
         key = f"ccc_{config.select_on}"
+        selection = scores[key]
+        without_video = None
+        if self.selects_without_video:
+            without_video = self.evaluate(remove_streams=("video",))
+            row.update({f"dev_without_video_{k}": v for k, v in without_video.items()})
+            selection = (scores[key] + without_video[key]) / 2
         stop_early = False
-        better = best is None or scores[key] > best.get(key, -np.inf)
+        better = best is None or selection > best.get("selection", best.get(key, -np.inf))
         below = self._below_start(scores, best) if better else []
         if better and not below:
             start = best.get("start") if best else None
-            best = {**scores, "step": row["step"]}
+            best = {**scores, "step": row["step"], "selection": selection}
+            if without_video is not None:
+                best["without_video"] = without_video
             if config.select_above_start:
                 # The first evaluation is the late-fusion start (step 0): the floor.
                 best["start"] = start or {
@@ -918,10 +943,13 @@ class Trainer:
         if config.restore_best and best is not None and os.path.exists(best_model):
             with atomic_path(final, suffix=".keras") as temporary:
                 shutil.copyfile(best_model, temporary)
+            name = config.select_on
+            without = best.get("without_video")
+            without = f", {without[f'ccc_{name}']:.3f} without video" if without else ""
             self._say(
                 f"final model = the best on {config.eval_split} (step {best['step']}, "
-                f"{config.select_on} CCC {best[f'ccc_{config.select_on}']:.3f}); the last "
-                "weights are in the checkpoints"
+                f"{name} CCC {best[f'ccc_{name}']:.3f}{without}); the last weights are in "
+                "the checkpoints"
             )
         else:
             save_model_atomically(self.model, final)
@@ -954,6 +982,8 @@ class Trainer:
             return f"{row[prefix + 'ccc_arousal']:.3f} / {row[prefix + 'ccc_valence']:.3f}"
 
         parts = [f"{self.config.eval_split} {pair('dev_')}"]
+        if "dev_without_video_ccc_mean" in row:
+            parts.append(f"{self.config.eval_split} without video {pair('dev_without_video_')}")
         if "train_inference_ccc_mean" in row:
             parts.append(f"train (inference) {pair('train_inference_')}")
         if "train_training_mode_ccc_mean" in row:
@@ -987,6 +1017,12 @@ class Trainer:
 
     def _best_text(self, best):
         name = self.config.select_on
+        without = best.get("without_video")
+        if without:
+            return (
+                f"best {name} {best[f'ccc_{name}']:.3f}, {without[f'ccc_{name}']:.3f} without "
+                f"video, at step {best['step']}"
+            )
         return f"best {name} {best[f'ccc_{name}']:.3f} at step {best['step']}"
 
     def _load_best_scores(self):
