@@ -7,14 +7,14 @@ IEEE JSTSP 11(8), 2017.
 
 __version__ = "0.1.0"
 
-try:
-    import tensorflow  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised only without TensorFlow
-    raise ImportError(
-        "e2e_emotion needs TensorFlow 2.21. Install the project with an extra that picks "
-        "the build: `pip install -e '.[cpu]'` (CPU) or `pip install -e '.[gpu]'` (CUDA)."
-    ) from error
-
-from e2e_emotion.models import EmotionModel, build_model, load_model  # noqa: E402
-
 __all__ = ["EmotionModel", "build_model", "load_model", "__version__"]
+
+
+def __getattr__(name):
+    # The models (and TensorFlow) load on first use: `e2e_emotion.config` and
+    # `e2e_emotion.settings` stay light, so scripts parse their flags without TensorFlow.
+    if name in ("EmotionModel", "build_model", "load_model"):
+        from e2e_emotion import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'e2e_emotion' has no attribute {name!r}")

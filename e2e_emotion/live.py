@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from e2e_emotion.modalities import LEVEL_INPUT
+from e2e_emotion.runtime import ModelError, StreamModel, one_line, open_model
 from tfrecords_tools.schema import (
     DEFAULT_FACE_MODE,
     FACE_MODES,
@@ -37,230 +37,17 @@ class LiveError(Exception):
     """A source or model the live loop cannot use; the message names it."""
 
 
-def _one_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def open_stream_model(path, num_threads=None):
+    """The model at ``path`` (any format of ``runtime.open_model``) as a ``StreamModel``,
+    one 40 ms frame per step.
 
-
-# ---------------------------------------------------------------------------- the model
-
-
-class StreamModel:
-    """One 40 ms step of a model with its LSTM state carried between calls.
-
-    ``path``: a stream ``.tflite`` (``convert_tflite.py --kind=stream``), or a Keras model
-    directory / ``.keras`` file (run by the same one-frame step as that file). Attributes:
-    ``modality``, ``needs`` (``("audio",)``, ``("video",)`` or both), ``image_size``.
+    Raises:
+        LiveError: the model cannot be opened or streamed, naming it.
     """
-
-    def __init__(self, path, num_threads=None):
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise LiveError(f"{path}: model not found")
-        self.path = path
-        self.image_size = 96
-        self.lookahead = 0  # frames of future audio a frame's prediction waits for
-        self._window = None  # the Keras path's pending features (_init_split)
-        self._speech = None  # the paper preset's IncrementalSpeech
-        saved_model = None
-        if os.path.isdir(path):
-            from e2e_emotion.predict import saved_model_dir
-
-            saved_model = saved_model_dir(path)
-        if path.endswith(".tflite"):
-            self._init_tflite(path, num_threads)
-        elif saved_model is not None:
-            self._init_saved_model(saved_model)
-        else:
-            self._init_keras(path)
-        self.needs = tuple(name for name in ("audio", "video") if name in self._frame_names)
-        self.reset()
-
-    def _init_tflite(self, path, num_threads):
-        from e2e_emotion.export.tflite import TFLiteExportError, TFLiteModel
-
-        try:
-            lite = TFLiteModel(path, num_threads=num_threads)
-        except TFLiteExportError as error:
-            raise LiveError(_one_line(error)) from None
-        if lite.kind != "stream":
-            raise LiveError(
-                f"{path}: a sequence model (windows of {lite.sequence_length} frames); live "
-                "needs the stream model (bin/convert_tflite.py --kind=stream)"
-            )
-        self.modality = lite.modality
-        self._frame_names = tuple(lite.frame_shapes)
-        if "video" in lite.frame_shapes:
-            self.image_size = int(lite.frame_shapes["video"][0])
-        self._zero = lite.zero_state
-        self._run = lite.runner
-
-    def _init_saved_model(self, path):
-        """An export of ``bin/export.py``: its ``stream`` signature, one frame per call."""
-        import tensorflow as tf
-
-        try:
-            loaded = tf.saved_model.load(path)
-        except Exception as error:  # TensorFlow raises many types for a bad directory
-            raise LiveError(f"{path}: cannot load the SavedModel ({_one_line(error)})") from None
-        if "stream" not in loaded.signatures:
-            raise LiveError(
-                f"{path}: the SavedModel has no 'stream' signature (exported before it existed, "
-                "or a paper-preset model: stream its Keras model or re-export)"
-            )
-        self._loaded = loaded  # keeps the signature's variables alive
-        signature = loaded.signatures["stream"]
-        specs = signature.structured_input_signature[1]
-        self._frame_names = tuple(name for name in ("audio", "video") if name in specs)
-        self.modality = {("audio",): "audio", ("video",): "visual"}.get(
-            self._frame_names, "multimodal"
-        )
-        if "video" in specs:
-            self.image_size = int(specs["video"].shape[1])
-        shapes = {n: (1, int(s.shape[1])) for n, s in specs.items() if n not in self._frame_names}
-        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
-
-        def run(**inputs):
-            tensors = {name: tf.constant(value) for name, value in inputs.items()}
-            outputs = {name: value.numpy() for name, value in signature(**tensors).items()}
-            outputs["predictions"] = np.stack([outputs["arousal"], outputs["valence"]], axis=-1)
-            return outputs
-
-        self._run = run
-
-    def _init_keras(self, path):
-        from e2e_emotion.export.tflite import TFLiteExportError
-        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
-
-        try:
-            model = load_model(resolve_model_path(path))
-        except ModelNotFoundError as error:
-            raise LiveError(_one_line(error)) from None
-        except Exception as error:  # Keras raises many types for a bad archive
-            raise LiveError(f"{path}: cannot load the model ({_one_line(error)})") from None
-        self.modality = getattr(model, "modality", None)
-        if self.modality is None:
-            raise LiveError(f"{path}: not an e2e_emotion model")
-        try:
-            self._init_split(model)
-        except TFLiteExportError as error:
-            raise LiveError(f"{path}: {_one_line(error)}") from None
-
-    def _init_split(self, model):
-        """A Keras model run in parts: the speech features of each frame (the ``paper``
-        preset's computed incrementally by ``e2e_emotion.models.speech_stream``, each
-        frame's once its look-ahead, 7 frames or 0.28 s with the paper's kernels, has
-        arrived), the visual features of each frame (reused, not recomputed, for a dropped
-        video frame), then one step of the LSTM head with its state."""
-        import tensorflow as tf
-
-        from e2e_emotion.export.tflite.twins import head_step, recurrent_cells, stream_state_sizes
-        from e2e_emotion.models.level import level_after
-        from e2e_emotion.models.speech_stream import IncrementalSpeech
-
-        self._model = model
-        speech, visual = model.speech_network, model.visual_network
-        self._frame_names = tuple(
-            name for name, net in (("audio", speech), ("video", visual)) if net is not None
-        )
-        lstms = recurrent_cells(model)
-        dense = model.get_layer("predictions")
-        self._speech = self._speech_frame = None
-        if speech is not None and speech.preset == "paper":
-            self._speech = IncrementalSpeech(speech)
-            self.lookahead = self._speech.lookahead
-        elif speech is not None:
-            per_frame = tf.function(lambda audio: speech(audio, training=False))
-            self._speech_frame = lambda samples: per_frame(samples[None, None])[0, 0].numpy()
-        if visual is not None:
-            self.image_size = int(visual.image_size)
-            self._visual = tf.function(lambda video: visual(video, training=False))
-
-        self._head = tf.function(lambda features, state: head_step(lstms, dense, features, state))
-        self._level = None
-        level = model.level_normalization
-        if level is not None:  # the audio level normaliser and its state, carried
-            self._level = tf.function(
-                lambda audio, state: (level(audio, state), level_after(audio, state))
-            )
-        shapes = {name: (1, size) for name, size in stream_state_sizes(model).items()}
-        self._zero = lambda: {n: np.zeros(s, np.float32) for n, s in shapes.items()}
-        self._window = {"next": 0, "visual": [], "last_visual": None}
-        self.visual_runs = 0  # frames whose visual features were computed
-
-    def _normalised(self, samples):
-        """One frame's samples as the speech network reads them (level-normalised, the
-        normaliser's state carried, when the Keras model normalises the level)."""
-        samples = np.asarray(samples, np.float32)
-        if self._level is None:
-            return samples
-        normalised, level = self._level(samples[None, None], self.state[LEVEL_INPUT])
-        self.state[LEVEL_INPUT] = level.numpy()
-        return normalised.numpy()[0, 0]
-
-    def reset(self):
-        """Zero state, the LSTMs' and the audio level's (the start of a stream)."""
-        self.state = self._zero()
-        if self._window is not None:
-            self._window = {"next": 0, "visual": [], "last_visual": None}
-            if self._speech is not None:
-                self._speech.reset()
-
-    def push(self, index, frame, dropped=False):
-        """Frame ``index`` (``{"audio": float32 [640], "video": uint8 [S, S, 3]}``) in;
-        the frames whose predictions are now complete out: ``[(index, arousal, valence)]``
-        (this frame for a frame-local model; frame ``index - lookahead`` for the paper
-        preset). ``dropped``: the video frame was dropped; a Keras model reuses the last
-        visual features instead of running its visual network (a ``.tflite`` runs whole)."""
-        if self._window is None:
-            return [(index, *self._step(frame))]
-        window = self._window
-        if "video" in self.needs:
-            if not (dropped and window["last_visual"] is not None):
-                video = (frame["video"].astype(np.float32) / np.float32(255.0))[None, None]
-                window["last_visual"] = self._visual(video)[0, 0].numpy()
-                self.visual_runs += 1
-            window["visual"].append(window["last_visual"])
-        if self._speech is not None:
-            ready = self._speech.push(self._normalised(frame["audio"]))
-        elif self._speech_frame is not None:
-            ready = [self._speech_frame(self._normalised(frame["audio"]))]
-        else:
-            ready = [None]  # a visual model: nothing to wait for
-        return [self._predict_next(features) for features in ready]
-
-    def finish(self):
-        """End of stream: the frames still waiting for look-ahead (their future is the
-        zero padding the offline computation has at the recording's end)."""
-        if self._speech is None:  # frame-local features: nothing waits
-            return []
-        return [self._predict_next(features) for features in self._speech.finish()]
-
-    def _predict_next(self, speech_features):
-        window = self._window
-        k = window["next"]
-        parts = [] if speech_features is None else [speech_features]
-        if window["visual"]:
-            parts.append(window["visual"].pop(0))
-        features = np.concatenate(parts)[None].astype(np.float32)
-        predictions, state = self._head(features, self.state)
-        # The head's new LSTM state; the level state was carried by _normalised.
-        self.state.update({name[len("new_") :]: value.numpy() for name, value in state.items()})
-        window["next"] = k + 1
-        arousal, valence = (float(v) for v in predictions[0])
-        return k, arousal, valence
-
-    def _step(self, frame):
-        """One frame-local step: ``(arousal, valence)``, the LSTM state carried."""
-        inputs = {}
-        if "audio" in self.needs:
-            inputs["audio"] = np.asarray(frame["audio"], np.float32)[np.newaxis]
-        if "video" in self.needs:
-            inputs["video"] = (frame["video"].astype(np.float32) / np.float32(255.0))[np.newaxis]
-        result = self._run(**inputs, **self.state)
-        self.state = {name: result[f"new_{name}"] for name in self.state}
-        arousal, valence = (float(v) for v in result["predictions"][0])
-        return arousal, valence
+    try:
+        return open_model(path, num_threads=num_threads).stream_model()
+    except ModelError as error:
+        raise LiveError(str(error)) from None
 
 
 # ---------------------------------------------------------------------------- the source
@@ -298,9 +85,9 @@ def _open_source(source, timeout):
     try:
         return av.open(source, format=fmt, options=options, **kwargs)
     except av.FFmpegError as error:
-        raise LiveError(f"{source}: cannot open ({_one_line(error)})") from None
+        raise LiveError(f"{source}: cannot open ({one_line(error)})") from None
     except OSError as error:
-        raise LiveError(f"{source}: cannot open ({_one_line(error)})") from None
+        raise LiveError(f"{source}: cannot open ({one_line(error)})") from None
 
 
 def iter_frames(
@@ -500,7 +287,7 @@ def _frames(container, streams, parts, pacing, source):
         yield from frames.emit()
     except av.FFmpegError as error:
         raise LiveError(
-            f"{source}: reading failed after frame {frames.index} ({_one_line(error)})"
+            f"{source}: reading failed after frame {frames.index} ({one_line(error)})"
         ) from None
 
 
@@ -524,7 +311,7 @@ def _frames_apart(readers, parts, pacing):
             decoded = next(decoder, None)
         except av.FFmpegError as error:
             raise LiveError(
-                f"{source}: reading failed after frame {frames.index} ({_one_line(error)})"
+                f"{source}: reading failed after frame {frames.index} ({one_line(error)})"
             ) from None
         if decoded is None:
             ended.add(name)
@@ -571,7 +358,7 @@ def run(
     ``realtime_factor``.
     """
     if not isinstance(model, StreamModel):
-        model = StreamModel(model, num_threads=num_threads)
+        model = open_stream_model(model, num_threads=num_threads)
     latencies = []
     dropped = 0
     started = clock()

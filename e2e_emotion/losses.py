@@ -24,6 +24,21 @@ def _local(values):
     return values
 
 
+def ccc_of_moments(mean_x, mean_y, var_x, var_y, cov, epsilon=EPSILON):
+    """The CCC from population moments (tensors, per dimension): the one TensorFlow form,
+    used by the loss and the streaming metric (``evaluation.scores.ccc_of_moments`` is its
+    NumPy twin for reports).
+
+    ``2 cov / (var_x + var_y + (mean_x - mean_y)^2 + epsilon)``; with ``epsilon=0``, 0
+    where the denominator is 0 (both series constant and equal).
+    """
+    denominator = var_x + var_y + ops.square(mean_x - mean_y) + epsilon
+    if epsilon:
+        return 2.0 * cov / denominator
+    safe = ops.where(denominator > 0.0, denominator, 1.0)
+    return ops.where(denominator > 0.0, 2.0 * cov / safe, 0.0)
+
+
 def concordance_correlation(y_true, y_pred, sample_weight=None, epsilon=EPSILON, all_reduce=None):
     """CCC per dimension over all leading axes.
 
@@ -57,8 +72,7 @@ def concordance_correlation(y_true, y_pred, sample_weight=None, epsilon=EPSILON,
     sxx, syy, sxy = reduce(
         [ops.sum(w * dx * dx, axis=0), ops.sum(w * dy * dy, axis=0), ops.sum(w * dx * dy, axis=0)]
     )
-    var_x, var_y, cov = sxx / total, syy / total, sxy / total
-    return 2.0 * cov / (var_x + var_y + ops.square(mean_x - mean_y) + epsilon)
+    return ccc_of_moments(mean_x, mean_y, sxx / total, syy / total, sxy / total, epsilon)
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")

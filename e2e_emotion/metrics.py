@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from e2e_emotion.losses import ccc_of_moments
 from e2e_emotion.models import LABEL_NAMES
 
 
@@ -94,9 +95,7 @@ class ConcordanceCorrelation(keras.metrics.Metric):
         var_x = ops.maximum(self.within_pred + self.between_pred - n * mean_x * mean_x, 0.0) / n
         var_y = ops.maximum(self.within_true + self.between_true - n * mean_y * mean_y, 0.0) / n
         cov = (self.within_cross + self.between_cross - n * mean_x * mean_y) / n
-        denominator = var_x + var_y + ops.square(mean_x - mean_y)
-        safe = ops.where(denominator > 0.0, denominator, 1.0)
-        return ops.where(denominator > 0.0, 2.0 * cov / safe, 0.0)
+        return ccc_of_moments(mean_x, mean_y, var_x, var_y, cov, epsilon=0.0)
 
     def result(self):
         values = ops.cast(self.ccc(), self.dtype)

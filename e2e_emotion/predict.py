@@ -36,14 +36,12 @@ import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
-from e2e_emotion.frames import check_frames, predict_windows
+from e2e_emotion.runtime import ModelError, open_model
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.records import FACE_WARNING_FRACTION
 from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
-# Frames per feature-network call when a Keras model predicts a whole recording.
-FEATURE_CHUNK = 150
 
 __all__ = [
     "CSV_HEADER",
@@ -58,196 +56,8 @@ __all__ = [
 ]
 
 
-class PredictError(ValueError):
-    """A file or model cannot be used for prediction; the message names it."""
-
-
-def _one_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-# ---------------------------------------------------------------------------- models
-
-
-class _Predictor:
-    """``predict(inputs) -> [n, 2]`` for ``{"audio": [n, 640], "video": [n, S, S, 3] uint8}``."""
-
-    kind = "?"
-    modality = None
-    image_size = 96
-    window = None
-
-    @property
-    def needs(self):
-        return {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}[
-            self.modality
-        ]
-
-    def describe(self):
-        return f"{self.kind} ({self.modality})"
-
-    def _checked(self, inputs, first_frame=0):
-        shapes = {"audio": (FRAME_LENGTH,), "video": (self.image_size, self.image_size, 3)}
-        needed = {k: shapes[k] for k in self.needs}
-        try:
-            return check_frames(inputs, needed, self.describe(), first_frame)
-        except ValueError as error:
-            raise PredictError(str(error)) from None
-
-    def predict(self, inputs):
-        """Checked ``inputs`` (see ``e2e_emotion.frames.check_frames``) -> ``[n, 2]``."""
-        return self._predict(self._checked(inputs))
-
-    @property
-    def chunk(self):
-        """Frames per part :meth:`predict_parts` takes a recording in (None: whole):
-        windows are independent of each other, so a windowed prediction goes a window at
-        a time."""
-        return self.window
-
-    def predict_parts(self, parts):
-        """``[n, 2]`` for one recording given as consecutive parts of ``chunk`` frames
-        (an iterator, read as it goes: memory for one part, not the recording)."""
-        if self.chunk is None:
-            parts = list(parts)
-            if not parts:
-                raise PredictError(f"{self.describe()}: no frames to predict")
-            return self.predict({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
-        outputs, first = [], 0
-        for part in parts:
-            outputs.append(np.asarray(self._predict(self._checked(part, first)), np.float32))
-            first += len(outputs[-1])
-        if not outputs:
-            raise PredictError(f"{self.describe()}: no frames to predict")
-        return np.concatenate(outputs)
-
-
-class _KerasPredictor(_Predictor):
-    kind = "keras"
-
-    def __init__(self, path, window):
-        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
-
-        try:
-            self.path = resolve_model_path(path)
-        except ModelNotFoundError as error:
-            raise PredictError(_one_line(error)) from None
-        try:
-            self.model = load_model(self.path)
-        except Exception as error:  # Keras raises many types for a bad archive
-            raise PredictError(f"{self.path}: cannot load the model ({_one_line(error)})") from None
-        self.modality = getattr(self.model, "modality", None)
-        if self.modality is None:
-            raise PredictError(f"{self.path}: not an e2e_emotion model")
-        if self.model.visual_network is not None:
-            self.image_size = self.model.visual_network.image_size
-        self.window = window
-
-    def _predict(self, inputs):
-        from e2e_emotion.models.inference import predict_recording
-
-        return predict_recording(self.model, inputs, self.window, chunk=FEATURE_CHUNK)
-
-    @property
-    def chunk(self):
-        from e2e_emotion.models.inference import streams_features
-
-        if self.window is None and streams_features(self.model):
-            return FEATURE_CHUNK
-        return self.window
-
-    def predict_parts(self, parts):
-        if self.window is not None or self.chunk is None:
-            return super().predict_parts(parts)
-        from e2e_emotion.models.inference import predict_recording_chunks
-
-        def checked():
-            first = 0
-            for part in parts:
-                yield self._checked(part, first)
-                first += len(next(iter(part.values())))
-
-        return predict_recording_chunks(self.model, checked())
-
-
-class _SavedModelPredictor(_Predictor):
-    kind = "saved_model"
-
-    def __init__(self, path, window):
-        import tensorflow as tf
-
-        self.path = path
-        try:
-            loaded = tf.saved_model.load(path)
-        except Exception as error:
-            raise PredictError(f"{path}: cannot load the SavedModel ({_one_line(error)})") from None
-        if "serving_default" not in loaded.signatures:
-            raise PredictError(f"{path}: the SavedModel has no 'serving_default' signature")
-        self._loaded = loaded  # keeps the signature's variables alive
-        self._signature = loaded.signatures["serving_default"]
-        specs = self._signature.structured_input_signature[1]
-        names = {name for name in specs if name in ("audio", "video")}
-        if not names or set(specs) - names:
-            raise PredictError(
-                f"{path}: serving_default takes {sorted(specs)}; expected 'audio' and/or 'video'"
-            )
-        self.modality = {
-            frozenset({"audio"}): "audio",
-            frozenset({"video"}): "visual",
-            frozenset({"audio", "video"}): "multimodal",
-        }[frozenset(names)]
-        if "video" in specs and specs["video"].shape.rank == 5 and specs["video"].shape[2]:
-            self.image_size = int(specs["video"].shape[2])
-        self.window = window
-
-    def _call(self, inputs):
-        import tensorflow as tf
-
-        outputs = self._signature(**{k: tf.constant(v) for k, v in inputs.items()})
-        if "arousal" in outputs and "valence" in outputs:
-            return np.stack([outputs["arousal"], outputs["valence"]], axis=-1)
-        if len(outputs) == 1:
-            return next(iter(outputs.values()))
-        raise PredictError(
-            f"{self.path}: serving_default returns {sorted(outputs)}; expected arousal, valence"
-        )
-
-    def _predict(self, inputs):
-        return predict_windows(self._call, inputs, self.window)
-
-
-class _TFLitePredictor(_Predictor):
-    def __init__(self, path, window):
-        from e2e_emotion.export.tflite import TFLiteExportError, TFLiteModel
-
-        self.path = path
-        try:
-            self.model = TFLiteModel(path)
-        except TFLiteExportError as error:
-            raise PredictError(_one_line(error)) from None
-        self.kind = f"tflite {self.model.kind}"
-        self.modality = self.model.modality
-        if "video" in self.model.frame_shapes:
-            self.image_size = int(self.model.frame_shapes["video"][0])
-        self.window = self.model.sequence_length if self.model.kind == "sequence" else window
-
-    def _predict(self, inputs):
-        return self.model.predict(inputs, reset_every=self.window)
-
-
-def saved_model_dir(path):
-    """``path`` if it holds saved_model.pb, else its highest numbered version, else None."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [
-        name
-        for name in os.listdir(path)
-        if name.isdigit() and os.path.isfile(os.path.join(path, name, "saved_model.pb"))
-    ]
-    if versions:
-        return os.path.join(path, max(versions, key=int))
-    return None
+# A model, or what is given to it, cannot be used; the message names the file.
+PredictError = ModelError
 
 
 def load_predictor(model_path, sequence_length=150):
@@ -258,28 +68,13 @@ def load_predictor(model_path, sequence_length=150):
         sequence_length: frames per window (None: the whole recording at once).
 
     Returns:
-        An object with ``kind``, ``modality``, ``image_size``, ``window``,
+        A ``runtime.Predictor``: ``kind``, ``modality``, ``image_size``, ``window``,
         ``needs`` (``("audio",)``, ...) and ``predict(inputs) -> [n, 2]``.
 
     Raises:
         PredictError: missing or unreadable model.
     """
-    model_path = os.fspath(model_path)
-    if sequence_length is not None and (
-        isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
-    ):
-        raise PredictError(f"sequence_length must be an integer or None, got {sequence_length!r}")
-    if sequence_length is not None and sequence_length < 1:
-        raise PredictError(f"sequence_length must be >= 1, got {sequence_length}")
-    if not os.path.exists(model_path):
-        raise PredictError(f"{model_path}: model not found")
-    if model_path.endswith(".tflite"):
-        return _TFLitePredictor(model_path, sequence_length)
-    if os.path.isdir(model_path):
-        saved_model = saved_model_dir(model_path)
-        if saved_model is not None:
-            return _SavedModelPredictor(saved_model, sequence_length)
-    return _KerasPredictor(model_path, sequence_length)
+    return open_model(model_path).predictor(sequence_length)
 
 
 # ---------------------------------------------------------------------------- media

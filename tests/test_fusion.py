@@ -19,16 +19,16 @@ from e2e_emotion.models.fusion import (
 from e2e_emotion.training import TrainConfig, Trainer, TrainingError, predict_split
 
 
-def _models(lstm_type="standard", units=(8, 6), mm_units=None, audio_layers=2):
-    def build(modality, lstm_units, layers=2):
+def _models(lstm_type="standard", units=(8, 6), mm_units=None, audio_layers=2, voice_units=0):
+    def build(modality, lstm_units, layers=2, **extra):
         config = {**TINY, "lstm_units": lstm_units, "lstm_layers": layers, "lstm_type": lstm_type}
-        return build_model(modality, speech_preset="reference", **config)
+        return build_model(modality, speech_preset="reference", **config, **extra)
 
     audio = build("audio", units[0], audio_layers)
     visual = build("visual", units[1])
     if audio_layers == 2:
         audio, visual = lively(audio, seed=1), lively(visual, seed=2)
-    multimodal = build("multimodal", mm_units or sum(units))
+    multimodal = build("multimodal", mm_units or sum(units), voice_units=voice_units)
     multimodal.speech_network.set_weights(audio.speech_network.get_weights())
     multimodal.visual_network.set_weights(visual.visual_network.get_weights())
     return audio, visual, multimodal
@@ -402,3 +402,68 @@ def test_evaluation_with_the_video_removed_reads_black_crops(small_records, tmp_
     without_video = trainer.evaluate(remove_streams=("video",))
     assert with_video["ccc_arousal"] == pytest.approx(without_video["ccc_arousal"], abs=1e-5)
     assert abs(with_video["ccc_valence"] - without_video["ccc_valence"]) > 1e-3
+
+
+def _faces_lost(inputs, frames):
+    """``inputs`` with the crops of ``frames`` (time indices) black: no face there."""
+    video = np.array(inputs["video"])
+    video[:, frames] = 0.0
+    return {**inputs, "video": video}
+
+
+@pytest.mark.parametrize("lstm_type", ["standard", "peephole"])
+def test_a_frame_without_a_face_reads_the_voice_alone(lstm_type, tmp_path):
+    audio, visual, multimodal = _models(lstm_type, voice_units=8)
+    inputs = _faces_lost(make_inputs("multimodal", batch=2, time=7, seed=3), [2, 3, 6])
+    set_late_fusion_head(multimodal, audio, visual, [0.5, 0.0])
+    from_audio = audio({"audio": inputs["audio"]}).numpy()
+    from_visual = visual({"video": inputs["video"]}).numpy()
+    fused = multimodal(inputs).numpy()
+    face = np.ones(7, bool)
+    face[[2, 3, 6]] = False
+    # Frames with a face: the blend; frames without: exactly the audio model.
+    blend = np.array([0.5, 0.0]) * from_audio + np.array([0.5, 1.0]) * from_visual
+    np.testing.assert_allclose(fused[:, face], blend[:, face], atol=2e-5)
+    np.testing.assert_allclose(fused[:, ~face], from_audio[:, ~face], atol=2e-5)
+    # The whole video lost: the multimodal model is the audio model.
+    removed = multimodal({**inputs, "video": np.zeros_like(inputs["video"])}).numpy()
+    np.testing.assert_allclose(removed, from_audio, atol=2e-5)
+    # Saved and loaded, and split into features and head, it computes the same.
+    multimodal.save(tmp_path / "fused.keras")
+    loaded = keras.saving.load_model(tmp_path / "fused.keras")
+    np.testing.assert_allclose(loaded(inputs).numpy(), fused, atol=1e-6)
+    features = loaded.frame_features(inputs)
+    assert features.shape[-1] == loaded.num_features == multimodal.num_features
+    np.testing.assert_array_equal(features[..., -1].numpy(), np.tile(face, (2, 1)))
+    np.testing.assert_allclose(loaded.recurrent_outputs(features).numpy(), fused, atol=1e-6)
+
+
+def test_the_streaming_step_and_whole_recording_paths_read_the_face_flag():
+    from e2e_emotion.export.tflite.twins import sequence_function, stream_function
+    from e2e_emotion.models.inference import predict_recording
+
+    audio, visual, multimodal = _models(voice_units=8)
+    set_late_fusion_head(multimodal, audio, visual, [1.0, 0.5])
+    inputs = _faces_lost(make_inputs("multimodal", batch=1, time=6, seed=4), [1, 4])
+    expected = multimodal(inputs).numpy()[0]
+    step = stream_function(multimodal)
+    state = {f"{p}_{k}": np.zeros((1, 14), np.float32) for p in "hc" for k in (1, 2)}
+    streamed = []
+    for t in range(6):
+        out = step({"audio": inputs["audio"][:, t], "video": inputs["video"][:, t], **state})
+        streamed.append(out["predictions"].numpy()[0])
+        state = {name: out[f"new_{name}"].numpy() for name in state}
+    np.testing.assert_allclose(np.array(streamed), expected, atol=5e-5)
+    sequence = sequence_function(multimodal, 6)(inputs)["predictions"].numpy()[0]
+    np.testing.assert_allclose(sequence, expected, atol=5e-5)
+    frames = {name: value[0] for name, value in inputs.items()}
+    whole = predict_recording(multimodal, frames, chunk=4)
+    np.testing.assert_allclose(whole, expected, atol=5e-5)
+
+
+def test_voice_units_are_checked():
+    with pytest.raises(ValueError, match=r"`voice_units` \(4\) is for the multimodal model"):
+        build_model("audio", speech_preset="reference", **TINY, voice_units=4)
+    audio, visual, multimodal = _models(voice_units=6)
+    with pytest.raises(FusionError, match="voice_units of the multimodal model is 6: it must"):
+        check_late_fusion(multimodal, audio, visual)

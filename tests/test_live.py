@@ -174,7 +174,7 @@ def test_realtime_paces_the_file_and_drops_video_when_behind(files, monkeypatch)
     # A Keras model does not run its visual network on a dropped frame either: it reuses
     # the last frame's visual features.
     clock.now = 100.0
-    model = live.StreamModel(files["multimodal"])
+    model = live.open_stream_model(files["multimodal"])
     rows, summary = _stream(
         files["mp4"], model, realtime=True, max_lag=0.2, clock=clock, sleep=clock.sleep
     )

@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import TINY, lively, recorded_apart
 
 import e2e_emotion
-from e2e_emotion import predict
+from e2e_emotion import predict, runtime
 from e2e_emotion.export import tflite
 from tfrecords_tools import media, synthetic
 from tfrecords_tools.schema import DEFAULT_FACE_MODE
@@ -129,7 +129,7 @@ def test_mp4_with_every_model_format(files, tmp_path):
 def test_whole_file_keras_prediction_runs_the_features_in_chunks(files, tmp_path, monkeypatch):
     # 50 frames in chunks of 20: three feature calls, one LSTM pass, equal to the model
     # on the whole recording at once (the reference preset and the ResNet are frame-local).
-    monkeypatch.setattr(predict, "FEATURE_CHUNK", 20)
+    monkeypatch.setattr(runtime, "FEATURE_CHUNK", 20)
     summary = predict.predict_file(
         files["mp4"], files["keras"], tmp_path / "k.csv", None, "centre", None
     )

@@ -4,10 +4,11 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import pytest
+from absl import flags
 
+from e2e_emotion import config
 from e2e_emotion.training import recipes
 from e2e_emotion.training.cli import config_from_flags
 from e2e_emotion.training.trainer import TrainingError
@@ -18,36 +19,12 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
 
 def train_flags(**given):
     """bin/train.py's parsed flags with nothing given but ``given`` (defaults as there)."""
-    from e2e_emotion.training import cli
-
-    values = dict.fromkeys([*cli._MODEL_FLAGS, *cli._SEQUENCE_FLAGS, *cli._TRAINING_FLAGS])
-    values.update(
-        records="r",
-        model_dir="m",
-        modality="audio",
-        recipe="small",
-        init_audio=None,
-        init_visual=None,
-        checkpoint_every=100,
-        eval_every=100,
-        log_every=10,
-        train_split="train",
-        eval_split="dev",
-        strategy="default",
-        logical_cpus=0,
-        freeze_features=False,
-        freeze_batch_norm=False,
-        seed=0,
-        jit_compile="auto",
-        mixed_precision=False,
-        patience=0,
-        restore_best=True,
-        eval_train=True,
-        eval_context="recording",
-        allow_config_change=False,
-    )
-    values.update(given)
-    return types.SimpleNamespace(**values)
+    values = flags.FlagValues()
+    config.define_training_flags(values)
+    values(["train.py", "--records=r", "--model_dir=m"])
+    for name, value in given.items():
+        setattr(values, name, value)
+    return values
 
 
 def test_flags_not_given_come_from_the_recipe():
@@ -70,6 +47,8 @@ def test_multimodal_from_two_models_starts_as_their_late_fusion():
     both = train_flags(modality="multimodal", init_audio="a", init_visual="v")
     config = config_from_flags(both)
     assert config.init_head == "late_fusion" and config.select_above_start
+    assert config.freeze_features  # only its head trains, with video dropout
+    assert config.sequence["video_dropout"] == 0.3
     assert config.model["lstm_units"] == 64  # the two 32-unit heads side by side
     one = config_from_flags(train_flags(modality="multimodal", init_audio="a"))
     assert one.init_head == "random" and not one.select_above_start
@@ -77,6 +56,7 @@ def test_multimodal_from_two_models_starts_as_their_late_fusion():
         train_flags(modality="multimodal", init_audio="a", init_visual="v", init_head="random")
     )
     assert random_head.init_head == "random" and not random_head.select_above_start
+    assert not random_head.freeze_features and not one.freeze_features
     paper = config_from_flags(
         train_flags(recipe="paper", modality="multimodal", init_audio="a", init_visual="v")
     )

@@ -30,9 +30,8 @@ __all__ = [
 _CASCADE_NAME = "haarcascade_frontalface_default.xml"
 # BlazeFace's box is tighter and lower than the Haar cascade's (brows to mouth, against
 # forehead to chin): its centre is moved up by this fraction of its side and its side
-# scaled, so both detectors give the same crops. Measured on the same faces (median over
-# 120 synthetic frames / one photograph): centre 0.126 / 0.135 sides higher, side 1.35x /
-# 1.17x.
+# scaled, so both detectors give the same crops (the two boxes compared on the same faces:
+# docs/data.md).
 _BLAZE_SHIFT_UP = 0.13
 _BLAZE_SCALE = 1.25
 _cascade = None

@@ -1,8 +1,9 @@
 """Reading a directory written by ``tfrecords_tools.writer``: metadata and records.
 
-Beside the schema (``schema.parse_example``) that the writer and every reader share: the
-training input (``e2e_emotion.data``), the evaluation and the inspector
-(``inspect_records``) all read shards through these functions.
+Beside the schema (``schema.parse_example``) that the writer and every reader share:
+``metadata.json`` for everyone (the training input ``e2e_emotion.data`` reads the shards
+itself, with ``tf.data``), whole splits and recordings as NumPy for the evaluation's
+baseline, the TFLite parity check and the inspector (``inspect_records``).
 """
 
 from __future__ import annotations

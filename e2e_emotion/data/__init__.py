@@ -1,10 +1,9 @@
 """Input pipelines: TFRecord shards of `tfrecords_tools` -> sequences for the models."""
 
+from e2e_emotion.config import SequenceConfig
 from e2e_emotion.data.sequences import (
     DataError,
     RecordSource,
-    SequenceConfig,
-    count_training_windows,
     evaluation_dataset,
     training_dataset,
     window_starts,
@@ -14,7 +13,6 @@ __all__ = [
     "DataError",
     "RecordSource",
     "SequenceConfig",
-    "count_training_windows",
     "evaluation_dataset",
     "training_dataset",
     "window_starts",

@@ -24,7 +24,6 @@ and windows are cut inside a recording.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 
@@ -41,84 +40,6 @@ MODALITY_INPUTS = {"audio": ("audio",), "visual": ("video",), "multimodal": ("au
 
 class DataError(ValueError):
     """The records do not fit the request; the message names the directory or split."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SequenceConfig:
-    """How frames become training / evaluation sequences.
-
-    Attributes:
-        sequence_length: frames per sequence (150 = 6 s in the paper).
-        hop: frames between training window starts (default: ``sequence_length``).
-        batch_size: sequences per (global) batch.
-        shuffle_buffer: training windows in the shuffle buffer.
-        seed: shuffling and augmentation seed.
-        augment_video: random shifts (pad to 110, crop 96), brightness and saturation jitter.
-        audio_gain_db: random gain in [-g, g] dB on training audio (0: off).
-        audio_noise: standard deviation of white noise added to training audio (0: off).
-        speed_perturb: ``p > 0`` resamples each training window by a random factor in
-            ``[1 - p, 1 + p]`` (speech faster and higher, or slower and lower: other
-            voices), labels and video frames following the same time warp (0: off).
-        reverb_prob, band_limit_prob, noise_prob: probabilities that a training window's
-            audio is put in a generated room, band-limited as a lower-rate source, or given a
-            coloured or humming background (``e2e_emotion.data.rooms``; 0: off).
-        video_dropout: probability that a multimodal training window's video is removed
-            (every crop black, as frames without a face are), so the model learns to go on
-            the voice alone when the face is lost (0: off).
-        audio_dropout: likewise for a multimodal training window's audio (silence).
-        remove_streams: streams (``"audio"``, ``"video"``) removed from every window,
-            training or evaluation: silence, black crops. For measuring what a model does
-            when a microphone or the camera is lost.
-    """
-
-    sequence_length: int = 150
-    hop: int | None = None
-    batch_size: int = 2
-    shuffle_buffer: int = 256
-    seed: int = 0
-    augment_video: bool = True
-    audio_gain_db: float = 0.0
-    audio_noise: float = 0.0
-    speed_perturb: float = 0.0
-    reverb_prob: float = 0.0
-    band_limit_prob: float = 0.0
-    noise_prob: float = 0.0
-    video_dropout: float = 0.0
-    audio_dropout: float = 0.0
-    remove_streams: tuple = ()
-
-    def __post_init__(self):
-        for name in ("sequence_length", "batch_size", "shuffle_buffer"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, received {value!r}")
-        if self.hop is not None and (not isinstance(self.hop, int) or self.hop < 1):
-            raise ValueError(f"hop must be a positive integer or None, received {self.hop!r}")
-        if self.audio_gain_db < 0 or self.audio_noise < 0:
-            raise ValueError("audio_gain_db and audio_noise must be >= 0")
-        if not 0.0 <= self.speed_perturb < 0.5:
-            raise ValueError(f"speed_perturb must be in [0, 0.5), received {self.speed_perturb!r}")
-        unknown = [s for s in self.remove_streams if s not in schema.STREAMS]
-        if isinstance(self.remove_streams, str) or unknown:
-            raise ValueError(
-                f"remove_streams must be a tuple of {schema.STREAMS}, received "
-                f"{self.remove_streams!r}"
-            )
-        # Probabilities; a stream dropped from every window would never be trained on.
-        for name, top in (
-            ("reverb_prob", "1]"),
-            ("band_limit_prob", "1]"),
-            ("noise_prob", "1]"),
-            ("video_dropout", "1)"),
-            ("audio_dropout", "1)"),
-        ):
-            value = getattr(self, name)
-            if not (0.0 <= value <= 1.0 and (top == "1]" or value < 1.0)):
-                raise ValueError(f"{name} must be in [0, {top}, received {value!r}")
-
-    @property
-    def train_hop(self):
-        return self.hop or self.sequence_length
 
 
 class RecordSource:
@@ -543,11 +464,3 @@ def _as_source(directory_or_source):
     if isinstance(directory_or_source, RecordSource):
         return directory_or_source
     return RecordSource(directory_or_source)
-
-
-def count_training_windows(source, split, config):
-    """Number of training windows per epoch (for steps-per-epoch figures)."""
-    return sum(
-        len(window_starts(n, config.sequence_length, config.train_hop, True))
-        for _, n in source.recordings(split)
-    )

@@ -133,10 +133,10 @@ def evaluate_model(
     """
     import tensorflow as tf
 
+    from e2e_emotion.config import EVAL_CONTEXTS
     from e2e_emotion.data import DataError, RecordSource, SequenceConfig
     from e2e_emotion.models import load_model, resolve_model_path
     from e2e_emotion.training import predict_split
-    from e2e_emotion.training.prediction import EVAL_CONTEXTS
 
     if context not in EVAL_CONTEXTS:
         raise EvaluationError(f"--eval_context={context!r}: expected one of {EVAL_CONTEXTS}")

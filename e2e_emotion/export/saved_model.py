@@ -347,7 +347,7 @@ class EmotionServingModule(tf.Module):
         return _function(serve_wav, [tf.TensorSpec([], tf.string, "wav")])
 
     def _stream_function(self):
-        from e2e_emotion.export.tflite.twins import (
+        from e2e_emotion.models.stepping import (
             head_step,
             next_level_state,
             recurrent_cells,
@@ -355,7 +355,6 @@ class EmotionServingModule(tf.Module):
         )
 
         lstms = recurrent_cells(self.model)
-        dense = self.model.get_layer("predictions")
         frames = {name: spec.shape[2:] for name, spec in self._input_specs().items()}
         specs = [tf.TensorSpec([None, *shape], tf.float32, name) for name, shape in frames.items()]
         units = stream_state_sizes(self.model)
@@ -390,7 +389,7 @@ class EmotionServingModule(tf.Module):
                 with tf.control_dependencies(checks):
                     state[name] = tf.identity(value)
             x = self.model.frame_features({**state, **checked}, training=False)[:, 0]
-            predictions, new = head_step(lstms, dense, x, state)
+            predictions, new = head_step(lstms, self.model.readout, x, state)
             new.update(next_level_state(self.model, checked, state))
             outputs = {name: tf.identity(value, name=name) for name, value in new.items()}
             for index, name in enumerate(schema.LABEL_NAMES):

@@ -1,5 +1,15 @@
 """Keras 3 functional models of Tzirakis et al. (2017)."""
 
+try:
+    import tensorflow  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised only without TensorFlow
+    raise ImportError(
+        "e2e_emotion needs TensorFlow 2.21. Install the project with an extra that picks "
+        "the build: `pip install -e '.[cpu]'` (CPU) or `pip install -e '.[gpu]'` (CUDA)."
+    ) from error
+
+# ruff: noqa: E402
+from e2e_emotion.config import HeadConfig, LevelConfig, SpeechConfig, VisualConfig
 from e2e_emotion.models.emotion_model import (
     LABEL_NAMES,
     MODALITIES,
@@ -25,9 +35,13 @@ __all__ = [
     "ModelNotFoundError",
     "FusedBatchNormalization",
     "FusedLSTM",
+    "HeadConfig",
+    "LevelConfig",
     "PeepholeLSTMCell",
+    "SpeechConfig",
     "SpeechNetwork",
     "UnfoldTime",
+    "VisualConfig",
     "VisualNetwork",
     "build_model",
     "load_model",

@@ -15,43 +15,57 @@ Output: ``[batch, time, 2]``, arousal then valence. The time axis may be ``None`
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import layers
 
+from e2e_emotion.config import (
+    LSTM_TYPES,
+    SPEECH_MODEL_NAMES,
+    HeadConfig,
+    LevelConfig,
+    SpeechConfig,
+    VisualConfig,
+)
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITIES
 from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.level import LevelNormalization, check_target_db
-from e2e_emotion.models.recurrent import recurrent_head
+from e2e_emotion.models.recurrent import FacePresence, readout_layer, recurrent_layers
 from e2e_emotion.models.speech import SpeechNetwork
-from e2e_emotion.models.visual import BN_MOMENTUM, VisualNetwork
-from tfrecords_tools.schema import FRAME_LENGTH, LABEL_NAMES
+from e2e_emotion.models.visual import VisualNetwork
+from tfrecords_tools.schema import LABEL_NAMES
 
-LSTM_TYPES = ("standard", "peephole")
+# The model's settings: each part's config, and the model's name of a field where it is
+# not the field's own. Defaults, checks and flags live with the configs.
+PARTS = (
+    ("speech", SpeechConfig, SPEECH_MODEL_NAMES),
+    ("level", LevelConfig, {}),
+    ("visual", VisualConfig, {}),
+    ("head", HeadConfig, {}),
+)
 
-# Constructor arguments of the two feature networks, as they appear in EmotionModel.
-SPEECH_ARGS = {
-    "speech_preset": "preset",
-    "frame_length": "frame_length",
-    "conv1_filters": "conv1_filters",
-    "conv1_kernel": "conv1_kernel",
-    "pool1_size": "pool1_size",
-    "conv2_filters": "conv2_filters",
-    "conv2_kernel": "conv2_kernel",
-    "channel_pool_size": "channel_pool_size",
-    "input_dropout": "input_dropout",
-    "conv2_method": "conv2_method",
-}
-# Arguments of the level normalisation in front of the speech network.
-LEVEL_ARGS = ("level_norm_frames", "level_norm_db")
-VISUAL_ARGS = {
-    "image_size": "image_size",
-    "stem_filters": "stem_filters",
-    "stage_blocks": "stage_blocks",
-    "stage_filters": "stage_filters",
-    "expansion": "expansion",
-    "bn_momentum": "bn_momentum",
-}
+
+def part_arguments():
+    """``[(part, config type, field name, model argument name)]`` of every setting."""
+    return [
+        (part, config_type, field.name, renamed.get(field.name, field.name))
+        for part, config_type, renamed in PARTS
+        for field in dataclasses.fields(config_type)
+    ]
+
+
+def part_configs(arguments):
+    """``({part: config}, rest)``: ``EmotionModel`` arguments (its names) as the parts'
+    configs, and the arguments that are no setting."""
+    rest = dict(arguments)
+    values = {part: {} for part, _, _ in PARTS}
+    for part, _, field, outer in part_arguments():
+        if outer in rest:
+            values[part][field] = rest.pop(outer)
+    configs = {part: config_type(**values[part]) for part, config_type, _ in PARTS}
+    return configs, rest
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
@@ -60,106 +74,77 @@ class EmotionModel(keras.Model):
 
     Args:
         modality: ``"audio"``, ``"visual"`` or ``"multimodal"``.
-        speech_preset, frame_length, conv1_filters, conv1_kernel, pool1_size,
-            conv2_filters, conv2_kernel, channel_pool_size, input_dropout, conv2_method: the speech
-            network's arguments (see ``SpeechNetwork``); ignored by the visual model.
-        image_size, stem_filters, stage_blocks, stage_filters, expansion, bn_momentum: the visual
-            network's arguments (see ``VisualNetwork``); ignored by the audio model.
         visual_weights: optional local ``.weights.h5`` of a ``VisualNetwork`` of the same
             configuration, loaded once at construction (not stored in the config).
-        lstm_units, lstm_layers: the recurrent head (256 units, 2 layers).
-        lstm_type: ``"standard"`` (Keras LSTM) or ``"peephole"`` (peepholes and cell
-            clipping, as in the authors' code).
-        cell_clip: cell-state clipping of the peephole LSTM (100).
+        **settings: the parts' settings by name, each defaulting to its config's:
+            ``SpeechConfig`` (``speech_preset`` for its ``preset``; ignored by the visual
+            model), ``LevelConfig``, ``VisualConfig`` (ignored by the audio model) and
+            ``HeadConfig`` (``lstm_units``, ``lstm_layers``, ``lstm_type``,
+            ``cell_clip``).
     """
 
-    def __init__(
-        self,
-        modality="multimodal",
-        speech_preset="paper",
-        frame_length=FRAME_LENGTH,
-        conv1_filters=40,
-        conv1_kernel=None,
-        pool1_size=2,
-        conv2_filters=40,
-        conv2_kernel=None,
-        channel_pool_size=10,
-        input_dropout=0.0,
-        conv2_method="auto",
-        level_norm_frames=0,
-        level_norm_db=-30.0,
-        image_size=96,
-        stem_filters=64,
-        stage_blocks=(3, 4, 6, 3),
-        stage_filters=(64, 128, 256, 512),
-        expansion=4,
-        bn_momentum=BN_MOMENTUM,
-        visual_weights=None,
-        lstm_units=256,
-        lstm_layers=2,
-        lstm_type="standard",
-        cell_clip=100.0,
-        name=None,
-        **kwargs,
-    ):
+    def __init__(self, modality="multimodal", visual_weights=None, name=None, **settings):
         check_choice("modality", modality, MODALITIES)
-        check_choice("lstm_type", lstm_type, LSTM_TYPES)
-        check_positive_int("lstm_units", lstm_units)
-        check_positive_int("lstm_layers", lstm_layers)
-        if isinstance(level_norm_frames, bool) or not isinstance(level_norm_frames, int):
+        configs, keras_kwargs = part_configs(settings)
+        head, level = configs["head"], configs["level"]
+        check_choice("lstm_type", head.lstm_type, LSTM_TYPES)
+        check_positive_int("lstm_units", head.lstm_units)
+        check_positive_int("lstm_layers", head.lstm_layers)
+        if head.voice_units and not (
+            modality == "multimodal" and head.voice_units <= head.lstm_units
+        ):
             raise ValueError(
-                f"`level_norm_frames` must be an integer >= 0, received {level_norm_frames!r}"
+                f"`voice_units` ({head.voice_units}) is for the multimodal model, at most its "
+                f"`lstm_units` ({head.lstm_units}); received modality {modality!r}"
             )
-        if level_norm_frames < 0:
-            raise ValueError(f"`level_norm_frames` must be >= 0, received {level_norm_frames}")
-        check_target_db("level_norm_db", level_norm_db)
-        arguments = dict(locals())
-        speech_kwargs = {inner: arguments[outer] for outer, inner in SPEECH_ARGS.items()}
-        visual_kwargs = {inner: arguments[outer] for outer, inner in VISUAL_ARGS.items()}
+        frames = level.level_norm_frames
+        if isinstance(frames, bool) or not isinstance(frames, int):
+            raise ValueError(f"`level_norm_frames` must be an integer >= 0, received {frames!r}")
+        if frames < 0:
+            raise ValueError(f"`level_norm_frames` must be >= 0, received {frames}")
+        check_target_db("level_norm_db", level.level_norm_db)
 
         inputs, features = {}, []
         speech_network = visual_network = level_normalization = None
+        frame_length = configs["speech"].frame_length
         if modality in ("audio", "multimodal"):
-            speech_network = SpeechNetwork(**speech_kwargs)
+            speech_network = SpeechNetwork(configs["speech"])
             inputs["audio"] = keras.Input(shape=(None, frame_length), name="audio")
             audio = inputs["audio"]
-            if level_norm_frames:
+            if frames:
                 level_normalization = LevelNormalization(
-                    level_norm_frames, level_norm_db, name="level_normalization"
+                    frames, level.level_norm_db, name="level_normalization"
                 )
                 inputs[LEVEL_INPUT] = keras.Input(shape=(2,), name=LEVEL_INPUT)
                 audio = level_normalization(audio, inputs[LEVEL_INPUT])
             features.append(speech_network(audio))
         if modality in ("visual", "multimodal"):
-            visual_network = VisualNetwork(weights=visual_weights, **visual_kwargs)
-            inputs["video"] = keras.Input(shape=(None, image_size, image_size, 3), name="video")
+            visual_network = VisualNetwork(configs["visual"], weights=visual_weights)
+            size = configs["visual"].image_size
+            inputs["video"] = keras.Input(shape=(None, size, size, 3), name="video")
             features.append(visual_network(inputs["video"]))
+            if head.voice_units:
+                features.append(FacePresence(name="face_presence")(inputs["video"]))
         if len(features) > 1:
             fused = layers.Concatenate(axis=-1, name="fusion_concatenate")(features)
         else:
             fused = features[0]
-        outputs = recurrent_head(
-            fused, lstm_units, lstm_layers, lstm_type, cell_clip, num_outputs=len(LABEL_NAMES)
+        h = recurrent_layers(fused, head)
+        outputs = readout_layer(h, fused, head, num_outputs=len(LABEL_NAMES))
+        super().__init__(
+            inputs=inputs, outputs=outputs, name=name or f"{modality}_model", **keras_kwargs
         )
-        super().__init__(inputs=inputs, outputs=outputs, name=name or f"{modality}_model", **kwargs)
 
         self.modality = modality
         self.speech_network = speech_network
         self.visual_network = visual_network
         self.level_normalization = level_normalization
         self.num_features = fused.shape[-1]
-        self._config = {
-            "modality": modality,
-            **{outer: arguments[outer] for outer in SPEECH_ARGS},
-            **{name: arguments[name] for name in LEVEL_ARGS},
-            **{outer: arguments[outer] for outer in VISUAL_ARGS},
-            "lstm_units": lstm_units,
-            "lstm_layers": lstm_layers,
-            "lstm_type": lstm_type,
-            "cell_clip": cell_clip,
-        }
-        self._config["stage_blocks"] = list(stage_blocks)
-        self._config["stage_filters"] = list(stage_filters)
+        self.voice_units = head.voice_units
+        self._config = {"modality": modality}
+        for part, _, field, outer in part_arguments():
+            value = getattr(configs[part], field)
+            self._config[outer] = list(value) if isinstance(value, (list, tuple)) else value
 
     def __call__(self, inputs, *args, **kwargs):
         return super().__call__(self.with_level(inputs), *args, **kwargs)
@@ -200,8 +185,25 @@ class EmotionModel(keras.Model):
             audio = self.normalised_audio(inputs, training=training)
             features.append(self.speech_network(audio, training=training))
         if self.visual_network is not None:
-            features.append(self.visual_network(inputs["video"], training=training))
+            features.append(self.video_features(inputs["video"], training=training))
         return features[0] if len(features) == 1 else keras.ops.concatenate(features, axis=-1)
+
+    def video_features(self, video, training=False):
+        """The per-frame features of ``video`` crops ``[batch, time, S, S, 3]`` the head
+        reads: the visual network's, then (with ``voice_units``) the face flag."""
+        features = self.visual_network(video, training=training)
+        if self.voice_units:
+            presence = self.get_layer("face_presence")(video)
+            features = keras.ops.concatenate([features, presence], axis=-1)
+        return features
+
+    def readout(self, h, features, training=False):
+        """The head's output layer on the last LSTM layer's output ``h``; ``features``:
+        what the head read (the face flag, for a model with ``voice_units``)."""
+        layer = self.get_layer("predictions")
+        if self.voice_units:
+            return layer([h, features], training=training)
+        return layer(h, training=training)
 
     def recurrent_outputs(self, features, training=False):
         """The recurrent head alone: ``[batch, time, F]`` features -> ``[batch, time, 2]``.
@@ -212,7 +214,7 @@ class EmotionModel(keras.Model):
         x = features
         for layer in self.recurrent_layers:
             x = layer(x, training=training)
-        return self.get_layer("predictions")(x, training=training)
+        return self.readout(x, features, training=training)
 
     @property
     def recurrent_layers(self):

@@ -9,7 +9,9 @@ visual units the visual features and their state), so at the start each half com
 exactly what its unimodal head computed. The output layer then blends the two heads'
 outputs per dimension, ``w * audio + (1 - w) * visual``: the multimodal model starts as a
 late fusion of the unimodal models, and training from there lets the halves exchange
-information through the (initially zero) cross blocks.
+information through the (initially zero) cross blocks. A model with ``voice_units`` (the
+audio model's units) reads the audio head's output alone where a frame has no face, so at
+the start it then computes exactly what the audio model computes.
 """
 
 from __future__ import annotations
@@ -59,11 +61,18 @@ def check_late_fusion(model, audio_model, visual_model):
             f"model's plus the visual model's ({audio['units']} + {visual['units']} = "
             f"{audio['units'] + visual['units']})"
         )
-    if target["features"] != audio["features"] + visual["features"]:
+    flag = 1 if model.voice_units else 0  # the face flag, after the visual features
+    if target["features"] != audio["features"] + visual["features"] + flag:
         raise FusionError(
             f"the multimodal model reads {target['features']} features per frame, the audio "
-            f"and visual models {audio['features']} + {visual['features']}: their feature "
-            "networks have other sizes"
+            f"and visual models {audio['features']} + {visual['features']}"
+            + (" (+ 1, the face flag)" if flag else "")
+            + ": their feature networks have other sizes"
+        )
+    if model.voice_units and model.voice_units != audio["units"]:
+        raise FusionError(
+            f"voice_units of the multimodal model is {model.voice_units}: it must be the "
+            f"audio model's lstm_units ({audio['units']}), the units its voice readout reads"
         )
 
 
@@ -133,6 +142,12 @@ def set_late_fusion_head(model, audio_model, visual_model, audio_weight):
                 values.append(_side_by_side(a, v, units_a, units_a, units_v))
             else:
                 values.append(_side_by_side(a, v, rows_a, units_a, units_v))
+            rows = tuple(variable.shape)[0]
+            if kind == "kernel" and rows > values[-1].shape[0]:
+                # The face flag's row (the first layer of a model with voice_units): zero,
+                # so the start computes exactly what the two heads computed.
+                padding = np.zeros([rows - values[-1].shape[0], values[-1].shape[1]])
+                values[-1] = np.concatenate([values[-1], padding.astype(values[-1].dtype)])
         target.set_weights(values)
         rows_a = units_a  # the next layer reads [audio units | visual units]
     dense = model.get_layer("predictions")
@@ -140,7 +155,11 @@ def set_late_fusion_head(model, audio_model, visual_model, audio_weight):
     kernel_v, bias_v = visual_model.get_layer("predictions").get_weights()
     w = audio_weight.astype(kernel_a.dtype)
     kernel = np.concatenate([kernel_a * w, kernel_v * (1 - w)], axis=0)
-    dense.set_weights([kernel, bias_a * w + bias_v * (1 - w)])
+    if model.voice_units:  # a frame without a face: the audio head's output alone
+        dense.full.set_weights([kernel, bias_a * w + bias_v * (1 - w)])
+        dense.voice.set_weights([kernel_a, bias_a])
+    else:
+        dense.set_weights([kernel, bias_a * w + bias_v * (1 - w)])
 
 
 def choose_blend(audio_predictions, visual_predictions, score, weights=(1.0, 0.5, 0.0)):

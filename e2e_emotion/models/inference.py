@@ -36,7 +36,7 @@ def inference_functions(model):
             for layer, state in zip(model.recurrent_layers, states, strict=True):
                 _, x, state = layer.inner_loop(x, list(state), None, training=False)
                 ended.append(list(state))
-            return model.get_layer("predictions")(x, training=False), ended
+            return model.readout(x, features, training=False), ended
 
         _FUNCTIONS[model] = {
             "window": traced(lambda inputs: model(inputs, training=False)),

@@ -217,15 +217,78 @@ class LSTM(layers.LSTM):
 FusedLSTM = LSTM
 
 
-def recurrent_head(features, lstm_units, lstm_layers, lstm_type, cell_clip, num_outputs):
-    """``[batch, time, F] -> [batch, time, num_outputs]``; layers named ``temporal_*``."""
+def recurrent_layers(features, config):
+    """``[batch, time, F] -> [batch, time, units]`` through the LSTM layers of ``config``
+    (a ``HeadConfig``), named ``temporal_lstm_1..k``."""
     x = features
-    for index in range(1, lstm_layers + 1):
+    for index in range(1, config.lstm_layers + 1):
         name = f"temporal_lstm_{index}"
-        if lstm_type == "peephole":
-            cell = PeepholeLSTMCell(lstm_units, cell_clip=cell_clip, name=f"{name}_cell")
+        if config.lstm_type == "peephole":
+            cell = PeepholeLSTMCell(
+                config.lstm_units, cell_clip=config.cell_clip, name=f"{name}_cell"
+            )
             x = layers.RNN(cell, return_sequences=True, name=name)(x)
         else:
-            x = FusedLSTM(lstm_units, return_sequences=True, name=name)(x)
-    # float32 outputs even under a mixed-precision policy: the CCC is computed in float32.
-    return layers.Dense(num_outputs, name="predictions", dtype="float32")(x)
+            x = FusedLSTM(config.lstm_units, return_sequences=True, name=name)(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class FacePresence(layers.Layer):
+    """``[batch, time, S, S, 3]`` crops -> ``[batch, time, 1]``: 1 where the crop has a
+    pixel that is not black, 0 where the frame has no face (its crop blanked)."""
+
+    def call(self, video):
+        brightest = ops.max(ops.abs(video), axis=(-3, -2, -1))
+        return ops.expand_dims(ops.cast(brightest > 0, self.compute_dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-3], 1)
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class FallbackReadout(layers.Layer):
+    """The predictions of a head whose frames may lack a face.
+
+    Called on ``[h, features]`` (the last LSTM layer's output and the features the head
+    read, whose last channel is ``FacePresence``): ``full(h)`` where the frame has a face,
+    ``voice(h[..., :voice_units])`` where it has none. In a late-fusion head the first
+    units are the audio model's, which read the speech features only, so a lost face
+    falls back to what the voice carries instead of to a visual half fed black crops.
+    """
+
+    def __init__(self, units, voice_units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.voice_units = voice_units
+        self.full = layers.Dense(units, name="full", dtype=self.dtype_policy)
+        self.voice = layers.Dense(units, name="voice", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        h_shape, _ = input_shape
+        self.full.build(h_shape)
+        self.voice.build((*h_shape[:-1], self.voice_units))
+
+    def call(self, inputs):
+        h, features = inputs
+        face = ops.cast(features[..., -1:], self.compute_dtype)
+        h = ops.cast(h, self.compute_dtype)
+        return face * self.full(h) + (1 - face) * self.voice(h[..., : self.voice_units])
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "voice_units": self.voice_units}
+
+
+def readout_layer(h, features, config, num_outputs):
+    """The head's output layer ``predictions`` on the LSTM output ``h``: a ``Dense``, or a
+    ``FallbackReadout`` with ``config.voice_units``. float32 even under a mixed-precision
+    policy: the CCC is computed in float32."""
+    if config.voice_units:
+        layer = FallbackReadout(
+            num_outputs, config.voice_units, name="predictions", dtype="float32"
+        )
+        return layer([h, features])
+    return layers.Dense(num_outputs, name="predictions", dtype="float32")(h)

@@ -11,27 +11,22 @@ Two presets give 1280 features per 40 ms frame:
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers, ops
 
+from e2e_emotion.config import SPEECH_PRESETS, SpeechConfig
 from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.long_conv import METHODS, LongConv1D
-from tfrecords_tools.schema import FRAME_LENGTH
+from e2e_emotion.settings import take_fields
 
 CONV2_METHODS = ("auto", *METHODS)
 # `conv2_method="auto"` uses the (blocked) FFT from this many taps on, direct convolution
-# below. `bin/benchmark.py --conv_kernels=32,64,256,4000` (2 x 150 frames, 40 -> 40
-# channels) measured forward+backward FFT vs direct 0.39 vs 0.47 s at 32 taps, 0.40 vs
-# 0.94 s at 64, 0.34 vs 4.2 s at 256 and 0.76 vs 55 s at the paper's 4000: the FFT is
-# already a little faster at 32 taps, but the threshold sits above the `reference`
-# preset's 40 taps on purpose, so that preset keeps the exact direct convolution; the
-# FFT's advantage only becomes large from 64 taps on.
+# below: above the `reference` preset's 40 taps on purpose, so that preset keeps the exact
+# direct convolution, and where the FFT's advantage has become large (docs/performance.md,
+# `bin/benchmark.py --conv_kernels`).
 FFT_MIN_KERNEL = 64
-
-SPEECH_PRESETS = {
-    "paper": {"conv1_kernel": 80, "conv2_kernel": 4000, "continuous": True},
-    "reference": {"conv1_kernel": 20, "conv2_kernel": 40, "continuous": False},
-}
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
@@ -67,38 +62,37 @@ class SpeechNetwork(keras.Model):
     the defaults (640-sample frames, pool 2, 40 filters pooled by 10).
 
     Args:
-        preset: ``"paper"`` (continuous waveform, kernels 80 and 4000) or
-            ``"reference"`` (per frame, kernels 20 and 40).
-        frame_length: samples per label frame (640 = 40 ms at 16 kHz).
-        conv1_filters, conv2_filters: filters of the two convolutions (40 and 40).
-        conv1_kernel, conv2_kernel: kernel lengths in samples; ``None`` takes the
-            preset's value.
-        pool1_size: max-pool over time after the first convolution (2: 16 -> 8 kHz).
-        channel_pool_size: max-pool over channels after the second convolution (10).
-        input_dropout: dropout rate on the raw waveform. Default 0: before max-pooling it
-            makes the features differ between training and inference (the train split
-            scored 0.2-0.3 mean CCC lower in inference mode at 0.8, see docs/results.md);
-            the authors' code uses 0.5.
-        conv2_method: how the `paper` preset's long second convolution is computed:
-            ``"fft"``, ``"direct"`` or ``"auto"`` (FFT from ``FFT_MIN_KERNEL`` taps on).
-            Same weights and outputs (within float32 rounding) either way.
+        config: a ``SpeechConfig``; its fields may also be given as keyword arguments,
+            which replace the config's:
+            preset: ``"paper"`` (continuous waveform, kernels 80 and 4000) or
+                ``"reference"`` (per frame, kernels 20 and 40).
+            frame_length: samples per label frame (640 = 40 ms at 16 kHz).
+            conv1_filters, conv2_filters: filters of the two convolutions (40 and 40).
+            conv1_kernel, conv2_kernel: kernel lengths in samples; ``None`` takes the
+                preset's value.
+            pool1_size: max-pool over time after the first convolution (2: 16 -> 8 kHz).
+            channel_pool_size: max-pool over channels after the second convolution (10).
+            input_dropout: dropout rate on the raw waveform.
+            conv2_method: how the `paper` preset's long second convolution is computed:
+                ``"fft"``, ``"direct"`` or ``"auto"`` (FFT from ``FFT_MIN_KERNEL`` taps
+                on). Same weights and outputs (within float32 rounding) either way.
     """
 
-    def __init__(
-        self,
-        preset="paper",
-        frame_length=FRAME_LENGTH,
-        conv1_filters=40,
-        conv1_kernel=None,
-        pool1_size=2,
-        conv2_filters=40,
-        conv2_kernel=None,
-        channel_pool_size=10,
-        input_dropout=0.5,
-        conv2_method="auto",
-        name="speech_network",
-        **kwargs,
-    ):
+    def __init__(self, config=None, name="speech_network", **kwargs):
+        given, kwargs = take_fields(SpeechConfig, kwargs)
+        config = dataclasses.replace(config or SpeechConfig(), **given)
+        (
+            preset,
+            frame_length,
+            conv1_filters,
+            conv1_kernel,
+            pool1_size,
+            conv2_filters,
+            conv2_kernel,
+            channel_pool_size,
+            input_dropout,
+            conv2_method,
+        ) = dataclasses.astuple(config)
         check_choice("speech preset", preset, tuple(SPEECH_PRESETS))
         spec = SPEECH_PRESETS[preset]
         conv1_kernel = spec["conv1_kernel"] if conv1_kernel is None else conv1_kernel
@@ -159,32 +153,19 @@ class SpeechNetwork(keras.Model):
         features = layers.Reshape((-1, num_features), name="speech_features")(x)
         super().__init__(inputs=waveform, outputs=features, name=name, **kwargs)
 
-        self.preset = preset
-        self.frame_length = frame_length
-        self.conv1_filters = conv1_filters
-        self.conv1_kernel = conv1_kernel
-        self.pool1_size = pool1_size
-        self.conv2_filters = conv2_filters
-        self.conv2_kernel = conv2_kernel
-        self.channel_pool_size = channel_pool_size
-        self.input_dropout = input_dropout
-        self.conv2_method = conv2_method
+        # The kernels resolved from the preset, as the saved config states them; each
+        # setting is also an attribute (``network.preset``, ``network.frame_length``, ...).
+        self.speech_config = dataclasses.replace(
+            config, conv1_kernel=conv1_kernel, conv2_kernel=conv2_kernel
+        )
+        vars(self).update(dataclasses.asdict(self.speech_config))
         self.num_features = num_features
 
     def get_config(self):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "preset": self.preset,
-            "frame_length": self.frame_length,
-            "conv1_filters": self.conv1_filters,
-            "conv1_kernel": self.conv1_kernel,
-            "pool1_size": self.pool1_size,
-            "conv2_filters": self.conv2_filters,
-            "conv2_kernel": self.conv2_kernel,
-            "channel_pool_size": self.channel_pool_size,
-            "input_dropout": self.input_dropout,
-            "conv2_method": self.conv2_method,
+            **dataclasses.asdict(self.speech_config),
         }
 
     @classmethod

@@ -12,21 +12,19 @@ their gradients from a dozen element-wise ops.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from e2e_emotion.config import BN_MOMENTUM, VisualConfig
 from e2e_emotion.models.checks import check_positive_int
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
+from e2e_emotion.settings import take_fields
 
 BN_EPSILON = 1.001e-5
-# BatchNorm moving-average momentum. Keras' 0.99 lags the weights of a network trained from
-# scratch: after 100 steps a small ResNet scored valence CCC 0.83 on its training batches in
-# training mode but 0.46 on the same recordings in inference mode (dev 0.40); with 0.9
-# (PyTorch's default, 0.1 in its convention) 0.83 / 0.93 (dev 0.90). See docs/results.md.
-BN_MOMENTUM = 0.9
 
 
 # The smallest epsilon TensorFlow's fused batch norm accepts (it raises smaller ones).
@@ -124,31 +122,27 @@ class VisualNetwork(keras.Model):
     Input is RGB in [0, 1]. ``F = stage_filters[-1] * expansion`` (2048 for ResNet-50).
 
     Args:
-        image_size: side of the square face crop (96).
-        stem_filters: filters of the 7x7/2 stem convolution (64).
-        stage_blocks: bottleneck blocks per stage ((3, 4, 6, 3) for ResNet-50).
-        stage_filters: bottleneck width per stage ((64, 128, 256, 512)).
-        expansion: output channels = width x expansion (4).
-        bn_momentum: BatchNorm moving-average momentum (``BN_MOMENTUM``, 0.9; Keras'
-            default 0.99 makes inference differ from training in short runs).
+        config: a ``VisualConfig``; its fields may also be given as keyword arguments,
+            which replace the config's:
+            image_size: side of the square face crop (96).
+            stem_filters: filters of the 7x7/2 stem convolution (64).
+            stage_blocks: bottleneck blocks per stage ((3, 4, 6, 3) for ResNet-50).
+            stage_filters: bottleneck width per stage ((64, 128, 256, 512)).
+            expansion: output channels = width x expansion (4).
+            bn_momentum: BatchNorm moving-average momentum (``BN_MOMENTUM``, 0.9; Keras'
+                default 0.99 makes inference differ from training in short runs).
         weights: optional path to a local ``.weights.h5`` file written by
             ``VisualNetwork.save_weights`` for the same configuration (for example the
             visual network of a trained visual model). Nothing is ever downloaded. The
             path is not part of the config: once loaded, the weights belong to the model.
     """
 
-    def __init__(
-        self,
-        image_size=96,
-        stem_filters=64,
-        stage_blocks=(3, 4, 6, 3),
-        stage_filters=(64, 128, 256, 512),
-        expansion=4,
-        bn_momentum=BN_MOMENTUM,
-        weights=None,
-        name="visual_network",
-        **kwargs,
-    ):
+    def __init__(self, config=None, weights=None, name="visual_network", **kwargs):
+        given, kwargs = take_fields(VisualConfig, kwargs)
+        config = dataclasses.replace(config or VisualConfig(), **given)
+        image_size, stem_filters, stage_blocks, stage_filters, expansion, bn_momentum = (
+            dataclasses.astuple(config)
+        )
         stage_blocks, stage_filters = list(stage_blocks), list(stage_filters)
         check_positive_int("image_size", image_size)
         check_positive_int("stem_filters", stem_filters)
@@ -179,12 +173,11 @@ class VisualNetwork(keras.Model):
         features = UnfoldTime(name="visual_features")([x, frames])
         super().__init__(inputs=frames, outputs=features, name=name, **kwargs)
 
-        self.image_size = image_size
-        self.stem_filters = stem_filters
-        self.stage_blocks = stage_blocks
-        self.stage_filters = stage_filters
-        self.expansion = expansion
-        self.bn_momentum = bn_momentum
+        # Each setting is also an attribute (``network.image_size``, ...).
+        self.visual_config = dataclasses.replace(
+            config, stage_blocks=stage_blocks, stage_filters=stage_filters
+        )
+        vars(self).update(dataclasses.asdict(self.visual_config))
         self.num_features = stage_filters[-1] * expansion
         if weights is not None:
             if not os.path.isfile(weights):
@@ -195,12 +188,7 @@ class VisualNetwork(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "image_size": self.image_size,
-            "stem_filters": self.stem_filters,
-            "stage_blocks": list(self.stage_blocks),
-            "stage_filters": list(self.stage_filters),
-            "expansion": self.expansion,
-            "bn_momentum": self.bn_momentum,
+            **dataclasses.asdict(self.visual_config),
         }
 
     @classmethod

@@ -19,11 +19,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.config import EVAL_CONTEXTS
 from e2e_emotion.data import evaluation_dataset
 from e2e_emotion.modalities import LEVEL_INPUT
 from e2e_emotion.models.inference import inference_functions
-
-EVAL_CONTEXTS = ("recording", "window")
 
 
 def predict_split(model, source, split, modality, sequence_config, context="recording"):

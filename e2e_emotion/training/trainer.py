@@ -32,10 +32,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from e2e_emotion.data import DataError, RecordSource, SequenceConfig, training_dataset
+from e2e_emotion.config import (
+    COMPATIBLE_KEYS,
+    STRATEGIES,
+    TRAJECTORY_KEYS,
+    SequenceConfig,
+    TrainConfig,
+    TrainingError,
+)
+from e2e_emotion.data import DataError, RecordSource, training_dataset
 from e2e_emotion.evaluation.scores import ccc, ccc_of_moments, moments_of_sums
 from e2e_emotion.files import LockedError, atomic_path, directory_lock
-from e2e_emotion.models import MODALITIES, build_model, load_model, resolve_model_path
+from e2e_emotion.models import build_model, load_model, resolve_model_path
 from e2e_emotion.models.emotion_model import level_setting
 from e2e_emotion.models.fusion import (
     FusionError,
@@ -44,242 +52,13 @@ from e2e_emotion.models.fusion import (
     set_late_fusion_head,
 )
 from e2e_emotion.training.distributed_loss import global_ccc_loss
-from e2e_emotion.training.prediction import EVAL_CONTEXTS, predict_split
+from e2e_emotion.training.prediction import predict_split
 from tfrecords_tools.output_paths import is_disk_full, output_path_problem
 from tfrecords_tools.schema import LABEL_NAMES
 
-STRATEGIES = ("default", "mirrored", "multiworker")
-LR_SCHEDULES = ("constant", "cosine")
-# What "best on dev" means: the mean CCC of the two dimensions, or one of them (an audio
-# model carries arousal; its valence output says little and only adds noise to the choice).
-SELECT_ON = ("mean", "arousal", "valence")
 # A training-mode CCC this much above the inference-mode CCC on the same (training)
 # recordings means the model computes something else in inference: warn.
 MISMATCH_WARNING = 0.15
-# Keys of config.json that must not change when a model directory is reused.
-# (The frozen parts decide which variables the optimizer and the checkpoint hold.)
-COMPATIBLE_KEYS = (
-    "modality",
-    "model",
-    "sequence_length",
-    "freeze_features",
-    "freeze_batch_norm",
-    "select_above_start",
-)
-# Keys that decide the data order, the augmentation draws or the optimiser's trajectory:
-# a resumed run with another value would no longer equal an uninterrupted one, so reusing
-# a trained model directory with a change is refused unless ``allow_config_change`` (the
-# change is then recorded in config.json's ``config_changes``). With the cosine schedule,
-# ``steps`` defines the learning-rate curve and belongs to them too.
-TRAJECTORY_KEYS = (
-    "sequence",
-    "learning_rate",
-    "seed",
-    "lr_schedule",
-    "warmup_steps",
-    "mixed_precision",
-    "train_split",
-    "freeze_batch_norm",
-    "init_head",
-)
-INIT_HEADS = ("random", "late_fusion")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or go on; the message says why and what to do."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run needs (``bin/train.py`` flags map onto it).
-
-    Attributes:
-        records: directory written by ``bin/make_tfrecords.py``.
-        model_dir: where checkpoints, logs and models go.
-        modality: ``audio``, ``visual`` or ``multimodal``.
-        model: ``build_model`` keyword arguments (``speech_preset``, sizes, ...).
-        sequence: ``SequenceConfig`` fields (sequence_length, hop, batch_size, ...).
-        learning_rate: Adam learning rate (1e-4 in the paper).
-        steps: total training steps (a resumed run continues up to this count).
-        checkpoint_every, eval_every, log_every: in steps (0 disables evaluation).
-        train_split, eval_split: split names in the records.
-        strategy: ``default``, ``mirrored`` or ``multiworker``.
-        init_audio, init_visual: trained audio / visual model (a model directory or a
-            ``.keras`` file) whose feature network initialises this model's (the paper
-            initialises the multimodal model from the unimodal ones).
-        freeze_batch_norm: the visual network's BatchNorm layers keep the statistics, scale
-            and offset of ``init_visual`` and run in inference mode, its convolutions train
-            (for fine-tuning with batches of few recordings, whose statistics are not the
-            corpus').
-        init_head: ``random`` (the paper: the multimodal model's recurrent head starts from
-            random weights) or ``late_fusion``: it starts as the heads of ``init_audio`` and
-            ``init_visual`` side by side (its ``lstm_units`` their sum), their outputs
-            blended per dimension by the weight (audio 1, 0.5 or 0) that scores best on
-            ``eval_split``; that starting model is evaluated as step 0, so the model kept is
-            never worse on ``eval_split`` than the late fusion it starts from.
-        seed: model initialisation, data order and augmentation.
-        freeze_features: train the recurrent head only; the feature networks keep the
-            weights of ``init_audio`` / ``init_visual`` (both required for the networks the
-            model has) and run in inference mode (BatchNorm on its moving statistics).
-        jit_compile: compile the training step with XLA; ``None`` (default): XLA for the
-            audio model with the default strategy (measured 9-20% faster, same weights),
-            none for models with the ResNet (the visual and multimodal models trained 1.3-1.6x
-            faster without it) and none under Mirrored/MultiWorker strategies
-            (docs/performance.md).
-        mixed_precision: build the model with the ``mixed_bfloat16`` policy (the
-            predictions and the CCC loss stay float32).
-        lr_schedule: ``constant`` or ``cosine`` (linear warm-up over ``warmup_steps``,
-            then cosine decay to 0 at ``steps``).
-        warmup_steps: linear learning-rate warm-up steps of the cosine schedule.
-        patience: stop after this many evaluations without a better raw dev mean CCC
-            (0: never stop early).
-        restore_best: at the end, ``final/model.keras`` is the model with the best raw
-            dev mean CCC (the last weights stay in the checkpoints).
-        select_on: ``mean`` (default), ``arousal`` or ``valence``: the raw dev CCC that
-            chooses the best model and counts towards ``patience``.
-        select_above_start: with ``init_head="late_fusion"``, a fine-tuned model is chosen
-            only if its raw dev CCC is at least the start's (the late fusion, step 0) on
-            every dimension: fine-tuning may not trade one dimension for the other.
-            A multimodal model trained with ``video_dropout`` is also scored with its
-            video removed at each evaluation, and the model kept is the one best on the
-            mean of the two ``select_on`` CCCs: it was trained to go on without a face,
-            so it is chosen for that too (the floor above applies to the scores with the
-            video).
-        eval_context: ``recording`` (default): evaluations run the recurrent head over
-            each whole recording, its state carried across windows; ``window``: every
-            evaluation window starts from a zero state (``predict_split``).
-        eval_train: at each evaluation also score the training split in inference mode,
-            beside the CCC of the training batches in training mode: a large gap means
-            the model behaves differently in training and in inference.
-        reference_scores: optional ``{"ccc_arousal", "ccc_valence", "ccc_mean"}`` of a
-            reference (the handcrafted baseline on the eval split), logged beside the
-            model's at each evaluation.
-        allow_config_change: a trained ``model_dir`` may be resumed with other values of
-            ``TRAJECTORY_KEYS`` (refused otherwise); the change is recorded in
-            config.json's ``config_changes``.
-    """
-
-    records: str
-    model_dir: str
-    modality: str = "audio"
-    model: dict = dataclasses.field(default_factory=dict)
-    sequence: dict = dataclasses.field(default_factory=dict)
-    learning_rate: float = 1e-4
-    steps: int = 1000
-    checkpoint_every: int = 100
-    eval_every: int = 100
-    log_every: int = 10
-    train_split: str = "train"
-    eval_split: str = "dev"
-    strategy: str = "default"
-    init_audio: str | None = None
-    init_visual: str | None = None
-    freeze_features: bool = False
-    freeze_batch_norm: bool = False
-    init_head: str = "random"
-    seed: int = 0
-    jit_compile: bool | None = None
-    mixed_precision: bool = False
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    patience: int = 0
-    restore_best: bool = True
-    eval_train: bool = True
-    reference_scores: dict | None = None
-    select_on: str = "mean"
-    select_above_start: bool = False
-    eval_context: str = "recording"
-    allow_config_change: bool = False
-
-    def check(self):
-        if self.modality not in MODALITIES:
-            raise TrainingError(f"--modality={self.modality!r}: expected one of {MODALITIES}")
-        if self.strategy not in STRATEGIES:
-            raise TrainingError(f"--strategy={self.strategy!r}: expected one of {STRATEGIES}")
-        for name in ("steps", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise TrainingError(f"--{name} must be >= 1, received {getattr(self, name)}")
-        for name in ("eval_every", "warmup_steps", "patience"):
-            if getattr(self, name) < 0:
-                raise TrainingError(f"--{name} must be >= 0, received {getattr(self, name)}")
-        if self.eval_context not in EVAL_CONTEXTS:
-            raise TrainingError(
-                f"--eval_context={self.eval_context!r}: expected one of {EVAL_CONTEXTS}"
-            )
-        if self.select_on not in SELECT_ON:
-            raise TrainingError(f"--select_on={self.select_on!r}: expected one of {SELECT_ON}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise TrainingError(
-                f"--lr_schedule={self.lr_schedule!r}: expected one of {LR_SCHEDULES}"
-            )
-        if self.lr_schedule == "cosine" and self.warmup_steps >= self.steps:
-            raise TrainingError(
-                f"--warmup_steps={self.warmup_steps} must be below --steps={self.steps}"
-            )
-        if self.patience and not self.eval_every:
-            raise TrainingError("--patience needs evaluations (--eval_every > 0)")
-        if not self.learning_rate > 0:
-            raise TrainingError(f"--learning_rate must be > 0, received {self.learning_rate}")
-        try:
-            SequenceConfig(**self.sequence)
-        except (TypeError, ValueError) as error:
-            raise TrainingError(f"sequence options: {error}") from None
-        if self.jit_compile is True and self.strategy != "default":
-            raise TrainingError("--jit_compile is supported with --strategy=default only")
-        if self.init_audio and self.modality == "visual":
-            raise TrainingError("--init_audio is for audio or multimodal models")
-        if self.init_visual and self.modality == "audio":
-            raise TrainingError("--init_visual is for visual or multimodal models")
-        if self.init_head not in INIT_HEADS:
-            raise TrainingError(f"--init_head={self.init_head!r}: expected one of {INIT_HEADS}")
-        if self.init_head == "late_fusion":
-            if self.modality != "multimodal":
-                raise TrainingError("--init_head=late_fusion is for the multimodal model")
-            if not (self.init_audio and self.init_visual):
-                raise TrainingError(
-                    "--init_head=late_fusion starts from two trained heads: it needs "
-                    "--init_audio and --init_visual"
-                )
-            if not self.eval_every:
-                raise TrainingError(
-                    "--init_head=late_fusion chooses its blend on --eval_split: it needs "
-                    "evaluations (--eval_every > 0)"
-                )
-        if self.select_above_start and self.init_head != "late_fusion":
-            raise TrainingError(
-                "--select_above_start compares with the late-fusion start: it needs "
-                "--init_head=late_fusion"
-            )
-        if self.freeze_batch_norm and not self.init_visual:
-            raise TrainingError(
-                "--freeze_batch_norm keeps the BatchNorm statistics of a trained visual "
-                f"network: the {self.modality} model needs --init_visual"
-            )
-        if self.freeze_features:
-            needed = {"audio": ["init_audio"], "visual": ["init_visual"]}.get(
-                self.modality, ["init_audio", "init_visual"]
-            )
-            missing = [f"--{name}" for name in needed if not getattr(self, name)]
-            if missing:
-                raise TrainingError(
-                    f"--freeze_features keeps the feature networks as initialised: the "
-                    f"{self.modality} model needs {' and '.join(missing)}"
-                )
-
-    @property
-    def use_xla(self):
-        if self.jit_compile is None:
-            return self.strategy == "default" and self.modality == "audio"
-        return self.jit_compile
-
-    @property
-    def sequence_config(self):
-        return SequenceConfig(**{**self.sequence, "seed": self.seed})
-
-    def to_json(self):
-        data = dataclasses.asdict(self)
-        data["sequence_length"] = self.sequence_config.sequence_length
-        return data
 
 
 def learning_rate_schedule(config):

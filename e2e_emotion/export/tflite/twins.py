@@ -6,50 +6,28 @@ Both read the trained model's variables (nothing is copied); see the package doc
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
-import keras
 import tensorflow as tf
 
 from e2e_emotion.export.tflite.base import TFLiteExportError
-from e2e_emotion.modalities import LEVEL_INPUT
-from e2e_emotion.models.level import level_after
-from e2e_emotion.models.recurrent import PeepholeLSTMCell
-
-
-@dataclasses.dataclass
-class _Recurrent:
-    """One ``temporal_lstm_k`` layer of the trained model: its cell, stepped by hand.
-
-    The twins unroll the recursion themselves (a Keras ``LSTM`` layer over a time axis
-    lowers to TensorList ops), but every step is the layer's own cell (``LSTMCell`` or
-    ``PeepholeLSTMCell``) called in inference mode: matmul, add, split and the gate
-    activations, all TFLite builtins. Nothing restates the cell's equations.
-    """
-
-    name: str
-    units: int
-    cell: object
-
-    def step(self, x, h, c):
-        """``x [1, features]``, state ``(h, c)`` -> ``(h', c')``."""
-        _, (h_new, c_new) = self.cell.call(x, [h, c], training=False)
-        return h_new, c_new
+from e2e_emotion.models import stepping
+from e2e_emotion.models.stepping import head_step, next_level_state, stream_state_sizes
 
 
 def recurrent_cells(model):
-    """The recurrent head of an ``EmotionModel`` as ``_Recurrent`` cells, bottom first."""
-    found = []
-    for layer in getattr(model, "recurrent_layers", []):
-        cell = layer.cell
-        if getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False):
-            raise TFLiteExportError(f"{layer.name}: backward or stateful LSTMs are not exported")
-        if not isinstance(cell, PeepholeLSTMCell | keras.layers.LSTMCell):
-            raise TFLiteExportError(f"{layer.name}: unsupported recurrent cell {type(cell)}")
-        found.append(_Recurrent(layer.name, cell.units, cell))
-    if not found:
-        raise TFLiteExportError("the model has no temporal_lstm_1 layer (not an EmotionModel?)")
-    return found
+    """``stepping.recurrent_cells``, its error a ``TFLiteExportError``."""
+    try:
+        return stepping.recurrent_cells(model)
+    except stepping.NotStreamableError as error:
+        raise TFLiteExportError(str(error)) from None
+
+
+def check_streamable(model):
+    """``stepping.check_streamable``, its error a ``TFLiteExportError``."""
+    try:
+        stepping.check_streamable(model)
+    except stepping.NotStreamableError as error:
+        raise TFLiteExportError(str(error)) from None
 
 
 def _modality(model):
@@ -107,14 +85,13 @@ def sequence_function(model, sequence_length):
     if sequence_length < 1:
         raise TFLiteExportError(f"sequence_length must be >= 1, got {sequence_length}")
     lstms = recurrent_cells(model)
-    dense = model.get_layer("predictions")
     specs = {
         name: tf.TensorSpec([1, sequence_length, *shape], tf.float32, name=name)
         for name, shape in _frame_specs(model).items()
     }
 
     def forward(inputs):
-        x = model.frame_features(inputs)[0]  # [T, F]
+        features = x = model.frame_features(inputs)[0]  # [T, F]
         for lstm in lstms:
             h = c = tf.zeros([1, lstm.units])
             outputs = []
@@ -122,56 +99,9 @@ def sequence_function(model, sequence_length):
                 h, c = lstm.step(x[t : t + 1], h, c)
                 outputs.append(h)
             x = tf.concat(outputs, axis=0)
-        return {"predictions": dense(x[tf.newaxis])}
+        return {"predictions": model.readout(x[tf.newaxis], features[tf.newaxis])}
 
     return _trace(model, forward, specs)
-
-
-def check_streamable(model):
-    """Raises TFLiteExportError unless ``model`` can run frame by frame (its features
-    of a frame depend on that frame only)."""
-    speech = getattr(model, "speech_network", None)
-    if speech is not None and speech.preset == "paper":
-        raise TFLiteExportError(
-            "the 'paper' speech preset convolves the continuous waveform across frames "
-            "(non-causal SAME 1x80 and 1x4000 kernels: each frame's features depend on about "
-            "6 frames of future audio and on where the sequence ends), so a one-frame step "
-            "model cannot reproduce it; export kind 'sequence' instead, or train with "
-            "speech_preset='reference' (per-frame convolutions) for streaming."
-        )
-
-
-def head_step(lstms, dense, features, state):
-    """One frame through the recurrent head: ``features [batch, F]`` and ``state``
-    (``h_k``, ``c_k`` for every layer ``k`` of ``lstms``) -> ``(predictions [batch, 2],
-    {"new_h_k": ..., "new_c_k": ...})``. The streaming TFLite twin, the SavedModel's
-    ``stream`` signature and ``bin/live.py`` all step the head with it."""
-    x, new = features, {}
-    for index, lstm in enumerate(lstms, start=1):
-        x, c = lstm.step(x, state[f"h_{index}"], state[f"c_{index}"])
-        new[f"new_h_{index}"], new[f"new_c_{index}"] = x, c
-    return dense(x), new
-
-
-def stream_state_sizes(model):
-    """``{name: size}`` of a streaming step's state, in input order: ``h_k`` and ``c_k``
-    (the units) of every LSTM layer ``k``, then ``audio_level`` (2) for a model that
-    normalises the audio level. All zeros start a stream; output ``new_<name>`` is fed back.
-    """
-    sizes = {}
-    for index, lstm in enumerate(recurrent_cells(model), start=1):
-        sizes[f"h_{index}"] = sizes[f"c_{index}"] = lstm.units
-    if model.level_normalization is not None:
-        sizes[LEVEL_INPUT] = 2
-    return sizes
-
-
-def next_level_state(model, frames, inputs):
-    """``{"new_audio_level": ...}``: the level state after the step's audio ``frames``
-    ``[batch, 1, 640]``, or ``{}`` for a model without level normalisation."""
-    if model.level_normalization is None:
-        return {}
-    return {f"new_{LEVEL_INPUT}": level_after(frames["audio"], inputs[LEVEL_INPUT])}
 
 
 def stream_function(model):
@@ -187,7 +117,6 @@ def stream_function(model):
     """
     check_streamable(model)
     lstms = recurrent_cells(model)
-    dense = model.get_layer("predictions")
     specs = {
         name: tf.TensorSpec([1, *shape], tf.float32, name=name)
         for name, shape in _frame_specs(model).items()
@@ -199,7 +128,7 @@ def stream_function(model):
         frames = {key: inputs[key][:, tf.newaxis] for key in ("audio", "video") if key in inputs}
         # The frames with a time axis of one; the level state, if any, read from inputs.
         x = model.frame_features({**inputs, **frames})[:, 0]  # [1, F]
-        predictions, outputs = head_step(lstms, dense, x, inputs)
+        predictions, outputs = head_step(lstms, model.readout, x, inputs)
         return {**outputs, **next_level_state(model, frames, inputs), "predictions": predictions}
 
     return _trace(model, step, specs)
