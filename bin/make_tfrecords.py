@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ INFO
 
 
 import os
+import shlex
 import sys
 
 from absl import app, flags, logging
@@ -76,6 +77,19 @@ ON_ERROR = flags.DEFINE_enum(
     "on_error", "fail", ["fail", "skip"], "A bad recording stops the run, or is skipped."
 )
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
+RUNNER = flags.DEFINE_enum(
+    "runner",
+    "local",
+    ["local", "beam"],
+    "local: a process pool of --processes; beam: an Apache Beam pipeline, one element per "
+    "recording (needs the beam extra; --beam_pipeline_options picks the runner).",
+)
+BEAM_OPTIONS = flags.DEFINE_string(
+    "beam_pipeline_options",
+    "",
+    "Beam's own options, as on its command line, e.g. '--direct_running_mode="
+    "multi_processing --direct_num_workers=2' (the default: Beam's DirectRunner).",
+)
 register_output_checks(flags, directories=["output_dir"])
 
 
@@ -105,6 +119,8 @@ def main(argv):
             options,
             overwrite=OVERWRITE.value,
             tool_arguments=arguments,
+            runner=RUNNER.value,
+            beam_args=shlex.split(BEAM_OPTIONS.value),
             splits=SPLITS.value,
             modalities=MODALITIES.value,
             recola_splits={

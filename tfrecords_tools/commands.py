@@ -112,9 +112,12 @@ def make_tfrecords(
     overwrite=False,
     progress=True,
     tool_arguments=None,
+    runner="local",
+    beam_args=(),
     **reader_kwargs,
 ):
-    """Reads a corpus and converts it to shards; returns the metadata dict."""
+    """Reads a corpus and converts it to shards (``runner``: ``local`` or ``beam``, see
+    ``writer.convert_corpus``); returns the metadata dict."""
     if not output_dir:
         raise UserError("--output_dir is required")
     # With --on_error=skip a recording missing a media file is left out and listed in
@@ -132,6 +135,8 @@ def make_tfrecords(
         progress=progress,
         tool_arguments=tool_arguments,
         skipped=dropped,
+        runner=runner,
+        beam_args=beam_args,
     )
 
 

@@ -130,6 +130,9 @@ def _publish(staging, output_dir, overwrite):
         shutil.rmtree(backup, ignore_errors=True)
 
 
+RUNNERS = ("local", "beam")
+
+
 def convert_corpus(
     recordings,
     output_dir,
@@ -138,11 +141,18 @@ def convert_corpus(
     progress=True,
     tool_arguments=None,
     skipped=None,
+    runner="local",
+    beam_args=(),
 ):
     """Converts ``recordings`` (a list of ``Recording``) into shards in ``output_dir``.
 
     ``skipped``: ``{recording id: reason}`` of recordings the corpus reader left out
     (listed in ``metadata.json``'s ``skipped`` with those that fail to convert).
+
+    ``runner``: ``local`` (a process pool of ``options.processes``) or ``beam`` (an Apache
+    Beam pipeline, one element per recording, run with the pipeline options ``beam_args``,
+    e.g. ``["--direct_running_mode=multi_processing", "--direct_num_workers=2"]``): the
+    same per-recording conversion and the same shards and metadata either way.
 
     ``options``: a ``ConversionOptions`` (None: the defaults). Returns the metadata dict
     that was written to ``output_dir/metadata.json``.
@@ -154,6 +164,10 @@ def convert_corpus(
     """
     options = ConversionOptions() if options is None else options
     options.check()
+    if runner not in RUNNERS:
+        raise ConversionError(f"--runner={runner!r}: expected one of {RUNNERS}")
+    if runner == "beam":
+        _import_beam()  # before any work: the extra may be missing
     if not recordings:
         raise ConversionError("no recordings to convert")
     ids = [r.id for r in recordings]
@@ -184,9 +198,14 @@ def convert_corpus(
     staging = os.path.join(parent, staging_name(prefix))
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        metadata = _convert_into(
-            staging, recordings, modalities, options, progress, tool_arguments, skipped or {}
-        )
+        if runner == "beam":
+            metadata = _convert_with_beam(
+                staging, recordings, modalities, options, tool_arguments, skipped or {}, beam_args
+            )
+        else:
+            metadata = _convert_into(
+                staging, recordings, modalities, options, progress, tool_arguments, skipped or {}
+            )
         _publish(staging, output_dir, overwrite)
     except (OSError, DiskFullError) as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -205,10 +224,78 @@ def convert_corpus(
     return metadata
 
 
-def _convert_into(staging, recordings, modalities, options, progress, tool_arguments, skipped):
+def _import_beam():
+    try:
+        import apache_beam
+    except ImportError:
+        raise ConversionError(
+            "--runner=beam needs Apache Beam: pip install -e '.[cpu,beam]'"
+        ) from None
+    return apache_beam
+
+
+_FAILURES_FILE = "failures.json"
+
+
+def _beam_convert(recording, part_path, options):
+    """A Beam worker's element: one recording converted (``conversion.convert_safely``)."""
+    return conversion.convert_safely(recording, part_path[recording.id], options)
+
+
+def _beam_assemble(results, staging, recordings, modalities, options, tool_arguments, skipped):
+    """The pipeline's last step: the shards and ``metadata.json`` from every recording's
+    result, as the local converter writes them. With ``on_error="fail"`` a failure is
+    written to ``failures.json`` for the driver to report, and nothing is assembled."""
+    reports = {rid: report for rid, report, error in results if error is None}
+    failures = {rid: error for rid, _, error in results if error is not None}
+    if failures and options.on_error == "fail":
+        with open(os.path.join(staging, _FAILURES_FILE), "w") as stream:
+            json.dump([failures[r.id] for r in recordings if r.id in failures], stream)
+        return
+    assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped)
+
+
+def _convert_with_beam(staging, recordings, modalities, options, tool_arguments, skipped, args):
+    """The conversion as an Apache Beam pipeline (``convert_corpus``). Its workers write
+    into ``staging``, so they must share the file system with the driver: one machine
+    with the DirectRunner, or a cluster's shared or object storage (docs/scaling.md)."""
+    beam = _import_beam()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    part_path = part_paths(staging, recordings)
+    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
+    try:
+        pipeline_options = PipelineOptions(list(args))
+    except BaseException as error:  # Beam's argparse exits on a bad option
+        raise ConversionError(f"--beam_pipeline_options: {error}") from None
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        _ = (
+            pipeline
+            | "recordings" >> beam.Create(recordings)
+            | "convert" >> beam.Map(_beam_convert, part_path, options)
+            | "all results" >> beam.combiners.ToList()
+            | "shards and metadata"
+            >> beam.Map(
+                _beam_assemble, staging, recordings, modalities, options, tool_arguments, skipped
+            )
+        )
+    failures_path = os.path.join(staging, _FAILURES_FILE)
+    if os.path.exists(failures_path):
+        with open(failures_path) as stream:
+            raise ConversionError(json.load(stream)[0])
+    with open(os.path.join(staging, schema.METADATA_FILE)) as stream:
+        return json.load(stream)
+
+
+def part_paths(staging, recordings):
+    """``{recording id: part file}``: where each recording's frames are written first."""
     parts = os.path.join(staging, "parts")
-    os.makedirs(parts)
-    part_path = {r.id: os.path.join(parts, f"{i:05d}.tfrecord") for i, r in enumerate(recordings)}
+    return {r.id: os.path.join(parts, f"{i:05d}.tfrecord") for i, r in enumerate(recordings)}
+
+
+def _convert_into(staging, recordings, modalities, options, progress, tool_arguments, skipped):
+    part_path = part_paths(staging, recordings)
+    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
     reports, failures = {}, {}
     bar = _Progress(len(recordings), progress)
 
@@ -240,7 +327,17 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
                 for future in futures:
                     future.cancel()
                 raise
+    return assemble(
+        staging, recordings, modalities, options, reports, failures, tool_arguments, skipped
+    )
 
+
+def assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped):
+    """Joins the recordings' part files (``part_paths``) into shards and writes
+    ``metadata.json`` in ``staging``, from the per-recording ``reports`` (``{id: report}``)
+    and ``failures`` (``{id: message}``); the part files are removed. Returns the
+    metadata. The local pool and the Beam pipeline both end here."""
+    part_path = part_paths(staging, recordings)
     splits = {}
     for split in dict.fromkeys(r.split for r in recordings):
         members = [r for r in recordings if r.split == split and r.id in reports]
@@ -273,7 +370,7 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
                 [reports[r.id]["label_sums"] for r in members if "label_sums" in reports[r.id]]
             ),
         }
-    shutil.rmtree(parts)
+    shutil.rmtree(os.path.dirname(next(iter(part_path.values()))))
     if not splits:
         raise ConversionError("every recording failed: " + "; ".join(failures.values()))
 
