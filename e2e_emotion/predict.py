@@ -36,7 +36,7 @@ import numpy as np
 
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
-from e2e_emotion.runtime import ModelError, open_model
+from e2e_emotion.runtime import ModelError, Predictor, open_model
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.records import FACE_WARNING_FRACTION
 from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
@@ -321,7 +321,8 @@ def predict_file(
     Args:
         media_path: WAV or MP4 (audio from the MP4's own track), or ``{"audio": path,
             "video": path}`` for streams recorded apart (:func:`media_sources`).
-        model_path: model directory, ``.keras``, SavedModel directory or ``.tflite``.
+        model_path: model directory, ``.keras``, SavedModel directory or ``.tflite``, or a
+            ``runtime.Predictor`` already opened (``sequence_length`` is then its own).
         output_csv: ``frame,time,arousal,valence``, one row per 40 ms frame; ``time`` is
             the start of the frame in seconds.
         output_png: optional plot of both curves over time.
@@ -345,7 +346,10 @@ def predict_file(
     media_path = checked_media(media_path)
     paths = media_path.values() if isinstance(media_path, dict) else [media_path]
     shown = " + ".join(os.path.basename(path) for path in paths)
-    predictor = load_predictor(model_path, sequence_length)
+    if isinstance(model_path, Predictor):  # opened once for many files (e2e_emotion.batch)
+        predictor = model_path
+    else:
+        predictor = load_predictor(model_path, sequence_length)
     info = {}
     parts = iter_inputs(
         media_path,
@@ -364,7 +368,7 @@ def predict_file(
     _write_outputs(output_csv, output_png and os.fspath(output_png), predictions, title)
     summary = {
         "media": media_path,
-        "model": getattr(predictor, "path", os.fspath(model_path)),
+        "model": predictor.path,
         "model_kind": predictor.kind,
         "modality": predictor.modality,
         "frames": int(len(predictions)),

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 
@@ -342,3 +343,68 @@ def test_tflite_wrapper_refuses_bad_frames(files):
         tflite.TFLiteExportError, match=r"'audio' frame 2 \(at 0.08 s\) has NaN or Inf"
     ):
         model.predict({"audio": audio, "video": video})
+
+
+@pytest.mark.parametrize("runner", ["local", "beam"])
+def test_a_manifest_of_files_with_one_unreadable(files, tmp_path, runner):
+    from e2e_emotion import batch
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("first", "second"):
+        shutil.copyfile(files["mp4"], folder / f"{name}.mp4")
+    (folder / "broken.mp4").write_bytes(b"not a video" * 50)
+    wav, silent, _ = recorded_apart(files["mp4"], folder)  # a WAV and a silent MP4
+    manifest = folder / "list.txt"
+    manifest.write_text(
+        "# one per line\nfirst.mp4\nbroken.mp4\n\n"
+        f"{os.path.basename(wav)},{os.path.basename(silent)}\nsecond.mp4\n"
+    )
+    out = tmp_path / "out"
+    beam_args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    summary = batch.predict_manifest(
+        manifest, files["keras"], out, runner=runner, beam_args=beam_args, face_mode="centre"
+    )
+    assert summary == {"done": 3, "exists": 0, "failed": 1, "failures": str(out / "failures.csv")}
+    stem = os.path.splitext(os.path.basename(wav))[0]
+    assert sorted(os.listdir(out)) == sorted(
+        ["failures.csv", "first.csv", "second.csv", f"{stem}.csv"]
+    )
+    # Each CSV is what bin/predict.py writes for that file alone.
+    predict.predict_file(files["mp4"], files["keras"], tmp_path / "alone.csv", None, "centre")
+    alone = _read_csv(tmp_path / "alone.csv")
+    for name in ("first", "second"):
+        np.testing.assert_allclose(_read_csv(out / f"{name}.csv"), alone, atol=1e-5)
+    pair = {"audio": str(wav), "video": str(silent)}
+    predict.predict_file(pair, files["keras"], tmp_path / "pair.csv", None, "centre")
+    np.testing.assert_allclose(
+        _read_csv(out / f"{stem}.csv"), _read_csv(tmp_path / "pair.csv"), atol=1e-5
+    )
+    with open(out / "failures.csv", newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0] == ["file", "reason"] and len(rows) == 2
+    assert rows[1][0] == str(folder / "broken.mp4") and "broken.mp4" in rows[1][1]
+    # A rerun skips what is done and tries the failed file again.
+    (out / "second.csv").unlink()
+    again = batch.predict_manifest(
+        manifest, files["keras"], out, runner=runner, beam_args=beam_args, face_mode="centre"
+    )
+    assert (again["done"], again["exists"], again["failed"]) == (1, 2, 1)
+    np.testing.assert_allclose(_read_csv(out / "second.csv"), alone, atol=1e-5)
+
+
+def test_manifest_errors_name_the_line(tmp_path, files):
+    from e2e_emotion import batch
+
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("a.mp4\nb.wav,c.mp4,d.mp4\n")
+    with pytest.raises(batch.BatchError, match=r"list\.txt, line 2: expected one media path"):
+        batch.read_manifest(manifest)
+    manifest.write_text("x/a.mp4\ny/a.mp4\n")
+    with pytest.raises(batch.BatchError, match=r"lines 1 and 2: both would write a\.csv"):
+        batch.read_manifest(manifest)
+    manifest.write_text("# nothing\n\n")
+    with pytest.raises(batch.BatchError, match="no media listed"):
+        batch.read_manifest(manifest)
+    with pytest.raises(batch.BatchError, match=r"--input_manifest=.*missing\.txt: cannot read"):
+        batch.read_manifest(tmp_path / "missing.txt")
