@@ -63,7 +63,7 @@ def _write_plain_videos(corpus, seed):
     The built-in faces carry valence in their expression, which a tiny ResNet needs many
     steps to learn; tests about the training machinery (not about the corpus) use this.
     """
-    from tfrecords_tools import media, synthetic
+    from tfrecords_tools import media_writers, synthetic
 
     marker = json.loads((Path(corpus) / synthetic.MARKER_FILE).read_text())
     grid = np.hypot(*np.meshgrid(np.arange(96) - 47.5, np.arange(96) - 47.5))
@@ -74,7 +74,7 @@ def _write_plain_videos(corpus, seed):
         valence = synthetic.synthetic_labels(marker["num_label_frames"], recording_seed)[:, 1]
         levels = np.clip(128 + 100 * valence, 0, 255)
         frames = (np.where(disk, level, 60.0).astype(np.uint8) for level in levels)
-        media.write_video(Path(corpus) / "recordings_video" / f"{recording}.mp4", frames)
+        media_writers.write_video(Path(corpus) / "recordings_video" / f"{recording}.mp4", frames)
 
 
 def write_records(
@@ -149,12 +149,12 @@ def recorded_apart(mp4, directory):
     """``(wav, silent_mp4, muxed_mkv)`` of ``mp4``'s recording: its audio as a 16 kHz WAV,
     its pictures without sound, and both in one file (the same PCM samples and the same
     video packets), to compare separate sources with one muxed file."""
-    from tfrecords_tools import media
+    from tfrecords_tools import media, media_writers
 
     samples = media.read_audio(mp4, 16000)
     pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
     wav, silent, muxed = (Path(directory) / name for name in ("a.wav", "v.mp4", "av.mkv"))
-    media.write_wav(wav, pcm, 16000)
+    media_writers.write_wav(wav, pcm, 16000)
     copy_streams(mp4, silent)
     copy_streams(mp4, muxed, audio=pcm)
     return wav, silent, muxed
@@ -164,3 +164,15 @@ def read_history(path):
     """The rows of a model directory's ``logs/history.jsonl``."""
     with open(path) as stream:
         return [json.loads(line) for line in stream]
+
+
+@pytest.fixture(scope="module")
+def avec_corpus(tmp_path_factory):
+    """A small synthetic corpus in the AVEC 2016 layout (2 train, 1 dev, 1 test of 3 s)."""
+    from tfrecords_tools import synthetic
+
+    root = tmp_path_factory.mktemp("corpus") / "avec"
+    synthetic.write_synthetic_corpus(
+        root, num_train=2, num_dev=1, num_test=1, seconds=3.0, seed=5, image_size=96
+    )
+    return str(root)

@@ -7,19 +7,11 @@ import sys
 
 import pytest
 
-from tfrecords_tools import corpora, synthetic, writer
+from tfrecords_tools import corpora, writer
 
 PNG = writer.ConversionOptions(name="t", image_format="png", face_mode="detect", num_shards=2)
+
 TWO_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus") / "avec"
-    synthetic.write_synthetic_corpus(
-        root, num_train=2, num_dev=1, num_test=1, seconds=3.0, seed=7, image_size=96
-    )
-    return str(root)
 
 
 def _comparable(metadata):
@@ -32,8 +24,8 @@ def _comparable(metadata):
     return kept
 
 
-def test_beam_conversion_equals_the_local_one(corpus, tmp_path):
-    recordings = corpora.read_avec2016(corpus)
+def test_beam_conversion_equals_the_local_one(avec_corpus, tmp_path):
+    recordings = corpora.read_avec2016(avec_corpus)
     local = writer.convert_corpus(recordings, tmp_path / "local", PNG, progress=False)
     beam = writer.convert_corpus(
         recordings, tmp_path / "beam", PNG, progress=False, runner="beam", beam_args=TWO_WORKERS
@@ -51,8 +43,8 @@ def test_beam_conversion_equals_the_local_one(corpus, tmp_path):
     assert set(os.listdir(tmp_path)) == {"local", "beam"}  # no staging left
 
 
-def test_a_bad_recording_fails_the_pipeline_by_name_and_writes_nothing(corpus, tmp_path):
-    recordings = corpora.read_avec2016(corpus)
+def test_a_bad_recording_fails_the_pipeline_by_name_and_writes_nothing(avec_corpus, tmp_path):
+    recordings = corpora.read_avec2016(avec_corpus)
     broken = recordings[1]
     bad_video = tmp_path / "broken.mp4"
     bad_video.write_bytes(b"not a video at all" * 100)
@@ -72,10 +64,10 @@ def test_a_bad_recording_fails_the_pipeline_by_name_and_writes_nothing(corpus, t
     assert broken.id not in metadata["recordings"]
 
 
-def test_the_beam_runner_without_apache_beam_names_the_install(corpus, tmp_path, monkeypatch):
+def test_the_beam_runner_without_apache_beam_names_the_install(avec_corpus, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "apache_beam", None)
     with pytest.raises(writer.ConversionError, match=r"pip install -e '\.\[cpu,beam\]'"):
         writer.convert_corpus(
-            corpora.read_avec2016(corpus), tmp_path / "out", PNG, progress=False, runner="beam"
+            corpora.read_avec2016(avec_corpus), tmp_path / "out", PNG, progress=False, runner="beam"
         )
     assert not os.path.exists(tmp_path / "out")

@@ -243,7 +243,7 @@ def test_audio_only_records_refuse_a_visual_model(tmp_path):
 @pytest.fixture(scope="module")
 def face_lost_records(tmp_path_factory):
     """One 3 s train recording whose face leaves after 1.2 s, converted with detection."""
-    from tfrecords_tools import corpora, labels, media, synthetic, writer
+    from tfrecords_tools import corpora, labels, media_writers, synthetic, writer
 
     folder = tmp_path_factory.mktemp("lost")
     audio_path, video_path = str(folder / "r.wav"), str(folder / "r.mp4")
@@ -251,7 +251,7 @@ def face_lost_records(tmp_path_factory):
         "r", seconds=3.0, seed=1, audio_path=audio_path, video_path=video_path, image_size=96
     )
     shown = synthetic.synthetic_frames(np.zeros(30), np.zeros(30), size=96, seed=1)
-    media.write_video(video_path, list(shown) + [np.full((96, 96, 3), 70, np.uint8)] * 45)
+    media_writers.write_video(video_path, list(shown) + [np.full((96, 96, 3), 70, np.uint8)] * 45)
     tracks = {
         name: labels.LabelTrack(np.arange(len(values)) * 0.04, values[:, d], "test")
         for d, name in enumerate(labels.LABEL_NAMES)

@@ -16,7 +16,7 @@ from conftest import TINY, lively, make_inputs
 from e2e_emotion import build_model
 from e2e_emotion.export import saved_model
 from e2e_emotion.export.saved_model import ExportError, export_saved_model
-from tfrecords_tools import faces, media, schema
+from tfrecords_tools import faces, media_writers, schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
@@ -91,7 +91,7 @@ def test_examples_signature_equals_tensor_inputs(audio_model, audio_export):
 def _write_wav(path, seconds, sample_rate=16000, channels=2, seed=0):
     rng = np.random.default_rng(seed)
     samples = rng.uniform(-0.5, 0.5, (int(seconds * sample_rate), channels))
-    media.write_wav(path, samples, sample_rate, channels=channels)
+    media_writers.write_wav(path, samples, sample_rate, channels=channels)
     # What decode_wav returns: int16 / 32768, channels averaged.
     pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
     return (pcm.astype(np.float32) / 32768.0).mean(axis=1, dtype=np.float32)

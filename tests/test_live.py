@@ -21,7 +21,7 @@ import e2e_emotion
 from e2e_emotion import build_model, live, live_page, predict
 from e2e_emotion.export import tflite
 from e2e_emotion.export.saved_model import export_saved_model
-from tfrecords_tools import faces, media, schema, synthetic
+from tfrecords_tools import faces, media, media_writers, schema, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = 3.0  # 75 frames
@@ -218,7 +218,7 @@ def test_bad_sources_and_models(files, tmp_path):
     with pytest.raises(live.LiveError, match="a sequence model.*--kind=stream"):
         _stream(files["wav"], files["sequence"])
     short = tmp_path / "short.wav"
-    media.write_wav(short, np.zeros(300, np.float32), 16000)  # less than one 40 ms frame
+    media_writers.write_wav(short, np.zeros(300, np.float32), 16000)  # less than one 40 ms frame
     with pytest.raises(live.LiveError, match="short.wav: the stream ended before one 40 ms frame"):
         _stream(str(short), files["audio"])
     with pytest.raises(live.LiveError, match=f"{tmp_path}: cannot open"):

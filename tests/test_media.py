@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from tfrecords_tools import media, synthetic
+from tfrecords_tools import media, media_writers, synthetic
 from tfrecords_tools.media import MediaError
 
 
@@ -49,7 +49,7 @@ def test_read_audio_resamples_stereo_44k_to_16k_mono(tmp_path):
     path = tmp_path / "stereo.wav"
     left = _sine(1.5, 44100, 440.0, 0.6)
     right = _sine(1.5, 44100, 440.0, 0.2)
-    media.write_wav(path, np.stack([left, right], axis=1), 44100, channels=2)
+    media_writers.write_wav(path, np.stack([left, right], axis=1), 44100, channels=2)
     samples = media.read_audio(path)
     assert samples.dtype == np.float32 and samples.ndim == 1
     assert abs(len(samples) - 24000) <= 1
@@ -63,7 +63,7 @@ def test_read_audio_resamples_stereo_44k_to_16k_mono(tmp_path):
 def test_read_audio_16k_mono_is_exact(tmp_path):
     path = tmp_path / "mono.wav"
     wave = _sine(0.5, 16000, 1000.0, 0.5).astype(np.float32)
-    media.write_wav(path, wave, 16000)
+    media_writers.write_wav(path, wave, 16000)
     samples = media.read_audio(path)
     assert samples.shape == (8000,)
     np.testing.assert_allclose(samples, wave, atol=1.0 / 32767)
@@ -71,7 +71,7 @@ def test_read_audio_16k_mono_is_exact(tmp_path):
 
 def test_read_audio_of_other_rate(tmp_path):
     path = tmp_path / "mono.wav"
-    media.write_wav(path, _sine(1.0, 16000, 250.0, 0.3), 16000)
+    media_writers.write_wav(path, _sine(1.0, 16000, 250.0, 0.3), 16000)
     samples = media.read_audio(path, sample_rate=8000)
     assert abs(len(samples) - 8000) <= 1
     assert _peak_frequency(samples, 8000) == pytest.approx(250.0, abs=1.0)
@@ -80,7 +80,7 @@ def test_read_audio_of_other_rate(tmp_path):
 def test_audio_track_of_mp4_is_read(tmp_path):
     path = tmp_path / "with_audio.mp4"
     sound = _sine(3.0, 16000, 300.0, 0.5)
-    written = media.write_video(path, _indexed_frames(75), fps=25, audio=sound)
+    written = media_writers.write_video(path, _indexed_frames(75), fps=25, audio=sound)
     assert written == 75
     info = media.probe(path)
     assert info.has_audio and info.has_video
@@ -98,7 +98,7 @@ def test_audio_track_of_mp4_is_read(tmp_path):
 def test_read_video_frames_samples_by_timestamp(tmp_path, fps):
     path = tmp_path / "indexed.mp4"
     count = round(3 * float(fps))
-    media.write_video(path, _indexed_frames(count), fps=fps)
+    media_writers.write_video(path, _indexed_frames(count), fps=fps)
     frames = media.read_video_frames(path)
     end = Fraction(count) / Fraction(fps)
     slack = Fraction(media._TIMESTAMP_SLACK_SECONDS)
@@ -113,7 +113,7 @@ def test_read_video_frames_samples_by_timestamp(tmp_path, fps):
 
 def test_iter_video_frames_streams_and_stops(tmp_path):
     path = tmp_path / "indexed.mp4"
-    media.write_video(path, _indexed_frames(60), fps=30)  # 2 s -> 50 steps
+    media_writers.write_video(path, _indexed_frames(60), fps=30)  # 2 s -> 50 steps
     steps = list(media.iter_video_frames(path, max_steps=7))
     assert [index for index, _ in steps] == list(range(7))
     # 30 fps: step 5 (0.2 s) shows frame 6, step 6 (0.24 s) frame 7.
@@ -122,7 +122,7 @@ def test_iter_video_frames_streams_and_stops(tmp_path):
     all_steps = list(media.iter_video_frames(path))
     assert len(all_steps) == 50
     # Frame rate lower than 25 fps: a frame repeats, each step gets its own array.
-    media.write_video(path, _indexed_frames(10), fps=10)
+    media_writers.write_video(path, _indexed_frames(10), fps=10)
     repeated = list(media.iter_video_frames(path))
     assert len(repeated) == 25
     assert repeated[0][1].mean() == pytest.approx(repeated[1][1].mean())
@@ -137,21 +137,21 @@ def test_a_rotated_video_is_read_upright(tmp_path, rotation):
     picture[:32, :48] = (250, 20, 20)  # a red quarter at the top left, a green strip
     picture[:, 80:] = (20, 250, 20)
     path = tmp_path / "phone.mp4"
-    media.write_video(path, [picture] * 3, fps=25, rotation=rotation)
+    media_writers.write_video(path, [picture] * 3, fps=25, rotation=rotation)
     frames = [frame for _, frame in media.iter_video_frames(path)]
     expected = np.rot90(picture, rotation // 90)
     assert len(frames) == 3 and frames[0].shape == expected.shape
     assert np.abs(frames[0].astype(int) - expected).mean() < 4
     plain = tmp_path / "plain.mp4"
-    media.write_video(plain, [picture] * 3, fps=25)
+    media_writers.write_video(plain, [picture] * 3, fps=25)
     assert next(media.iter_video_frames(plain))[1].shape == picture.shape
     with pytest.raises(ValueError, match="rotation must be a multiple of 90 degrees, got 45"):
-        media.write_video(tmp_path / "x.mp4", [picture], rotation=45)
+        media_writers.write_video(tmp_path / "x.mp4", [picture], rotation=45)
 
 
 def test_read_video_frames_num_frames_and_padding(tmp_path):
     path = tmp_path / "short.mp4"
-    media.write_video(path, _indexed_frames(20), fps=25)
+    media_writers.write_video(path, _indexed_frames(20), fps=25)
     assert media.read_video_frames(path, num_frames=5).shape == (5, 48, 64, 3)
     padded = media.read_video_frames(path, num_frames=21, max_pad_frames=1)
     assert padded.shape[0] == 21
@@ -163,7 +163,7 @@ def test_read_video_frames_num_frames_and_padding(tmp_path):
 
 def test_probe(tmp_path):
     video = tmp_path / "v.mp4"
-    media.write_video(video, _indexed_frames(30), fps=30)
+    media_writers.write_video(video, _indexed_frames(30), fps=30)
     info = media.probe(video)
     assert info.has_video and not info.has_audio
     assert (info.width, info.height) == (64, 48)
@@ -171,7 +171,7 @@ def test_probe(tmp_path):
     assert info.video_duration == pytest.approx(1.0, abs=0.01)
     assert info.video_frames == 30
     sound = tmp_path / "a.wav"
-    media.write_wav(sound, np.zeros((22050, 2)), 44100, channels=2)
+    media_writers.write_wav(sound, np.zeros((22050, 2)), 44100, channels=2)
     info = media.probe(sound)
     assert info.has_audio and not info.has_video
     assert (info.audio_sample_rate, info.audio_channels) == (44100, 2)
@@ -189,8 +189,8 @@ def test_audio_is_silent():
 
 def test_write_video_is_deterministic(tmp_path):
     first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
-    media.write_video(first, _indexed_frames(10), audio=_sine(0.4, 16000, 200, 0.3))
-    media.write_video(second, _indexed_frames(10), audio=_sine(0.4, 16000, 200, 0.3))
+    media_writers.write_video(first, _indexed_frames(10), audio=_sine(0.4, 16000, 200, 0.3))
+    media_writers.write_video(second, _indexed_frames(10), audio=_sine(0.4, 16000, 200, 0.3))
     assert first.read_bytes() == second.read_bytes()
     # The synthetic face at 160x160: x264's AVX-512 kernels gave different files for it
     # (2 to 24 distinct files in 40 encodings); every encoding must now be the same.
@@ -199,15 +199,15 @@ def test_write_video_is_deterministic(tmp_path):
     encoded = set()
     for index in range(40):
         path = tmp_path / f"face_{index}.mp4"
-        media.write_video(path, frames)
+        media_writers.write_video(path, frames)
         encoded.add(path.read_bytes())
     assert len(encoded) == 1
 
 
-@pytest.mark.parametrize("codec", media.VIDEO_CODECS)
+@pytest.mark.parametrize("codec", media_writers.VIDEO_CODECS)
 def test_write_video_with_a_requested_codec(tmp_path, codec):
     path = tmp_path / f"{codec}.mp4"
-    assert media.write_video(path, _indexed_frames(30, 240, 320), fps=30, codec=codec) == 30
+    assert media_writers.write_video(path, _indexed_frames(30, 240, 320), fps=30, codec=codec) == 30
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.name == {"libx264": "h264"}.get(
             codec, codec
@@ -219,27 +219,27 @@ def test_write_video_with_a_requested_codec(tmp_path, codec):
     expected = [_level(_shown_index(step, 30)) for step in range(25)]
     np.testing.assert_allclose(steps.mean(axis=(1, 2, 3)), expected, atol=2.0)
     again = tmp_path / "again.mp4"
-    media.write_video(again, _indexed_frames(30, 240, 320), fps=30, codec=codec)
+    media_writers.write_video(again, _indexed_frames(30, 240, 320), fps=30, codec=codec)
     assert again.read_bytes() == path.read_bytes()
 
 
 def test_writer_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="even"):
-        media.write_video(tmp_path / "odd.mp4", [np.zeros((15, 16, 3), np.uint8)])
+        media_writers.write_video(tmp_path / "odd.mp4", [np.zeros((15, 16, 3), np.uint8)])
     assert not (tmp_path / "odd.mp4").exists()
     with pytest.raises(ValueError, match="frame 1 is 18x16"):
-        media.write_video(
+        media_writers.write_video(
             tmp_path / "mixed.mp4",
             [np.zeros((16, 16, 3), np.uint8), np.zeros((16, 18, 3), np.uint8)],
         )
     assert not (tmp_path / "mixed.mp4").exists()
     with pytest.raises(ValueError, match="no frames"):
-        media.write_video(tmp_path / "none.mp4", [])
+        media_writers.write_video(tmp_path / "none.mp4", [])
     with pytest.raises(ValueError, match="codec must be one of.*'vp9'"):
-        media.write_video(tmp_path / "vp9.mp4", _indexed_frames(2), codec="vp9")
+        media_writers.write_video(tmp_path / "vp9.mp4", _indexed_frames(2), codec="vp9")
     assert not (tmp_path / "vp9.mp4").exists()
     with pytest.raises(ValueError, match="channels=1"):
-        media.write_wav(tmp_path / "x.wav", np.zeros((10, 2)), 16000)
+        media_writers.write_wav(tmp_path / "x.wav", np.zeros((10, 2)), 16000)
 
 
 # ---------------------------------------------------------------------------- errors
@@ -272,7 +272,7 @@ def test_truncated_mp4(tmp_path):
     path = tmp_path / "full.mp4"
     noise = np.random.default_rng(0)
     frames = [noise.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(50)]
-    media.write_video(path, frames, audio=_sine(2.0, 16000, 200, 0.3))
+    media_writers.write_video(path, frames, audio=_sine(2.0, 16000, 200, 0.3))
     data = path.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])  # header at the front (faststart): data cut
@@ -295,21 +295,21 @@ def test_truncated_mp4(tmp_path):
 
 def test_mp4_without_audio_passed_to_read_audio(tmp_path):
     path = tmp_path / "silent_movie.mp4"
-    media.write_video(path, _indexed_frames(5))
+    media_writers.write_video(path, _indexed_frames(5))
     with pytest.raises(MediaError, match="silent_movie.mp4: no audio stream.*video"):
         media.read_audio(path)
 
 
 def test_wav_passed_to_read_video_frames(tmp_path):
     path = tmp_path / "speech.wav"
-    media.write_wav(path, np.zeros(1600), 16000)
+    media_writers.write_wav(path, np.zeros(1600), 16000)
     with pytest.raises(MediaError, match="speech.wav: no video stream.*audio"):
         media.read_video_frames(path)
 
 
 def test_zero_sample_wav(tmp_path):
     path = tmp_path / "nothing.wav"
-    media.write_wav(path, np.zeros(0), 16000)
+    media_writers.write_wav(path, np.zeros(0), 16000)
     with pytest.raises(MediaError, match="nothing.wav: no audio samples decoded"):
         media.read_audio(path)
 

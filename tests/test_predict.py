@@ -15,7 +15,7 @@ from conftest import TINY, lively, recorded_apart
 import e2e_emotion
 from e2e_emotion import predict, runtime
 from e2e_emotion.export import tflite
-from tfrecords_tools import media, synthetic
+from tfrecords_tools import media, media_writers, synthetic
 from tfrecords_tools.schema import DEFAULT_FACE_MODE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -205,7 +205,7 @@ def test_wav_with_audio_models(files, tmp_path):
     assert summary["warnings"] == []
     # A silent file is predicted (a multimodal model still sees the face) with a warning.
     silent = tmp_path / "silent.wav"
-    media.write_wav(silent, np.zeros(16000, np.float32), 16000)
+    media_writers.write_wav(silent, np.zeros(16000, np.float32), 16000)
     quiet = predict.predict_file(
         silent, files["audio_model_dir"], tmp_path / "q.csv", sequence_length=None
     )
@@ -270,7 +270,7 @@ def test_video_without_a_face(files, tmp_path):
     path = tmp_path / "wall.mp4"
     rng = np.random.default_rng(0)
     frames = [np.full((96, 96, 3), 90 + rng.integers(0, 5), np.uint8) for _ in range(25)]
-    media.write_video(path, frames, fps=25, audio=np.zeros(16000, np.float32) + 0.01)
+    media_writers.write_video(path, frames, fps=25, audio=np.zeros(16000, np.float32) + 0.01)
     with pytest.raises(predict.PredictError, match=r"wall\.mp4: no face detected.*centre"):
         predict.predict_file(path, files["stream"], tmp_path / "x.csv", sequence_length=None)
     summary = predict.predict_file(path, files["stream"], tmp_path / "c.csv", face_mode="centre")

@@ -23,7 +23,7 @@ from e2e_emotion import build_model  # noqa: E402
 from e2e_emotion.export import serving_client  # noqa: E402
 from e2e_emotion.export.saved_model import export_saved_model  # noqa: E402
 from e2e_emotion.export.serving_client import ServingClientError, predict_media  # noqa: E402
-from tfrecords_tools import media  # noqa: E402
+from tfrecords_tools import media, media_writers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
@@ -52,9 +52,9 @@ def served(tmp_path_factory):
 
     rng = np.random.default_rng(7)
     wav = base / "speech.wav"
-    media.write_wav(wav, rng.uniform(-0.5, 0.5, 16000 * 7 // 25), 16000)  # 7 frames
+    media_writers.write_wav(wav, rng.uniform(-0.5, 0.5, 16000 * 7 // 25), 16000)  # 7 frames
     slow_wav = base / "speech_8k.wav"
-    media.write_wav(slow_wav, rng.uniform(-0.5, 0.5, 2400), 8000)
+    media_writers.write_wav(slow_wav, rng.uniform(-0.5, 0.5, 2400), 8000)
     # 6 frames at 25 fps: a bright moving square on a gradient (survives H.264 well).
     frames = []
     for i in range(6):
@@ -63,7 +63,7 @@ def served(tmp_path_factory):
         frame[10 + i : 40 + i, 20:50] = (240, 220, 90)
         frames.append(frame)
     video = base / "face.mp4"
-    media.write_video(video, frames, fps=25)
+    media_writers.write_video(video, frames, fps=25)
 
     servers = {
         ("audio", "grpc"): GRPCServer(base, "emotion_audio"),

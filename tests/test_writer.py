@@ -18,6 +18,7 @@ from tfrecords_tools import (
     inspect_records,
     labels,
     media,
+    media_writers,
     schema,
     synthetic,
     writer,
@@ -28,12 +29,8 @@ PNG = writer.ConversionOptions(name="t", image_format="png", face_mode="detect",
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus") / "avec"
-    synthetic.write_synthetic_corpus(
-        root, num_train=2, num_dev=1, num_test=1, seconds=3.0, seed=5, image_size=96
-    )
-    return str(root)
+def corpus(avec_corpus):
+    return avec_corpus
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +345,7 @@ def test_bad_media_each_gives_an_error_naming_the_file(tmp_path):
     with open(truncated.video_path, "wb") as stream:
         stream.write(data[: len(data) // 2])
     silent = one_recording(tmp_path, "silent")
-    media.write_wav(silent.audio_path, np.zeros(3 * 16000, np.float32), 16000)
+    media_writers.write_wav(silent.audio_path, np.zeros(3 * 16000, np.float32), 16000)
     no_audio = one_recording(tmp_path, "noaudio")
     no_audio = corpora.Recording(
         "noaudio", "train", no_audio.video_path, no_audio.video_path, no_audio.labels
@@ -594,7 +591,7 @@ def test_face_flag_per_frame_found_fraction_and_warning(tmp_path):
     recording = one_recording(tmp_path, rid="gone", seconds=3.0)
     shown = synthetic.synthetic_frames(np.zeros(30), np.zeros(30), size=96, seed=1)
     blank = [np.full((96, 96, 3), 70, np.uint8)] * 45  # the face leaves after 1.2 s
-    media.write_video(recording.video_path, list(shown) + blank, fps=25)
+    media_writers.write_video(recording.video_path, list(shown) + blank, fps=25)
     output = str(tmp_path / "out")
     metadata = convert([recording], output, face_mode="detect")
     flags = np.array([f["face"] for f in all_records(output)["gone"]])

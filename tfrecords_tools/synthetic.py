@@ -82,7 +82,7 @@ import av
 import cv2
 import numpy as np
 
-from tfrecords_tools import media, schema
+from tfrecords_tools import media, media_writers, schema
 from tfrecords_tools.labels import write_arff
 from tfrecords_tools.output_paths import remove_dead_staging, staging_name
 
@@ -975,7 +975,7 @@ def draw_hard_conditions(seed: int) -> RecordingConditions:
     gain_db = float(rng.uniform(-14.0, 4.0))
     fps = int(rng.choice(_HARD_FPS))
     width, height = _HARD_FRAME_SIZES[int(rng.integers(len(_HARD_FRAME_SIZES)))]
-    codec = media.VIDEO_CODECS[int(rng.integers(len(media.VIDEO_CODECS)))]
+    codec = media_writers.VIDEO_CODECS[int(rng.integers(len(media_writers.VIDEO_CODECS)))]
     if codec not in av.codecs_available:
         codec = "mpeg4"
     face_height_px = float(np.exp(rng.uniform(*np.log(_HARD_FACE_HEIGHT))))
@@ -1248,7 +1248,7 @@ def _write_recording(
             audio = sound.audio
             facts["clipped_fraction"] = sound.clipped_fraction
     if audio_path is not None:
-        media.write_wav(audio_path, audio, sample_rate, channels=audio_channels)
+        media_writers.write_wav(audio_path, audio, sample_rate, channels=audio_channels)
     if video_path is not None:
         track = None
         if audio_in_video:
@@ -1261,7 +1261,7 @@ def _write_recording(
             frames = _iter_recorded_frames(video, hard.mirrored)
             codec = hard.codec
             facts["head_boxes"] = video.head_boxes
-        media.write_video(
+        media_writers.write_video(
             video_path, frames, fps=fps, audio=track, audio_rate=sample_rate, codec=codec
         )
     return emotion.gold, facts
