@@ -20,7 +20,6 @@ forward by the batches already consumed) when the same command is run again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -33,10 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from e2e_emotion.config import (
-    COMPATIBLE_KEYS,
     STRATEGIES,
-    TRAJECTORY_KEYS,
-    SequenceConfig,
     TrainConfig,
     TrainingError,
 )
@@ -52,8 +48,13 @@ from e2e_emotion.models.fusion import (
     set_late_fusion_head,
 )
 from e2e_emotion.training.distributed_loss import global_ccc_loss
+from e2e_emotion.training.model_dir import (
+    check_model_dir,
+    save_model_atomically,
+    write_json,
+)
 from e2e_emotion.training.prediction import predict_split
-from tfrecords_tools.output_paths import is_disk_full, output_path_problem
+from tfrecords_tools.output_paths import is_disk_full
 from tfrecords_tools.schema import LABEL_NAMES
 
 # A training-mode CCC this much above the inference-mode CCC on the same (training)
@@ -147,118 +148,6 @@ def _is_chief(strategy):
     )
 
 
-def _atomic_write_json(path, data):
-    with atomic_path(path) as temporary, open(temporary, "w") as stream:
-        json.dump(data, stream, indent=2, default=_json_default)
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def save_model_atomically(model, path):
-    """``model.save(path)`` through a temporary file renamed at the end."""
-    with atomic_path(path, suffix=".keras") as temporary:
-        model.save(temporary)
-
-
-def _comparable(config_json):
-    """The values of a config.json that a resumed run must keep; a key an older
-    config.json lacks had the default value (of TrainConfig, of SequenceConfig)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    values = {key: config_json.get(key, defaults.get(key)) for key in COMPATIBLE_KEYS}
-    for key in TRAJECTORY_KEYS:
-        values[key] = config_json.get(key, defaults.get(key))
-    sequence = dict(values["sequence"] or {})
-    with contextlib.suppress(TypeError, ValueError):  # else compared as written
-        sequence = dataclasses.asdict(SequenceConfig(**sequence))
-    sequence.pop("seed", None)  # the run's seed is compared on its own
-    values["sequence"] = json.loads(json.dumps(sequence, default=_json_default))
-    # The warm-up and the total steps shape the cosine curve only; a constant rate
-    # continues the same whatever they say.
-    cosine = values["lr_schedule"] == "cosine"
-    values["steps"] = config_json.get("steps", defaults["steps"]) if cosine else None
-    if not cosine:
-        values["warmup_steps"] = None
-    return values
-
-
-def _differences(old, new, keys):
-    """``key: old there, new now`` for each key whose value differs (the sequence
-    options one by one)."""
-    found = {}
-    for key in keys:
-        if old.get(key) == new.get(key):
-            continue
-        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
-            for name in sorted(set(old[key]) | set(new[key])):
-                if old[key].get(name) != new[key].get(name):
-                    found[f"{key}.{name}"] = (old[key].get(name), new[key].get(name))
-        else:
-            found[key] = (old.get(key), new.get(key))
-    return found
-
-
-def _check_model_dir(config):
-    """The configuration to write as config.json; a reused model directory that holds a
-    trained state (checkpoint, best or final model) must have a compatible one: the same
-    ``COMPATIBLE_KEYS`` always, the same ``TRAJECTORY_KEYS`` unless
-    ``allow_config_change`` (the change is then appended to ``config_changes``). A
-    directory whose run stopped before saving anything (an initialisation refused, say)
-    is reused."""
-    problem = output_path_problem(config.model_dir, "directory")
-    if problem:
-        raise TrainingError(f"--model_dir={config.model_dir}: {problem}")
-    path = os.path.join(config.model_dir, "config.json")
-    new = json.loads(json.dumps(config.to_json(), default=_json_default))
-    trained = any(
-        os.path.exists(os.path.join(config.model_dir, *parts))
-        for parts in (
-            ("checkpoints", "checkpoint"),
-            ("best", "model.keras"),
-            ("final", "model.keras"),
-        )
-    )
-    if not (trained and os.path.exists(path)):
-        return new
-    with open(path) as stream:
-        try:
-            old_json = json.load(stream)
-        except json.JSONDecodeError as error:
-            raise TrainingError(f"{path} is not valid JSON ({error})") from None
-    if not isinstance(old_json, dict):
-        raise TrainingError(f"{path} is not a JSON object")
-    old, now = _comparable(old_json), _comparable(new)
-
-    def describe(found):
-        return "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in found.items())
-
-    different = _differences(old, now, COMPATIBLE_KEYS)
-    if different:
-        raise TrainingError(
-            f"model directory {config.model_dir} holds a run with another configuration "
-            f"({describe(different)}). Use a new --model_dir, or the same flags as that run."
-        )
-    changed = _differences(old, now, (*TRAJECTORY_KEYS, "steps"))
-    if changed and not config.allow_config_change:
-        raise TrainingError(
-            f"model directory {config.model_dir} holds a run trained with other settings "
-            f"({describe(changed)}); resuming with them would not continue that run. Use the "
-            "same flags, a new --model_dir, or --allow_config_change to go on with the new "
-            "settings (recorded in config.json)."
-        )
-    new["config_changes"] = list(old_json.get("config_changes", []))
-    if changed:
-        new["config_changes"].append(
-            {"changed": {k: {"before": a, "after": b} for k, (a, b) in changed.items()}}
-        )
-    return new
-
-
 def _load_source(path, flag):
     try:
         return load_model(resolve_model_path(path))
@@ -324,7 +213,7 @@ class Trainer:
         if config.jit_compile is True and replicas > 1:
             raise TrainingError("--jit_compile=true needs a single replica (--strategy=default)")
         self.is_chief = _is_chief(self.strategy)
-        self.resolved = _check_model_dir(config)
+        self.resolved = check_model_dir(config)
         keras.utils.set_random_seed(config.seed)
         previous_policy = keras.mixed_precision.global_policy()
         if config.mixed_precision:
@@ -555,7 +444,7 @@ class Trainer:
             changes[-1]["from_step"] = int(self.step.numpy())
             self._say(f"settings changed from step {changes[-1]['from_step']}: {changes[-1]}")
         if self.is_chief:
-            _atomic_write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
+            write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
         replicas = self.strategy.num_replicas_in_sync
         self._say(
             f"training the {config.modality} model: {type(self.strategy).__name__} with "
@@ -687,7 +576,7 @@ class Trainer:
                 save_model_atomically(
                     self.model, os.path.join(config.model_dir, "best", "model.keras")
                 )
-                _atomic_write_json(self.best_path, best)
+                write_json(self.best_path, best)
         else:
             self.stale.assign_add(1)
             stop_early = bool(config.patience) and int(self.stale.numpy()) >= config.patience
