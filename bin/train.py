@@ -21,12 +21,15 @@ import sys
 
 from absl import app, flags, logging
 
-from e2e_emotion import config
+from e2e_emotion import config, settings
 from tfrecords_tools.output_paths import register_output_checks
 
 FLAGS = flags.FLAGS
 # Every setting's flag comes from its configuration field (e2e_emotion/config.py).
 config.define_training_flags(FLAGS)
+# Listed by --help as this script's own (absl files a flag under the defining module).
+flags.adopt_module_key_flags(config)
+flags.adopt_module_key_flags(settings)
 register_output_checks(flags, directories=["model_dir"])
 
 

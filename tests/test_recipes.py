@@ -101,3 +101,19 @@ def test_train_script_defaults_give_a_multimodal_model_at_least_both_unimodal(
     for name in ("arousal", "valence"):
         key = f"ccc_{name}"
         assert fused[key] >= max(audio[key], visual[key]) - 1e-3, (name, fused, audio, visual)
+
+
+def test_help_lists_every_setting_flag_from_its_config_field():
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    text = " ".join(result.stdout.split())  # absl wraps the help lines
+    # One flag per config field with a help text, each with that help.
+    for name in ("--speech_preset", "--voice_units", "--video_dropout", "--learning_rate"):
+        assert name in text, name
+    assert "Multimodal model: where a frame has no face (a black crop)" in text
+    assert "--video_dropout: Multimodal training: probability of removing" in text
+    assert "(not given: the recipe's value, else 0.0)" in text
