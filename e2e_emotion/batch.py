@@ -145,6 +145,8 @@ def predict_manifest(
     if runner not in RUNNERS:
         raise BatchError(f"--runner={runner!r}: expected one of {RUNNERS}")
     entries = read_manifest(manifest)
+    if runner == "beam":
+        _beam_options(beam_args)  # before any output: the extra may be missing, an option wrong
     output_dir = os.fspath(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
@@ -201,15 +203,19 @@ def _collect(results, output_dir):
         json.dump(results, stream)
 
 
-def _run_beam(entries, model_path, output_dir, face_mode, sequence_length, video_offset, args):
+def _beam_options(args):
     if beam is None:
         raise BatchError("--runner=beam needs Apache Beam: pip install -e '.[cpu,beam]'")
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfrecords_tools.beam_options import pipeline_options
 
     try:
-        options = PipelineOptions(list(args))
-    except BaseException as error:  # Beam's argparse exits on a bad option
-        raise BatchError(f"--beam_pipeline_options: {error}") from None
+        return pipeline_options(args)
+    except ValueError as error:
+        raise BatchError(str(error)) from None
+
+
+def _run_beam(entries, model_path, output_dir, face_mode, sequence_length, video_offset, args):
+    options = _beam_options(args)
     results_path = os.path.join(output_dir, _RESULTS_FILE)
     if os.path.exists(results_path):
         os.remove(results_path)

@@ -71,3 +71,20 @@ def test_the_beam_runner_without_apache_beam_names_the_install(avec_corpus, tmp_
             corpora.read_avec2016(avec_corpus), tmp_path / "out", PNG, progress=False, runner="beam"
         )
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_misspelt_beam_option_is_refused_before_any_work(avec_corpus, tmp_path):
+    # Beam itself would drop it with a log line and run one worker.
+    with pytest.raises(
+        writer.ConversionError,
+        match=r"--beam_pipeline_options: Beam does not know --direct_num_worker \(it would",
+    ):
+        writer.convert_corpus(
+            corpora.read_avec2016(avec_corpus),
+            tmp_path / "out",
+            PNG,
+            progress=False,
+            runner="beam",
+            beam_args=["--direct_num_worker=2"],
+        )
+    assert os.listdir(tmp_path) == []

@@ -408,3 +408,9 @@ def test_manifest_errors_name_the_line(tmp_path, files):
         batch.read_manifest(manifest)
     with pytest.raises(batch.BatchError, match=r"--input_manifest=.*missing\.txt: cannot read"):
         batch.read_manifest(tmp_path / "missing.txt")
+    manifest.write_text("a.mp4\n")
+    with pytest.raises(batch.BatchError, match="Beam does not know --direct_num_worker"):
+        batch.predict_manifest(
+            manifest, files["keras"], tmp_path / "out", "beam", ["--direct_num_worker=2"]
+        )
+    assert not os.path.exists(tmp_path / "out")

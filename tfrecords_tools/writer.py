@@ -166,8 +166,9 @@ def convert_corpus(
     options.check()
     if runner not in RUNNERS:
         raise ConversionError(f"--runner={runner!r}: expected one of {RUNNERS}")
-    if runner == "beam":
-        _import_beam()  # before any work: the extra may be missing
+    if runner == "beam":  # before any work: the extra may be missing, an option wrong
+        _import_beam()
+        _beam_options(beam_args)
     if not recordings:
         raise ConversionError("no recordings to convert")
     ids = [r.id for r in recordings]
@@ -234,6 +235,15 @@ def _import_beam():
     return apache_beam
 
 
+def _beam_options(args):
+    from tfrecords_tools.beam_options import pipeline_options
+
+    try:
+        return pipeline_options(args)
+    except ValueError as error:
+        raise ConversionError(str(error)) from None
+
+
 _FAILURES_FILE = "failures.json"
 
 
@@ -260,14 +270,9 @@ def _convert_with_beam(staging, recordings, modalities, options, tool_arguments,
     into ``staging``, so they must share the file system with the driver: one machine
     with the DirectRunner, or a cluster's shared or object storage (docs/scaling.md)."""
     beam = _import_beam()
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    pipeline_options = _beam_options(args)
     part_path = part_paths(staging, recordings)
     os.makedirs(os.path.dirname(next(iter(part_path.values()))))
-    try:
-        pipeline_options = PipelineOptions(list(args))
-    except BaseException as error:  # Beam's argparse exits on a bad option
-        raise ConversionError(f"--beam_pipeline_options: {error}") from None
     with beam.Pipeline(options=pipeline_options) as pipeline:
         _ = (
             pipeline

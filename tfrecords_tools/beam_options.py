@@ -1,0 +1,29 @@
+"""Apache Beam's pipeline options from ``--beam_pipeline_options``, checked.
+
+Beam drops an option it does not know with a log line and runs anyway, so a misspelt
+``--direct_num_worker=2`` would silently run one worker: here it is an error.
+"""
+
+from __future__ import annotations
+
+
+def pipeline_options(args, flag="--beam_pipeline_options"):
+    """``PipelineOptions`` of ``args`` (Beam's own command-line options).
+
+    Raises:
+        ValueError: an option Beam does not know or a value it cannot parse, naming
+            ``flag`` and the option.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(list(args))
+    try:
+        known = options.get_all_options()
+        given = options.get_all_options(retain_unknown_options=True)
+    except BaseException as error:  # Beam's argparse exits on a value it cannot parse
+        raise ValueError(f"{flag}: Beam cannot parse {' '.join(args)!r} ({error})") from None
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        names = ", ".join(f"--{name}" for name in unknown)
+        raise ValueError(f"{flag}: Beam does not know {names} (it would ignore it)")
+    return options
