@@ -17,15 +17,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 
 from e2e_emotion.files import atomic_path
-
-try:  # the beam extra; the local runner works without it
-    import apache_beam as beam
-except ImportError:
-    beam = None
+from e2e_emotion.runtime import one_line
 
 FAILURES_FILE = "failures.csv"
 RUNNERS = ("local", "beam")
@@ -76,23 +71,21 @@ def output_name(entry):
 
 
 def predict_entry(predictor, entry, output_dir, face_mode, video_offset=0.0):
-    """One recording: ``("done" | "exists" | "failed", name, reason)``. Never raises for
-    a recording that cannot be read: the reason is returned (the dead letter)."""
+    """Predicts one recording into ``OUTPUT_DIR/<stem>.csv``; returns ``""``, or the
+    reason it failed. Never raises for a recording that cannot be read: the reason is
+    returned (the dead letter)."""
     from e2e_emotion import predict
 
-    name = output_name(entry)
-    csv_path = os.path.join(output_dir, f"{name}.csv")
-    if os.path.exists(csv_path):
-        return "exists", name, ""
+    csv_path = os.path.join(output_dir, f"{output_name(entry)}.csv")
     try:
         predict.predict_file(entry, predictor, csv_path, None, face_mode, video_offset=video_offset)
     except Exception as error:  # a bad file must not end the batch: it is reported
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return "failed", name, f"{type(error).__name__}: {reason}"
-    return "done", name, ""
+        return f"{type(error).__name__}: {one_line(error)}"
+    return ""
 
 
-def _shown(entry):
+def shown(entry):
+    """How ``failures.csv`` names an entry: its path, or ``audio,video``."""
     return f"{entry['audio']},{entry['video']}" if isinstance(entry, dict) else entry
 
 
@@ -112,12 +105,13 @@ def write_failures(output_dir, failures):
     return path
 
 
-def _summary(results, output_dir):
-    counts = {status: 0 for status in ("done", "exists", "failed")}
-    for status, _, _ in results:
-        counts[status] += 1
-    failures = os.path.join(output_dir, FAILURES_FILE)
-    return {**counts, "failures": failures if counts["failed"] else None}
+def read_failures(output_dir):
+    """``[(file, reason)]`` of ``failures.csv`` (empty when there is none)."""
+    path = os.path.join(output_dir, FAILURES_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as stream:
+        return [tuple(row) for row in list(csv.reader(stream))[1:]]
 
 
 def predict_manifest(
@@ -135,8 +129,9 @@ def predict_manifest(
     Returns ``{"done": n, "exists": n, "failed": n, "failures": path or None}``.
 
     Raises:
-        BatchError: a bad manifest, runner or output directory; ``predict.PredictError``:
-            the model cannot be opened (locally; a Beam worker fails the job).
+        BatchError: a bad manifest, runner, Beam option or output directory;
+            ``predict.PredictError``: the model cannot be opened (locally; a Beam worker
+            fails the job).
     """
     from e2e_emotion import predict
     from tfrecords_tools.schema import DEFAULT_FACE_MODE
@@ -145,90 +140,44 @@ def predict_manifest(
     if runner not in RUNNERS:
         raise BatchError(f"--runner={runner!r}: expected one of {RUNNERS}")
     entries = read_manifest(manifest)
-    if runner == "beam":
-        _beam_options(beam_args)  # before any output: the extra may be missing, an option wrong
+    options = _beam_options(beam_args) if runner == "beam" else None  # before any output
     output_dir = os.fspath(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
     os.makedirs(output_dir, exist_ok=True)
-    if runner == "beam":
-        results = _run_beam(
-            entries, model_path, output_dir, face_mode, sequence_length, video_offset, beam_args
+    # A recording whose CSV exists was done by an earlier run: not sent again.
+    todo = [
+        entry
+        for _, entry in entries
+        if not os.path.exists(os.path.join(output_dir, f"{output_name(entry)}.csv"))
+    ]
+    if options is not None and todo:
+        from e2e_emotion import batch_beam
+
+        batch_beam.run(
+            todo, model_path, output_dir, face_mode, sequence_length, video_offset, options
         )
+        failures = read_failures(output_dir)
     else:
-        predictor = predict.load_predictor(model_path, sequence_length)
-        results = []
-        for _, entry in entries:
-            status, name, reason = predict_entry(
-                predictor, entry, output_dir, face_mode, video_offset
-            )
-            results.append((status, _shown(entry), reason))
-        write_failures(output_dir, [(n, r) for s, n, r in results if s == "failed"])
-    return _summary(results, output_dir)
-
-
-class _PredictDoFn(beam.DoFn if beam is not None else object):
-    """The Beam step: the model opened once per worker, then one recording per element."""
-
-    def __init__(self, model_path, output_dir, face_mode, sequence_length, video_offset):
-        self.model_path = model_path
-        self.output_dir = output_dir
-        self.face_mode = face_mode
-        self.sequence_length = sequence_length
-        self.video_offset = video_offset
-        self.predictor = None
-
-    def setup(self):
-        from e2e_emotion import predict
-
-        self.predictor = predict.load_predictor(self.model_path, self.sequence_length)
-
-    def process(self, element):
-        _, entry = element
-        status, _, reason = predict_entry(
-            self.predictor, entry, self.output_dir, self.face_mode, self.video_offset
-        )
-        yield status, _shown(entry), reason
-
-
-_RESULTS_FILE = ".batch_results.json"
-
-
-def _collect(results, output_dir):
-    """The pipeline's last step: ``failures.csv`` and the results for the driver."""
-    failed = [(name, reason) for status, name, reason in results if status == "failed"]
-    write_failures(output_dir, failed)
-    path = os.path.join(output_dir, _RESULTS_FILE)
-    with atomic_path(path) as temporary, open(temporary, "w") as stream:
-        json.dump(results, stream)
+        predictor = predict.load_predictor(model_path, sequence_length) if todo else None
+        failures = []
+        for entry in todo:
+            reason = predict_entry(predictor, entry, output_dir, face_mode, video_offset)
+            if reason:
+                failures.append((shown(entry), reason))
+        write_failures(output_dir, failures)
+    return {
+        "done": len(todo) - len(failures),
+        "exists": len(entries) - len(todo),
+        "failed": len(failures),
+        "failures": os.path.join(output_dir, FAILURES_FILE) if failures else None,
+    }
 
 
 def _beam_options(args):
-    if beam is None:
-        raise BatchError("--runner=beam needs Apache Beam: pip install -e '.[cpu,beam]'")
     from tfrecords_tools.beam_options import pipeline_options
 
     try:
         return pipeline_options(args)
     except ValueError as error:
         raise BatchError(str(error)) from None
-
-
-def _run_beam(entries, model_path, output_dir, face_mode, sequence_length, video_offset, args):
-    options = _beam_options(args)
-    results_path = os.path.join(output_dir, _RESULTS_FILE)
-    if os.path.exists(results_path):
-        os.remove(results_path)
-    step = _PredictDoFn(model_path, output_dir, face_mode, sequence_length, video_offset)
-    with beam.Pipeline(options=options) as pipeline:
-        _ = (
-            pipeline
-            | "manifest" >> beam.Create(entries)
-            | "predict" >> beam.ParDo(step)
-            | "all results" >> beam.combiners.ToList()
-            | "failures" >> beam.Map(_collect, output_dir)
-        )
-    with open(results_path) as stream:
-        results = [tuple(row) for row in json.load(stream)]
-    os.remove(results_path)
-    return results

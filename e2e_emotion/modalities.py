@@ -7,6 +7,8 @@ light clients (the serving client, the baseline) can use it without loading Kera
 """
 
 MODALITIES = ("audio", "visual", "multimodal")
+# The record streams each model kind reads, audio before video.
+MODALITY_INPUTS = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
 # The model input holding the state of the audio level normalisation
 # (``e2e_emotion.models.level``); the streaming step's output is ``new_`` + this name.
 LEVEL_INPUT = "audio_level"

@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from e2e_emotion.frames import check_frames, predict_windows
-from e2e_emotion.modalities import LEVEL_INPUT
+from e2e_emotion.modalities import LEVEL_INPUT, MODALITY_INPUTS
 from tfrecords_tools.schema import FRAME_LENGTH
 
 # Frames per feature-network call when a Keras model predicts a whole recording.
@@ -53,9 +53,7 @@ class Predictor:
 
     @property
     def needs(self):
-        return {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}[
-            self.modality
-        ]
+        return self.opened.needs
 
     def describe(self):
         return f"{self.kind} ({self.modality})"
@@ -165,12 +163,10 @@ class _TFLitePredictor(Predictor):
         return self.model.predict(inputs, reset_every=self.window)
 
 
-def _modality_of(names):
-    return {
-        frozenset({"audio"}): "audio",
-        frozenset({"video"}): "visual",
-        frozenset({"audio", "video"}): "multimodal",
-    }.get(frozenset(names))
+def _modality_of(streams):
+    """The model kind that reads exactly ``streams`` (None: no such kind)."""
+    found = [kind for kind, reads in MODALITY_INPUTS.items() if set(reads) == set(streams)]
+    return found[0] if found else None
 
 
 class OpenedModel:
@@ -182,9 +178,7 @@ class OpenedModel:
 
     @property
     def needs(self):
-        return {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}[
-            self.modality
-        ]
+        return MODALITY_INPUTS[self.modality]
 
     def predictor(self, window=150):
         """A ``Predictor`` of whole recordings, cut into windows of ``window`` frames

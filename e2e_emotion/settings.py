@@ -93,20 +93,17 @@ def default_of(field):
     return None if field.default is dataclasses.MISSING else field.default
 
 
-def define_flags(config_type, flag_values, skip=(), from_recipe=False):
+def define_flags(config_type, flag_values, from_recipe=False):
     """Defines an absl flag for every field of ``config_type`` that has a help text.
 
     The flag of a recipe field (or of every field, with ``from_recipe``) defaults to
     ``None``: not given, the training recipe's value applies, else the field's default.
-    Any other flag defaults to the field's default. ``skip``: flag names defined
-    elsewhere. Returns the flag names.
+    Any other flag defaults to the field's default. Returns the flag names.
     """
     from absl import flags
 
     names = []
     for name, field in flag_fields(config_type):
-        if name in skip:
-            continue
         meta = field.metadata
         help_text = meta["help"]
         default = default_of(field)
@@ -137,7 +134,7 @@ def define_flags(config_type, flag_values, skip=(), from_recipe=False):
     return names
 
 
-def given_values(config_type, flag_values, skip=()):
+def given_values(config_type, flag_values):
     """``{field name: value}`` of the flags of ``config_type`` that hold a value (a recipe
     field's flag left at ``None`` is not given). Integer lists are parsed.
 
@@ -146,8 +143,6 @@ def given_values(config_type, flag_values, skip=()):
     """
     values = {}
     for name, field in flag_fields(config_type):
-        if name in skip:
-            continue
         value = getattr(flag_values, name)
         if value is None:
             continue

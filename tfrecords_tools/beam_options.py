@@ -11,10 +11,15 @@ def pipeline_options(args, flag="--beam_pipeline_options"):
     """``PipelineOptions`` of ``args`` (Beam's own command-line options).
 
     Raises:
-        ValueError: an option Beam does not know or a value it cannot parse, naming
-            ``flag`` and the option.
+        ValueError: Apache Beam is not installed (the message gives the command), or an
+            option Beam does not know or a value it cannot parse, naming ``flag`` and the
+            option.
     """
-    from apache_beam.options.pipeline_options import PipelineOptions
+    try:
+        import apache_beam  # noqa: F401 (the extra itself, then its options module)
+        from apache_beam.options.pipeline_options import PipelineOptions
+    except ImportError:
+        raise ValueError("--runner=beam needs Apache Beam: pip install -e '.[cpu,beam]'") from None
 
     options = PipelineOptions(list(args))
     try:

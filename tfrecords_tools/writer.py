@@ -166,9 +166,9 @@ def convert_corpus(
     options.check()
     if runner not in RUNNERS:
         raise ConversionError(f"--runner={runner!r}: expected one of {RUNNERS}")
+    pipeline_options = None
     if runner == "beam":  # before any work: the extra may be missing, an option wrong
-        _import_beam()
-        _beam_options(beam_args)
+        pipeline_options = _beam_options(beam_args)
     if not recordings:
         raise ConversionError("no recordings to convert")
     ids = [r.id for r in recordings]
@@ -201,7 +201,13 @@ def convert_corpus(
     try:
         if runner == "beam":
             metadata = _convert_with_beam(
-                staging, recordings, modalities, options, tool_arguments, skipped or {}, beam_args
+                staging,
+                recordings,
+                modalities,
+                options,
+                tool_arguments,
+                skipped or {},
+                pipeline_options,
             )
         else:
             metadata = _convert_into(
@@ -223,16 +229,6 @@ def convert_corpus(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return metadata
-
-
-def _import_beam():
-    try:
-        import apache_beam
-    except ImportError:
-        raise ConversionError(
-            "--runner=beam needs Apache Beam: pip install -e '.[cpu,beam]'"
-        ) from None
-    return apache_beam
 
 
 def _beam_options(args):
@@ -265,14 +261,17 @@ def _beam_assemble(results, staging, recordings, modalities, options, tool_argum
     assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped)
 
 
-def _convert_with_beam(staging, recordings, modalities, options, tool_arguments, skipped, args):
-    """The conversion as an Apache Beam pipeline (``convert_corpus``). Its workers write
-    into ``staging``, so they must share the file system with the driver: one machine
-    with the DirectRunner, or a cluster's shared or object storage (docs/scaling.md)."""
-    beam = _import_beam()
-    pipeline_options = _beam_options(args)
+def _convert_with_beam(
+    staging, recordings, modalities, options, tool_arguments, skipped, pipeline_options
+):
+    """The conversion as an Apache Beam pipeline (``convert_corpus``), run with the checked
+    ``pipeline_options``. Its workers write into ``staging``, so they must share the file
+    system with the driver: one machine with the DirectRunner, or a cluster's shared
+    storage (docs/scaling.md)."""
+    import apache_beam as beam
+
     part_path = part_paths(staging, recordings)
-    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
+    os.makedirs(_parts_dir(staging))
     with beam.Pipeline(options=pipeline_options) as pipeline:
         _ = (
             pipeline
@@ -292,15 +291,19 @@ def _convert_with_beam(staging, recordings, modalities, options, tool_arguments,
         return json.load(stream)
 
 
+def _parts_dir(staging):
+    return os.path.join(staging, "parts")
+
+
 def part_paths(staging, recordings):
     """``{recording id: part file}``: where each recording's frames are written first."""
-    parts = os.path.join(staging, "parts")
+    parts = _parts_dir(staging)
     return {r.id: os.path.join(parts, f"{i:05d}.tfrecord") for i, r in enumerate(recordings)}
 
 
 def _convert_into(staging, recordings, modalities, options, progress, tool_arguments, skipped):
     part_path = part_paths(staging, recordings)
-    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
+    os.makedirs(_parts_dir(staging))
     reports, failures = {}, {}
     bar = _Progress(len(recordings), progress)
 
@@ -375,7 +378,7 @@ def assemble(staging, recordings, modalities, options, reports, failures, tool_a
                 [reports[r.id]["label_sums"] for r in members if "label_sums" in reports[r.id]]
             ),
         }
-    shutil.rmtree(os.path.dirname(next(iter(part_path.values()))))
+    shutil.rmtree(_parts_dir(staging))
     if not splits:
         raise ConversionError("every recording failed: " + "; ".join(failures.values()))
 

@@ -30,12 +30,11 @@ import re
 import tensorflow as tf
 
 from e2e_emotion.data import rooms
-from e2e_emotion.modalities import LEVEL_INPUT
+from e2e_emotion.modalities import LEVEL_INPUT, MODALITY_INPUTS
 from tfrecords_tools import schema
 from tfrecords_tools.records import RecordsError, load_metadata
 
 AUTOTUNE = tf.data.AUTOTUNE
-MODALITY_INPUTS = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
 
 
 class DataError(ValueError):

@@ -29,7 +29,7 @@ import numpy as np
 
 from e2e_emotion.evaluation.scores import DEFAULT_NAMES
 from e2e_emotion.files import atomic_path
-from e2e_emotion.modalities import MODALITIES
+from e2e_emotion.modalities import MODALITIES, MODALITY_INPUTS
 from tfrecords_tools.schema import SAMPLE_RATE
 
 F0_RANGE = (60.0, 400.0)
@@ -369,7 +369,7 @@ class HandcraftedBaseline:
     @property
     def streams(self) -> tuple[str, ...]:
         """Entry keys the modality reads, in feature order: audio before video."""
-        return {"audio": ("audio",), "visual": ("video",)}.get(self.modality, ("audio", "video"))
+        return MODALITY_INPUTS.get(self.modality, MODALITY_INPUTS["multimodal"])
 
     def features(self, entry: Mapping, rid="recording") -> np.ndarray:
         """``[n, F]`` features of one recording entry (``{"audio": ..., "video": ...}``)."""

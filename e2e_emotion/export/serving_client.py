@@ -29,7 +29,7 @@ import urllib.request
 import numpy as np
 
 from e2e_emotion.files import atomic_path
-from e2e_emotion.modalities import MODALITIES
+from e2e_emotion.modalities import MODALITIES, MODALITY_INPUTS
 from tfrecords_tools import schema
 
 SIGNATURES = ("serving_default", "wav", "examples")
@@ -80,11 +80,10 @@ def read_media(path, modality, face_mode=schema.DEFAULT_FACE_MODE, max_frames=No
         raise ServingClientError(f"--modality={modality!r}: expected one of {MODALITIES}")
     if max_frames is not None and max_frames < 1:
         raise ServingClientError(f"--max_frames={max_frames}: expected >= 1")
-    needs = {"audio": ("audio",), "visual": ("video",), "multimodal": ("audio", "video")}
     try:
         path = checked_media(path)
         inputs, _ = read_inputs(
-            path, needs[modality], face_mode, schema.IMAGE_SIZE, max_frames=max_frames
+            path, MODALITY_INPUTS[modality], face_mode, schema.IMAGE_SIZE, max_frames=max_frames
         )
     except PredictError as error:
         raise ServingClientError(str(error)) from None

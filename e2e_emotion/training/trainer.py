@@ -612,12 +612,10 @@ class Trainer:
             with atomic_path(final, suffix=".keras") as temporary:
                 shutil.copyfile(best_model, temporary)
             name = config.select_on
-            without = best.get("without_video")
-            without = f", {without[f'ccc_{name}']:.3f} without video" if without else ""
             self._say(
                 f"final model = the best on {config.eval_split} (step {best['step']}, "
-                f"{name} CCC {best[f'ccc_{name}']:.3f}{without}); the last weights are in "
-                "the checkpoints"
+                f"{name} CCC {best[f'ccc_{name}']:.3f}{self._without_text(best)}); the last "
+                "weights are in the checkpoints"
             )
         else:
             save_model_atomically(self.model, final)
@@ -683,15 +681,17 @@ class Trainer:
                 flush=True,
             )
 
-    def _best_text(self, best):
-        name = self.config.select_on
+    def _without_text(self, best):
+        """``", 0.425 without video"`` for a model chosen with its video removed too."""
         without = best.get("without_video")
-        if without:
-            return (
-                f"best {name} {best[f'ccc_{name}']:.3f}, {without[f'ccc_{name}']:.3f} without "
-                f"video, at step {best['step']}"
-            )
-        return f"best {name} {best[f'ccc_{name}']:.3f} at step {best['step']}"
+        if not without:
+            return ""
+        return f", {without[f'ccc_{self.config.select_on}']:.3f} without video"
+
+    def _best_text(self, best):
+        name, without = self.config.select_on, self._without_text(best)
+        comma = "," if without else ""
+        return f"best {name} {best[f'ccc_{name}']:.3f}{without}{comma} at step {best['step']}"
 
     def _load_best_scores(self):
         if os.path.exists(self.best_path):
