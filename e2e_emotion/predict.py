@@ -1,8 +1,8 @@
 """Arousal and valence every 40 ms for one WAV or MP4 file, from any exported model.
 
-``predict_file`` reads the media with the code that writes the TFRecords
-(``tfrecords_tools.media.read_audio``: 16 kHz mono from a WAV or an MP4's audio track;
-``iter_video_frames`` + ``faces.FaceCropper``: one 96x96 face crop per 40 ms), runs a
+``predict_file`` reads the media with the reader that writes the TFRecords
+(``tfrecords_tools.recording_frames``: 16 kHz mono from a WAV or an MP4's audio track,
+one 96x96 face crop per 40 ms), runs a
 model and writes ``frame,time,arousal,valence`` (one row per 40 ms frame) plus a PNG plot.
 
 Models (``model_path``):
@@ -39,7 +39,7 @@ from e2e_emotion.files import atomic_path
 from e2e_emotion.runtime import ModelError, Predictor, open_model
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.records import FACE_WARNING_FRACTION
-from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_LENGTH, FRAME_SECONDS
+from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_SECONDS
 
 CSV_HEADER = "frame,time,arousal,valence"
 
@@ -148,7 +148,7 @@ def iter_inputs(
         PredictError: a needed stream is missing, nothing as long as one frame, or (in
             ``detect`` mode) no face found in any frame (raised at the end).
     """
-    from tfrecords_tools import faces, media
+    from tfrecords_tools.recording_frames import MissingStreamError, RecordingFrames
 
     if isinstance(media_path, dict):
         sources = {name: os.fspath(path) for name, path in media_path.items()}
@@ -160,39 +160,35 @@ def iter_inputs(
     for need in needs:
         if need not in sources:
             raise PredictError(f"the model needs {need}: give --{need}_media (or --media)")
-        stream_info = media.probe(sources[need])
-        if not (stream_info.has_audio if need == "audio" else stream_info.has_video):
-            raise PredictError(
-                f"{sources[need]}: the model needs {need} but the file has no {need}"
-            )
+    try:
+        streams = RecordingFrames(
+            sources, needs, size=image_size, mode=face_mode, blank_missing=True
+        )
+    except MissingStreamError as error:
+        raise PredictError(
+            f"{error.path}: the model needs {error.stream} but the file has no {error.stream}"
+        ) from None
     info.update(frames={}, warnings=[])
-    audio = None
-    if "audio" in needs:
-        path = sources["audio"]
-        samples = media.read_audio(path, media.SAMPLE_RATE)
-        count = len(samples) // FRAME_LENGTH
-        if count == 0:
+    audio = streams.audio
+    if audio is not None:
+        path = streams.paths["audio"]
+        if len(audio) == 0:
             raise PredictError(f"{path}: audio shorter than one 40 ms frame")
-        audio = samples[: count * FRAME_LENGTH].reshape(count, FRAME_LENGTH)
-        info["frames"]["audio"] = count
-        if media.audio_is_silent(samples):
+        info["frames"]["audio"] = len(audio)
+        if streams.silent:
             # As the converter's check (which refuses such a recording for training).
             info["warnings"].append(
                 f"{path}: the audio is silent (RMS below -60 dBFS): the predictions "
                 "carry nothing of the voice"
             )
-        del samples
         if "video" in needs and shift > 0:
             audio = audio[shift:]
             if len(audio) == 0:
                 raise PredictError(f"--video_offset={video_offset}: longer than {path}")
-    crops, cropper, skipped = None, None, 0
-    if "video" in needs:
-        path = sources["video"]
-        cropper = faces.FaceCropper(size=image_size, mode=face_mode, blank_missing=True)
-        crops = (
-            cropper.crop(frame) for _, frame in media.iter_video_frames(path, media.FRAME_SECONDS)
-        )
+    crops, cropper, skipped = None, streams.cropper, 0
+    if cropper is not None:
+        path = streams.paths["video"]
+        crops = streams.crops()
         if "audio" in needs and shift < 0:
             # Frames before the audio starts: decoded (the tracker follows them), unused.
             skipped = sum(1 for _ in itertools.islice(crops, -shift))

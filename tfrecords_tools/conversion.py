@@ -10,7 +10,6 @@ pool) and joins the parts into shards.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 
@@ -115,11 +114,11 @@ def _label_frames(recording, max_gap):
     return np.stack([column[:length] for column in columns], axis=1).astype(np.float32)
 
 
-def _aligned_length(recording, audio, labels, video_steps, tolerance_frames):
+def _aligned_length(recording, audio_frames, labels, video_steps, tolerance_frames):
     """Common frame count of the streams; raises if they differ by more than the tolerance."""
     lengths = {}
-    if audio is not None:
-        lengths[f"audio {recording.audio_path}"] = len(audio) // schema.FRAME_LENGTH
+    if audio_frames is not None:
+        lengths[f"audio {recording.audio_path}"] = audio_frames
     if video_steps is not None:
         lengths[f"video {recording.video_path}"] = video_steps
     if labels is not None:
@@ -145,55 +144,45 @@ def convert_recording(recording, part_path, options):
     import tensorflow as tf
 
     from tfrecords_tools import faces, media
+    from tfrecords_tools.recording_frames import RecordingFrames
 
     started = time.perf_counter()
-    audio = None
-    if recording.audio_path is not None:
-        audio = media.read_audio(recording.audio_path, schema.SAMPLE_RATE)
-        if media.audio_is_silent(audio, options.silent_threshold_db):
-            raise media.MediaError(
-                f"{recording.audio_path}: audio is silent (RMS below "
-                f"{options.silent_threshold_db} dBFS)",
-                recording.audio_path,
-            )
+    sources = {"audio": recording.audio_path, "video": recording.video_path}
+    streams = RecordingFrames(
+        {name: path for name, path in sources.items() if path is not None},
+        [name for name, path in sources.items() if path is not None],
+        silent_threshold_db=options.silent_threshold_db,
+        size=schema.IMAGE_SIZE,
+        mode=options.face_mode,
+        detect_every=options.detect_every,
+        track=options.face_tracking,
+    )
+    if streams.silent:
+        raise media.MediaError(
+            f"{recording.audio_path}: audio is silent (RMS below "
+            f"{options.silent_threshold_db} dBFS)",
+            recording.audio_path,
+        )
+    audio = streams.audio
+    audio_frames = None if audio is None else len(audio)
     labels = _label_frames(recording, options.label_gap_tolerance)
-    video_steps = None
-    if recording.video_path is not None:
-        info = media.probe(recording.video_path)
-        if not info.has_video:
-            raise media.MediaError(f"{recording.video_path}: no video stream", recording.video_path)
-        duration = info.video_duration or 0.0
-        video_steps = math.ceil(round(duration / schema.FRAME_SECONDS, 6))
+    video_steps = streams.video_steps
     tolerance_frames = int(round(options.length_tolerance / schema.FRAME_SECONDS))
-    num_frames, _ = _aligned_length(recording, audio, labels, video_steps, tolerance_frames)
+    num_frames, _ = _aligned_length(recording, audio_frames, labels, video_steps, tolerance_frames)
 
-    cropper = None
-    frames_iter = iter(())
-    if recording.video_path is not None:
-        cropper = faces.FaceCropper(
-            size=schema.IMAGE_SIZE,
-            mode=options.face_mode,
-            detect_every=options.detect_every,
-            track=options.face_tracking,
-        )
-        frames_iter = media.iter_video_frames(
-            recording.video_path, schema.FRAME_SECONDS, max_steps=num_frames
-        )
+    cropper = streams.cropper
+    crops = streams.crops(max_steps=num_frames) if cropper is not None else iter(())
     written = 0
     with tf.io.TFRecordWriter(part_path) as writer:
         for index in range(num_frames):
             image = face = None
             if cropper is not None:
-                step = next(frames_iter, None)
-                if step is None:
+                crop = next(crops, None)
+                if crop is None:
                     break  # the video ended early: checked against the tolerance below
-                crop = cropper.crop(step[1])
                 image = faces.encode_image(crop, options.image_format, options.jpeg_quality)
                 face = cropper.found
-            frame_audio = None
-            if audio is not None:
-                start = index * schema.FRAME_LENGTH
-                frame_audio = audio[start : start + schema.FRAME_LENGTH]
+            frame_audio = None if audio is None else audio[index]
             frame_labels = None if labels is None else labels[index]
             writer.write(
                 schema.encode_example(recording.id, index, frame_audio, image, frame_labels, face)
@@ -201,7 +190,9 @@ def convert_recording(recording, part_path, options):
             written += 1
     if cropper is not None and written < num_frames:
         video_steps = written  # the header's duration was optimistic: the video ended here
-    num_frames, trimmed = _aligned_length(recording, audio, labels, video_steps, tolerance_frames)
+    num_frames, trimmed = _aligned_length(
+        recording, audio_frames, labels, video_steps, tolerance_frames
+    )
     report = {
         "split": recording.split,
         "num_frames": written,
@@ -212,10 +203,7 @@ def convert_recording(recording, part_path, options):
         "seconds": round(time.perf_counter() - started, 3),
     }
     if cropper is not None:
-        report["face_missed_fraction"] = round(cropper.missed_fraction, 4)
-        if options.face_mode != "centre":  # a centre crop is not a detection
-            report["face_found_fraction"] = round(cropper.found_fraction, 4)
-            report["face_frames"] = cropper.face_frames
+        report.update(streams.face_summary(detected=options.face_mode != "centre"))
         report["face_detections"] = {"run": cropper.detections_run, "missed": cropper.missed}
     if labels is not None:
         kept = labels[:written].astype(np.float64)
