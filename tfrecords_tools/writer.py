@@ -4,7 +4,8 @@ Each recording is converted on its own (``tfrecords_tools.conversion``, in a pro
 pool) to a part file; part files are then joined (TFRecord files concatenate) into
 shards that each hold whole recordings, so a sequence reader never needs two shards for
 one recording. This module is the corpus side: the pool, the progress bar, sharding,
-label statistics, ``metadata.json`` and publishing.
+``metadata.json`` (its figures summed by ``corpus_totals``) and publishing; the same run
+as an Apache Beam pipeline is ``writer_beam``.
 
 Everything is written into a hidden staging directory beside the output and renamed
 at the very end: an interrupted run never leaves a directory that looks complete, and
@@ -17,14 +18,13 @@ import concurrent.futures
 import dataclasses
 import datetime
 import json
-import math
 import multiprocessing
 import os
 import shutil
 import sys
 import time
 
-from tfrecords_tools import conversion, schema
+from tfrecords_tools import conversion, corpus_totals, schema
 
 # The per-recording side, under the names callers know (writer.ConversionOptions, ...).
 from tfrecords_tools.conversion import (
@@ -84,26 +84,6 @@ def _assign_shards(recording_frames, num_shards):
         loads[target] += recording_frames[rid]
         members[target].append(rid)
     return [sorted(group, key=ids.index) for group in members]
-
-
-def _label_stats(sums_list):
-    """Mean/std/min/max per label dimension from per-recording sums."""
-    count = sum(s["count"] for s in sums_list)
-    if count == 0:
-        return None
-    stats = {}
-    for d, name in enumerate(schema.LABEL_NAMES):
-        total = sum(s["sum"][d] for s in sums_list)
-        total_sq = sum(s["sum_sq"][d] for s in sums_list)
-        mean = total / count
-        stats[name] = {
-            "count": count,
-            "mean": mean,
-            "std": math.sqrt(max(total_sq / count - mean * mean, 0.0)),
-            "min": min(s["min"][d] for s in sums_list),
-            "max": max(s["max"][d] for s in sums_list),
-        }
-    return stats
 
 
 def _check_output(output_dir, overwrite):
@@ -200,7 +180,9 @@ def convert_corpus(
     shutil.rmtree(staging, ignore_errors=True)
     try:
         if runner == "beam":
-            metadata = _convert_with_beam(
+            from tfrecords_tools.writer_beam import convert_with_beam
+
+            metadata = convert_with_beam(
                 staging,
                 recordings,
                 modalities,
@@ -238,57 +220,6 @@ def _beam_options(args):
         return pipeline_options(args)
     except ValueError as error:
         raise ConversionError(str(error)) from None
-
-
-_FAILURES_FILE = "failures.json"
-
-
-def _beam_convert(recording, part_path, options):
-    """A Beam worker's element: one recording converted (``conversion.convert_safely``)."""
-    return conversion.convert_safely(recording, part_path[recording.id], options)
-
-
-def _beam_assemble(results, staging, recordings, modalities, options, tool_arguments, skipped):
-    """The pipeline's last step: the shards and ``metadata.json`` from every recording's
-    result, as the local converter writes them. With ``on_error="fail"`` a failure is
-    written to ``failures.json`` for the driver to report, and nothing is assembled."""
-    reports = {rid: report for rid, report, error in results if error is None}
-    failures = {rid: error for rid, _, error in results if error is not None}
-    if failures and options.on_error == "fail":
-        with open(os.path.join(staging, _FAILURES_FILE), "w") as stream:
-            json.dump([failures[r.id] for r in recordings if r.id in failures], stream)
-        return
-    assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped)
-
-
-def _convert_with_beam(
-    staging, recordings, modalities, options, tool_arguments, skipped, pipeline_options
-):
-    """The conversion as an Apache Beam pipeline (``convert_corpus``), run with the checked
-    ``pipeline_options``. Its workers write into ``staging``, so they must share the file
-    system with the driver: one machine with the DirectRunner, or a cluster's shared
-    storage (docs/scaling.md)."""
-    import apache_beam as beam
-
-    part_path = part_paths(staging, recordings)
-    os.makedirs(_parts_dir(staging))
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        _ = (
-            pipeline
-            | "recordings" >> beam.Create(recordings)
-            | "convert" >> beam.Map(_beam_convert, part_path, options)
-            | "all results" >> beam.combiners.ToList()
-            | "shards and metadata"
-            >> beam.Map(
-                _beam_assemble, staging, recordings, modalities, options, tool_arguments, skipped
-            )
-        )
-    failures_path = os.path.join(staging, _FAILURES_FILE)
-    if os.path.exists(failures_path):
-        with open(failures_path) as stream:
-            raise ConversionError(json.load(stream)[0])
-    with open(os.path.join(staging, schema.METADATA_FILE)) as stream:
-        return json.load(stream)
 
 
 def _parts_dir(staging):
@@ -340,64 +271,109 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
     )
 
 
+def shard_plan(options, split, frames):
+    """``[(shard file name, [recording ids])]`` of a split whose recordings have
+    ``frames`` (``{id: frames}``, in corpus order)."""
+    groups = _assign_shards(frames, options.num_shards)
+    return [
+        (schema.shard_name(options.name, split, index, len(groups)), group)
+        for index, group in enumerate(groups)
+    ]
+
+
+def write_shard(staging, filename, group, part_path, frames):
+    """Joins the part files of the recordings ``group`` into the shard ``filename`` (TFRecord
+    files concatenate); returns its ``metadata.json`` entry."""
+    with open(os.path.join(staging, filename), "wb") as out:
+        for rid in group:
+            with open(part_path[rid], "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    return {"file": filename, "num_frames": sum(frames[r] for r in group), "recordings": group}
+
+
+def split_entry(split, totals, shards):
+    """A split's ``metadata.json`` entry from its ``SplitTotals`` and shard entries."""
+    if len(totals["labelled"]) > 1:
+        raise ConversionError(f"split {split!r} mixes labelled and unlabelled recordings")
+    return {
+        "labelled": next(iter(totals["labelled"])),
+        "num_recordings": totals["num_recordings"],
+        "num_frames": totals["num_frames"],
+        "shards": shards,
+        "recordings": totals["recordings"],
+        "label_stats": totals["label_stats"],
+    }
+
+
 def assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped):
     """Joins the recordings' part files (``part_paths``) into shards and writes
     ``metadata.json`` in ``staging``, from the per-recording ``reports`` (``{id: report}``)
     and ``failures`` (``{id: message}``); the part files are removed. Returns the
-    metadata. The local pool and the Beam pipeline both end here."""
+    metadata. The Beam pipeline (``writer_beam``) does the same with the same functions,
+    spread over its workers."""
     part_path = part_paths(staging, recordings)
+    order = {r.id: index for index, r in enumerate(recordings)}
     splits = {}
     for split in dict.fromkeys(r.split for r in recordings):
-        members = [r for r in recordings if r.split == split and r.id in reports]
+        members = [
+            (r.id, reports[r.id]) for r in recordings if r.split == split and r.id in reports
+        ]
         if not members:
             continue
-        frames = {r.id: reports[r.id]["num_frames"] for r in members}
-        groups = _assign_shards(frames, options.num_shards)
-        shards = []
-        for index, group in enumerate(groups):
-            filename = schema.shard_name(options.name, split, index, len(groups))
-            with open(os.path.join(staging, filename), "wb") as out:
-                for rid in group:
-                    with open(part_path[rid], "rb") as part:
-                        shutil.copyfileobj(part, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            shards.append(
-                {"file": filename, "num_frames": sum(frames[r] for r in group), "recordings": group}
-            )
-        labelled = {reports[r.id]["labelled"] for r in members}
-        if len(labelled) > 1:
-            raise ConversionError(f"split {split!r} mixes labelled and unlabelled recordings")
-        splits[split] = {
-            "labelled": labelled.pop(),
-            "num_recordings": len(members),
-            "num_frames": sum(frames.values()),
-            "shards": shards,
-            "recordings": frames,
-            "label_stats": _label_stats(
-                [reports[r.id]["label_sums"] for r in members if "label_sums" in reports[r.id]]
-            ),
-        }
+        totals = corpus_totals.fold(corpus_totals.SplitTotals(order), members)
+        frames = totals["recordings"]
+        shards = [
+            write_shard(staging, filename, group, part_path, frames)
+            for filename, group in shard_plan(options, split, frames)
+        ]
+        splits[split] = split_entry(split, totals, shards)
+    faces = corpus_totals.fold(corpus_totals.FaceTotals(), reports.values())
+    return write_metadata(
+        staging,
+        recordings,
+        modalities,
+        options,
+        splits,
+        reports,
+        failures,
+        faces,
+        tool_arguments,
+        skipped,
+    )
+
+
+def write_metadata(
+    staging,
+    recordings,
+    modalities,
+    options,
+    splits,
+    reports,
+    failures,
+    faces,
+    tool_arguments,
+    skipped,
+):
+    """Removes the part files and writes ``metadata.json`` in ``staging`` from the split
+    entries (in corpus order of splits), the reports, failures and ``FaceTotals``; returns
+    the metadata."""
     shutil.rmtree(_parts_dir(staging))
     if not splits:
-        raise ConversionError("every recording failed: " + "; ".join(failures.values()))
-
+        raise ConversionError(
+            "every recording failed: "
+            + "; ".join(failures[r.id] for r in recordings if r.id in failures)
+        )
+    order = list(dict.fromkeys(r.split for r in recordings))
+    splits = {split: splits[split] for split in order if split in splits}
     recording_reports = {}
     for r in recordings:
         if r.id in reports:
             report = dict(reports[r.id])
             report.pop("label_sums", None)
             recording_reports[r.id] = report
-    # Detector runs without a face over all detector runs of the corpus (a long recording
-    # weighs more than a short one), not a mean of the per-recording fractions.
-    detections = [
-        rep["face_detections"] for rep in recording_reports.values() if "face_detections" in rep
-    ]
-    runs = sum(d["run"] for d in detections)
-    missed = sum(d["missed"] for d in detections)
-    flagged = [rep for rep in recording_reports.values() if "face_frames" in rep]
-    face_frames = sum(rep["face_frames"] for rep in flagged)
-    flagged_frames = sum(rep["num_frames"] for rep in flagged)
+    failed = {r.id: failures[r.id] for r in recordings if r.id in failures}
     metadata = {
         "schema_version": schema.SCHEMA_VERSION,
         "name": options.name,
@@ -410,11 +386,11 @@ def assemble(staging, recordings, modalities, options, reports, failures, tool_a
         "modalities": modalities,
         "splits": splits,
         "recordings": recording_reports,
-        "skipped": {**skipped, **failures},
-        "face_missed_fraction": round(missed / runs, 4) if runs else (0.0 if detections else None),
+        "skipped": {**skipped, **failed},
+        "face_missed_fraction": faces["face_missed_fraction"],
         # Frames whose crop holds a detected face, over the corpus and per recording; the
         # recordings under FACE_WARNING_FRACTION are listed (see face_warnings).
-        "face_found_fraction": round(face_frames / flagged_frames, 4) if flagged_frames else None,
+        "face_found_fraction": faces["face_found_fraction"],
         "low_face_recordings": {
             rid: rep["face_found_fraction"]
             for rid, rep in recording_reports.items()

@@ -1,0 +1,160 @@
+"""Corpus conversion as an Apache Beam pipeline (``writer.convert_corpus(runner="beam")``).
+
+One element per recording, converted by the code the local converter runs
+(``conversion.convert_safely``); each split's recordings, frames and label statistics
+and the corpus' face figures are Beam combiners over the reports
+(``corpus_totals``), every shard is joined by a worker of its own, and one last step
+writes ``metadata.json`` with the local converter's function. Imported only when Beam
+runs (the ``beam`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+
+from tfrecords_tools import conversion, corpus_totals, schema, writer
+from tfrecords_tools.conversion import ConversionError
+
+__all__ = ["convert_with_beam"]
+
+_FAILURES_FILE = "failures.json"
+
+
+class _Combine(beam.CombineFn):
+    """A ``corpus_totals`` combiner as a Beam ``CombineFn``."""
+
+    def __init__(self, totals):
+        self.totals = totals
+
+    def create_accumulator(self):
+        return self.totals.create()
+
+    def add_input(self, accumulator, item):
+        return self.totals.add(accumulator, item)
+
+    def merge_accumulators(self, accumulators):
+        return self.totals.merge(accumulators)
+
+    def extract_output(self, accumulator):
+        return self.totals.extract(accumulator)
+
+
+def _convert(recording, part_path, options):
+    return conversion.convert_safely(recording, part_path[recording.id], options)
+
+
+def _shard_jobs(split_and_totals, options):
+    split, totals = split_and_totals
+    frames = totals["recordings"]
+    for index, (filename, group) in enumerate(writer.shard_plan(options, split, frames)):
+        yield split, index, filename, group, frames
+
+
+def _write_shard(job, staging, part_path):
+    split, index, filename, group, frames = job
+    return split, (index, writer.write_shard(staging, filename, group, part_path, frames))
+
+
+def _finish(_, staging, recordings, modalities, options, tool_arguments, skipped, **side):
+    """The last step: ``metadata.json`` (or, with ``on_error="fail"`` and a failure,
+    ``failures.json`` for the driver to report) from the combined figures (``side``: the
+    side inputs ``reports``, ``failures``, ``splits``, ``shards`` and ``faces``)."""
+    failures = side["failures"]
+    if failures and options.on_error == "fail":
+        with open(os.path.join(staging, _FAILURES_FILE), "w") as stream:
+            json.dump([failures[r.id] for r in recordings if r.id in failures], stream)
+        return
+    shards = side["shards"]
+    splits = {
+        split: writer.split_entry(split, totals, [entry for _, entry in sorted(shards[split])])
+        for split, totals in side["splits"].items()
+    }
+    writer.write_metadata(
+        staging,
+        recordings,
+        modalities,
+        options,
+        splits,
+        side["reports"],
+        failures,
+        side["faces"],
+        tool_arguments,
+        skipped,
+    )
+
+
+def convert_with_beam(
+    staging, recordings, modalities, options, tool_arguments, skipped, pipeline_options
+):
+    """Runs the pipeline with the checked ``pipeline_options``; returns the metadata.
+
+    Its workers write into ``staging``, so they must share the file system with the
+    driver: one machine with the DirectRunner, or a cluster's shared storage
+    (docs/scaling.md). Raises ``ConversionError`` naming the first failed recording (in
+    corpus order) when ``options.on_error`` is ``"fail"``.
+    """
+    part_path = writer.part_paths(staging, recordings)
+    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
+    split_of = {r.id: r.split for r in recordings}
+    order = {r.id: index for index, r in enumerate(recordings)}
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        results = (
+            pipeline
+            | "recordings" >> beam.Create(recordings)
+            | "convert" >> beam.Map(_convert, part_path, options)
+        )
+        reports = (
+            results
+            | "converted" >> beam.Filter(lambda result: result[2] is None)
+            | "id and report" >> beam.Map(lambda result: (result[0], result[1]))
+        )
+        failures = (
+            results
+            | "failed" >> beam.Filter(lambda result: result[2] is not None)
+            | "id and message" >> beam.Map(lambda result: (result[0], result[2]))
+        )
+        splits = (
+            reports
+            | "by split" >> beam.Map(lambda item: (split_of[item[0]], item))
+            | "split totals" >> beam.CombinePerKey(_Combine(corpus_totals.SplitTotals(order)))
+        )
+        shards = (
+            splits
+            | "shard plan" >> beam.FlatMap(_shard_jobs, options)
+            | "spread shards" >> beam.Reshuffle()
+            | "join parts" >> beam.Map(_write_shard, staging, part_path)
+            | "shards of a split" >> beam.GroupByKey()
+        )
+        faces = (
+            reports
+            | "reports" >> beam.Values()
+            | "face totals" >> beam.CombineGlobally(_Combine(corpus_totals.FaceTotals()))
+        )
+        _ = (
+            pipeline
+            | "one metadata" >> beam.Create([None])
+            | "metadata"
+            >> beam.Map(
+                _finish,
+                staging,
+                recordings,
+                modalities,
+                options,
+                tool_arguments,
+                skipped,
+                reports=beam.pvalue.AsDict(reports),
+                failures=beam.pvalue.AsDict(failures),
+                splits=beam.pvalue.AsDict(splits),
+                shards=beam.pvalue.AsDict(shards),
+                faces=beam.pvalue.AsSingleton(faces),
+            )
+        )
+    failures_path = os.path.join(staging, _FAILURES_FILE)
+    if os.path.exists(failures_path):
+        with open(failures_path) as stream:
+            raise ConversionError(json.load(stream)[0])
+    with open(os.path.join(staging, schema.METADATA_FILE)) as stream:
+        return json.load(stream)
