@@ -96,4 +96,3 @@ def test_face_totals_weigh_detector_runs_and_frames():
     }
     centre = {**_report(np.zeros((5, 2))), "face_detections": {"run": 0, "missed": 0}}
     assert fold(FaceTotals(), [centre])["face_missed_fraction"] == 0.0
-
