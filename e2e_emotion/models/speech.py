@@ -19,6 +19,7 @@ from keras import layers, ops
 from e2e_emotion.config import SPEECH_PRESETS, SpeechConfig
 from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.long_conv import METHODS, LongConv1D
+from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
 from e2e_emotion.settings import take_fields
 
 CONV2_METHODS = ("auto", *METHODS)
@@ -133,8 +134,13 @@ class SpeechNetwork(keras.Model):
             conv, pool = layers.Conv1D, layers.MaxPooling1D
             k1, k2, p1 = conv1_kernel, conv2_kernel, pool1_size
         else:
-            # [batch, time, samples, 1]: kernels of height 1 never mix two frames.
-            x = layers.Reshape((-1, frame_length, 1), name="speech_frames_as_rows")(x)
+            # Each frame an image of one row, [batch * time, 1, samples, 1]: the kernels
+            # never mix two frames. Time folded into the batch rather than kept as the
+            # image's height: the CPU convolution kernels split their work over the batch,
+            # and their backward passes are several times slower over one tall image per
+            # sequence (docs/performance.md).
+            x = FoldTime(name="speech_fold_time")(x)
+            x = layers.Reshape((1, frame_length, 1), name="speech_frames_as_rows")(x)
             conv, pool = layers.Conv2D, layers.MaxPooling2D
             k1, k2, p1 = (1, conv1_kernel), (1, conv2_kernel), (1, pool1_size)
         x = conv(conv1_filters, k1, padding="same", activation="relu", name="speech_conv1")(x)
@@ -150,7 +156,11 @@ class SpeechNetwork(keras.Model):
             conv2 = conv(conv2_filters, k2, padding="same", activation="relu", name="speech_conv2")
         x = conv2(x)
         x = ChannelMaxPool(channel_pool_size, name="speech_channel_pool")(x)
-        features = layers.Reshape((-1, num_features), name="speech_features")(x)
+        if spec["continuous"]:
+            features = layers.Reshape((-1, num_features), name="speech_features")(x)
+        else:
+            x = layers.Reshape((num_features,), name="speech_frame_features")(x)
+            features = UnfoldTime(name="speech_features")([x, waveform])
         super().__init__(inputs=waveform, outputs=features, name=name, **kwargs)
 
         # The kernels resolved from the preset, as the saved config states them; each
