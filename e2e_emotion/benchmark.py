@@ -113,6 +113,7 @@ def benchmark_model(
     flops = counted_flops(_direct_twin(model, modality, defaults, model_kwargs), inputs)
     total = batch * frames
     row = {"model": name, "batch": batch, "frames": frames, "parameters": model.count_params()}
+    row["trainable_parameters"] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     row["forward_gflop"] = flops / 1e9
     for key, function in (("train", train_step), ("infer", infer)):
         try:
@@ -441,6 +442,7 @@ def environment():
         "cpu_model": cpu["model"],
         "cpu_flags": cpu["flags"],
         "tensorflow": tf.__version__,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "keras": keras.__version__,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),

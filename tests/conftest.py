@@ -6,6 +6,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Before TensorFlow: the package sets TensorFlow's CPU kernels as the tools run them.
+import e2e_emotion  # noqa: E402, F401
+
+# isort: split
 import av  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
