@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
+import functools
 import json
 import multiprocessing
 import os
@@ -113,6 +114,39 @@ def _publish(staging, output_dir, overwrite):
 RUNNERS = ("local", "beam")
 
 
+@dataclasses.dataclass(frozen=True)
+class ConversionJob:
+    """What every step of one conversion reads, the local pool's and the Beam pipeline's:
+    the ``staging`` directory, the ``recordings`` (corpus order), their ``modalities``,
+    the ``options``, and for ``metadata.json`` the ``tool_arguments`` and the recordings
+    the corpus reader ``skipped``."""
+
+    staging: str
+    recordings: list
+    modalities: list
+    options: ConversionOptions
+    tool_arguments: dict | None
+    skipped: dict
+
+    @functools.cached_property
+    def order(self):
+        """``{recording id: place in the corpus}``."""
+        return {r.id: index for index, r in enumerate(self.recordings)}
+
+    @property
+    def parts_dir(self):
+        """Where each recording's frames are written first (removed at the end)."""
+        return os.path.join(self.staging, "parts")
+
+    @functools.cached_property
+    def part_path(self):
+        """``{recording id: part file}`` in ``parts_dir``."""
+        return {
+            r.id: os.path.join(self.parts_dir, f"{i:05d}.tfrecord")
+            for i, r in enumerate(self.recordings)
+        }
+
+
 def convert_corpus(
     recordings,
     output_dir,
@@ -178,23 +212,14 @@ def convert_corpus(
     remove_dead_staging(parent, prefix)
     staging = os.path.join(parent, staging_name(prefix))
     shutil.rmtree(staging, ignore_errors=True)
+    job = ConversionJob(staging, recordings, modalities, options, tool_arguments, skipped or {})
     try:
         if runner == "beam":
             from tfrecords_tools.writer_beam import convert_with_beam
 
-            metadata = convert_with_beam(
-                staging,
-                recordings,
-                modalities,
-                options,
-                tool_arguments,
-                skipped or {},
-                pipeline_options,
-            )
+            metadata = convert_with_beam(job, pipeline_options)
         else:
-            metadata = _convert_into(
-                staging, recordings, modalities, options, progress, tool_arguments, skipped or {}
-            )
+            metadata = _convert_into(job, progress)
         _publish(staging, output_dir, overwrite)
     except (OSError, DiskFullError) as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -222,19 +247,9 @@ def _beam_options(args):
         raise ConversionError(str(error)) from None
 
 
-def _parts_dir(staging):
-    return os.path.join(staging, "parts")
-
-
-def part_paths(staging, recordings):
-    """``{recording id: part file}``: where each recording's frames are written first."""
-    parts = _parts_dir(staging)
-    return {r.id: os.path.join(parts, f"{i:05d}.tfrecord") for i, r in enumerate(recordings)}
-
-
-def _convert_into(staging, recordings, modalities, options, progress, tool_arguments, skipped):
-    part_path = part_paths(staging, recordings)
-    os.makedirs(_parts_dir(staging))
+def _convert_into(job, progress):
+    recordings, options, part_path = job.recordings, job.options, job.part_path
+    os.makedirs(job.parts_dir)
     reports, failures = {}, {}
     bar = _Progress(len(recordings), progress)
 
@@ -266,9 +281,7 @@ def _convert_into(staging, recordings, modalities, options, progress, tool_argum
                 for future in futures:
                     future.cancel()
                 raise
-    return assemble(
-        staging, recordings, modalities, options, reports, failures, tool_arguments, skipped
-    )
+    return assemble(job, reports, failures)
 
 
 def shard_plan(options, split, frames):
@@ -281,12 +294,12 @@ def shard_plan(options, split, frames):
     ]
 
 
-def write_shard(staging, filename, group, part_path, frames):
+def write_shard(job, filename, group, frames):
     """Joins the part files of the recordings ``group`` into the shard ``filename`` (TFRecord
     files concatenate); returns its ``metadata.json`` entry."""
-    with open(os.path.join(staging, filename), "wb") as out:
+    with open(os.path.join(job.staging, filename), "wb") as out:
         for rid in group:
-            with open(part_path[rid], "rb") as part:
+            with open(job.part_path[rid], "rb") as part:
                 shutil.copyfileobj(part, out, 1 << 20)
         out.flush()
         os.fsync(out.fileno())
@@ -307,59 +320,36 @@ def split_entry(split, totals, shards):
     }
 
 
-def assemble(staging, recordings, modalities, options, reports, failures, tool_arguments, skipped):
-    """Joins the recordings' part files (``part_paths``) into shards and writes
-    ``metadata.json`` in ``staging``, from the per-recording ``reports`` (``{id: report}``)
-    and ``failures`` (``{id: message}``); the part files are removed. Returns the
-    metadata. The Beam pipeline (``writer_beam``) does the same with the same functions,
-    spread over its workers."""
-    part_path = part_paths(staging, recordings)
-    order = {r.id: index for index, r in enumerate(recordings)}
+def assemble(job, reports, failures):
+    """Joins the recordings' part files into shards and writes ``metadata.json`` in the
+    job's staging directory, from the per-recording ``reports`` (``{id: report}``) and
+    ``failures`` (``{id: message}``); the part files are removed. Returns the metadata.
+    The Beam pipeline (``writer_beam``) does the same with the same functions, spread over
+    its workers."""
     splits = {}
-    for split in dict.fromkeys(r.split for r in recordings):
+    for split in dict.fromkeys(r.split for r in job.recordings):
         members = [
-            (r.id, reports[r.id]) for r in recordings if r.split == split and r.id in reports
+            (r.id, reports[r.id]) for r in job.recordings if r.split == split and r.id in reports
         ]
         if not members:
             continue
-        totals = corpus_totals.fold(corpus_totals.SplitTotals(order), members)
+        totals = corpus_totals.fold(corpus_totals.SplitTotals(job.order), members)
         frames = totals["recordings"]
         shards = [
-            write_shard(staging, filename, group, part_path, frames)
-            for filename, group in shard_plan(options, split, frames)
+            write_shard(job, filename, group, frames)
+            for filename, group in shard_plan(job.options, split, frames)
         ]
         splits[split] = split_entry(split, totals, shards)
     faces = corpus_totals.fold(corpus_totals.FaceTotals(), reports.values())
-    return write_metadata(
-        staging,
-        recordings,
-        modalities,
-        options,
-        splits,
-        reports,
-        failures,
-        faces,
-        tool_arguments,
-        skipped,
-    )
+    return write_metadata(job, splits, reports, failures, faces)
 
 
-def write_metadata(
-    staging,
-    recordings,
-    modalities,
-    options,
-    splits,
-    reports,
-    failures,
-    faces,
-    tool_arguments,
-    skipped,
-):
-    """Removes the part files and writes ``metadata.json`` in ``staging`` from the split
-    entries (in corpus order of splits), the reports, failures and ``FaceTotals``; returns
-    the metadata."""
-    shutil.rmtree(_parts_dir(staging))
+def write_metadata(job, splits, reports, failures, faces):
+    """Removes the part files and writes ``metadata.json`` in the job's staging directory
+    from the split entries, the reports, failures and ``FaceTotals``; returns the
+    metadata."""
+    recordings, options = job.recordings, job.options
+    shutil.rmtree(job.parts_dir)
     if not splits:
         raise ConversionError(
             "every recording failed: "
@@ -383,10 +373,10 @@ def write_metadata(
         "image_size": schema.IMAGE_SIZE,
         "image_format": options.image_format,
         "label_names": list(schema.LABEL_NAMES),
-        "modalities": modalities,
+        "modalities": job.modalities,
         "splits": splits,
         "recordings": recording_reports,
-        "skipped": {**skipped, **failed},
+        "skipped": {**job.skipped, **failed},
         "face_missed_fraction": faces["face_missed_fraction"],
         # Frames whose crop holds a detected face, over the corpus and per recording; the
         # recordings under FACE_WARNING_FRACTION are listed (see face_warnings).
@@ -396,10 +386,10 @@ def write_metadata(
             for rid, rep in recording_reports.items()
             if rep.get("face_found_fraction", 1.0) < FACE_WARNING_FRACTION
         },
-        "tool_arguments": tool_arguments or dataclasses.asdict(options),
+        "tool_arguments": job.tool_arguments or dataclasses.asdict(options),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    path = os.path.join(staging, schema.METADATA_FILE)
+    path = os.path.join(job.staging, schema.METADATA_FILE)
     with open(path, "w") as stream:
         json.dump(metadata, stream, indent=2, sort_keys=False)
         stream.flush()

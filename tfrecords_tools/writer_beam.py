@@ -42,8 +42,8 @@ class _Combine(beam.CombineFn):
         return self.totals.extract(accumulator)
 
 
-def _convert(recording, part_path, options):
-    return conversion.convert_safely(recording, part_path[recording.id], options)
+def _convert(recording, job):
+    return conversion.convert_safely(recording, job.part_path[recording.id], job.options)
 
 
 def _shard_jobs(split_and_totals, options):
@@ -53,58 +53,44 @@ def _shard_jobs(split_and_totals, options):
         yield split, index, filename, group, frames
 
 
-def _write_shard(job, staging, part_path):
-    split, index, filename, group, frames = job
-    return split, (index, writer.write_shard(staging, filename, group, part_path, frames))
+def _write_shard(shard, job):
+    split, index, filename, group, frames = shard
+    return split, (index, writer.write_shard(job, filename, group, frames))
 
 
-def _finish(_, staging, recordings, modalities, options, tool_arguments, skipped, **side):
+def _finish(_, job, **side):
     """The last step: ``metadata.json`` (or, with ``on_error="fail"`` and a failure,
     ``failures.json`` for the driver to report) from the combined figures (``side``: the
     side inputs ``reports``, ``failures``, ``splits``, ``shards`` and ``faces``)."""
     failures = side["failures"]
-    if failures and options.on_error == "fail":
-        with open(os.path.join(staging, _FAILURES_FILE), "w") as stream:
-            json.dump([failures[r.id] for r in recordings if r.id in failures], stream)
+    if failures and job.options.on_error == "fail":
+        with open(os.path.join(job.staging, _FAILURES_FILE), "w") as stream:
+            json.dump([failures[r.id] for r in job.recordings if r.id in failures], stream)
         return
     shards = side["shards"]
     splits = {
         split: writer.split_entry(split, totals, [entry for _, entry in sorted(shards[split])])
         for split, totals in side["splits"].items()
     }
-    writer.write_metadata(
-        staging,
-        recordings,
-        modalities,
-        options,
-        splits,
-        side["reports"],
-        failures,
-        side["faces"],
-        tool_arguments,
-        skipped,
-    )
+    writer.write_metadata(job, splits, side["reports"], failures, side["faces"])
 
 
-def convert_with_beam(
-    staging, recordings, modalities, options, tool_arguments, skipped, pipeline_options
-):
-    """Runs the pipeline with the checked ``pipeline_options``; returns the metadata.
+def convert_with_beam(job, pipeline_options):
+    """Runs the pipeline of a ``writer.ConversionJob`` with the checked
+    ``pipeline_options``; returns the metadata.
 
-    Its workers write into ``staging``, so they must share the file system with the
-    driver: one machine with the DirectRunner, or a cluster's shared storage
-    (docs/scaling.md). Raises ``ConversionError`` naming the first failed recording (in
-    corpus order) when ``options.on_error`` is ``"fail"``.
+    Its workers write into the job's staging directory, so they must share the file
+    system with the driver: one machine with the DirectRunner, or a cluster's shared
+    storage (docs/scaling.md). Raises ``ConversionError`` naming the first failed
+    recording (in corpus order) when ``options.on_error`` is ``"fail"``.
     """
-    part_path = writer.part_paths(staging, recordings)
-    os.makedirs(os.path.dirname(next(iter(part_path.values()))))
-    split_of = {r.id: r.split for r in recordings}
-    order = {r.id: index for index, r in enumerate(recordings)}
+    os.makedirs(job.parts_dir)
+    split_of = {r.id: r.split for r in job.recordings}
     with beam.Pipeline(options=pipeline_options) as pipeline:
         results = (
             pipeline
-            | "recordings" >> beam.Create(recordings)
-            | "convert" >> beam.Map(_convert, part_path, options)
+            | "recordings" >> beam.Create(job.recordings)
+            | "convert" >> beam.Map(_convert, job)
         )
         reports = (
             results
@@ -119,13 +105,13 @@ def convert_with_beam(
         splits = (
             reports
             | "by split" >> beam.Map(lambda item: (split_of[item[0]], item))
-            | "split totals" >> beam.CombinePerKey(_Combine(corpus_totals.SplitTotals(order)))
+            | "split totals" >> beam.CombinePerKey(_Combine(corpus_totals.SplitTotals(job.order)))
         )
         shards = (
             splits
-            | "shard plan" >> beam.FlatMap(_shard_jobs, options)
+            | "shard plan" >> beam.FlatMap(_shard_jobs, job.options)
             | "spread shards" >> beam.Reshuffle()
-            | "join parts" >> beam.Map(_write_shard, staging, part_path)
+            | "join parts" >> beam.Map(_write_shard, job)
             | "shards of a split" >> beam.GroupByKey()
         )
         faces = (
@@ -139,12 +125,7 @@ def convert_with_beam(
             | "metadata"
             >> beam.Map(
                 _finish,
-                staging,
-                recordings,
-                modalities,
-                options,
-                tool_arguments,
-                skipped,
+                job,
                 reports=beam.pvalue.AsDict(reports),
                 failures=beam.pvalue.AsDict(failures),
                 splits=beam.pvalue.AsDict(splits),
@@ -152,9 +133,9 @@ def convert_with_beam(
                 faces=beam.pvalue.AsSingleton(faces),
             )
         )
-    failures_path = os.path.join(staging, _FAILURES_FILE)
+    failures_path = os.path.join(job.staging, _FAILURES_FILE)
     if os.path.exists(failures_path):
         with open(failures_path) as stream:
             raise ConversionError(json.load(stream)[0])
-    with open(os.path.join(staging, schema.METADATA_FILE)) as stream:
+    with open(os.path.join(job.staging, schema.METADATA_FILE)) as stream:
         return json.load(stream)
