@@ -5,20 +5,14 @@ import random
 
 import numpy as np
 
+from tfrecords_tools.conversion import label_sums
 from tfrecords_tools.corpus_totals import FaceTotals, SplitTotals, fold
 
 
 def _report(labels, labelled=True, face=None):
     report = {"num_frames": len(labels), "labelled": labelled}
     if labelled:
-        kept = np.asarray(labels, np.float64)
-        report["label_sums"] = {
-            "count": len(kept),
-            "sum": kept.sum(axis=0).tolist(),
-            "sum_sq": (kept**2).sum(axis=0).tolist(),
-            "min": kept.min(axis=0).tolist(),
-            "max": kept.max(axis=0).tolist(),
-        }
+        report["label_sums"] = label_sums(labels)
     if face is not None:
         runs, missed, face_frames = face
         report["face_detections"] = {"run": runs, "missed": missed}

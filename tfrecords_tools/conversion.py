@@ -206,15 +206,21 @@ def convert_recording(recording, part_path, options):
         report.update(streams.face_summary(detected=options.face_mode != "centre"))
         report["face_detections"] = {"run": cropper.detections_run, "missed": cropper.missed}
     if labels is not None:
-        kept = labels[:written].astype(np.float64)
-        report["label_sums"] = {
-            "count": int(written),
-            "sum": kept.sum(axis=0).tolist(),
-            "sum_sq": (kept**2).sum(axis=0).tolist(),
-            "min": kept.min(axis=0).tolist(),
-            "max": kept.max(axis=0).tolist(),
-        }
+        report["label_sums"] = label_sums(labels[:written])
     return report
+
+
+def label_sums(labels):
+    """A report's ``label_sums`` of ``[frames, dimensions]`` labels: what
+    ``corpus_totals.SplitTotals`` adds up into a split's label statistics."""
+    kept = np.asarray(labels, np.float64)
+    return {
+        "count": len(kept),
+        "sum": kept.sum(axis=0).tolist(),
+        "sum_sq": (kept**2).sum(axis=0).tolist(),
+        "min": kept.min(axis=0).tolist(),
+        "max": kept.max(axis=0).tolist(),
+    }
 
 
 def convert_safely(recording, part_path, options):
