@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -108,3 +109,18 @@ def test_timed_runs_counts_calls_and_checks_arguments():
         timed_runs(lambda: None, repeats=0)
     with pytest.raises(ValueError, match="warmup must be >= 0, got -1"):
         timed_runs(lambda: None, repeats=1, warmup=-1)
+
+
+def _onednn_setting_after_import(env):
+    code = "import os, e2e_emotion; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_importing_the_package_turns_onednn_on_unless_the_user_chose():
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert _onednn_setting_after_import(env) == ("1" if x86 else "None")
+    assert _onednn_setting_after_import({**env, "TF_ENABLE_ONEDNN_OPTS": "0"}) == "0"
