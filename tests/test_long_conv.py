@@ -7,12 +7,16 @@ import tensorflow as tf
 from conftest import TINY, make_inputs
 
 import e2e_emotion
-from e2e_emotion.models import LongConv1D, SpeechNetwork
+from e2e_emotion.models import LongConv1D, SpeechNetwork, long_conv
 from e2e_emotion.models.long_conv import (
+    MAX_DIRECT_TAPS,
+    MAX_DIRECT_WEIGHTS,
     block_fft_length,
     block_length,
+    direct_block_length,
     direct_conv1d_same,
     fft_conv1d_same,
+    tap_ranges,
 )
 
 
@@ -56,18 +60,24 @@ def test_block_sizes():
         block_fft_length(0)
 
 
-# Kernel 400 has blocks of 625 outputs: lengths around 1, 2 and 3 blocks, shorter than
-# the kernel, and 1-/2-tap kernels (no or one overlap sample).
+# Kernel 400 has FFT blocks of 625 outputs (and direct blocks of 625 with the im2col limit
+# set to 625 x 400 x 3 below): lengths around 1, 2 and 3 blocks, shorter than the kernel,
+# and 1-/2-tap kernels (no or one overlap sample). Kernel 4000: 8 tap ranges of 500.
+SMALL_IM2COL = 625 * 400 * 3
 BLOCK_CASES = [(1, 400), (399, 400), (624, 400), (625, 400), (626, 400)]
 BLOCK_CASES += [(1250, 400), (1251, 400), (1874, 400), (200, 1), (129, 2), (4193 * 2 + 7, 4000)]
 
 
 @pytest.mark.parametrize(("length", "kernel"), BLOCK_CASES)
 @pytest.mark.parametrize("method", ["fft", "direct"])
-def test_blocks_equal_one_convolution(method, length, kernel):
+def test_blocks_equal_one_convolution(monkeypatch, method, length, kernel):
     """Both blocked methods against ``tf.nn.conv1d`` over the whole sequence, with the
     sequence length static and dynamic (as in the Keras models, time axis None)."""
-    blocked = {"fft": fft_conv1d_same, "direct": direct_conv1d_same}[method]
+    monkeypatch.setattr(long_conv, "MAX_DIRECT_IM2COL", SMALL_IM2COL)
+    _check_blocked({"fft": fft_conv1d_same, "direct": direct_conv1d_same}[method], length, kernel)
+
+
+def _check_blocked(blocked, length, kernel):
     rng = np.random.default_rng(length * 7 + kernel)
     x = tf.constant(rng.normal(size=(2, length, 3)).astype("float32"))
     w = tf.constant(rng.normal(size=(kernel, 3, 2)).astype("float32"))
@@ -95,6 +105,33 @@ def test_blocks_equal_one_convolution(method, length, kernel):
         for got, expected in zip(grads, reference_grads, strict=True):
             expected = expected.numpy()
             np.testing.assert_allclose(got.numpy(), expected, atol=2e-5 * np.abs(expected).max())
+
+
+def test_tap_ranges_cover_the_kernel_in_equal_parts_below_the_weight_limit():
+    assert tap_ranges(400, 40, 40) == [(0, 400)]
+    assert tap_ranges(4000, 40, 40) == [(a, a + 500) for a in range(0, 4000, 500)]
+    assert tap_ranges(2000, 64, 64) == [(a, a + 500) for a in range(0, 2000, 500)]
+    assert tap_ranges(2000, 128, 128) == [(a, a + 125) for a in range(0, 2000, 125)]
+    for kernel, channels, filters in [(4000, 40, 40), (4001, 64, 64), (7, 4000, 4000), (513, 1, 1)]:
+        ranges = tap_ranges(kernel, channels, filters)
+        assert ranges[0][0] == 0 and ranges[-1][1] == kernel
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        sizes = [b - a for a, b in ranges]
+        assert max(sizes) - min(sizes) <= max(sizes) // len(sizes) + 1
+        assert max(sizes) <= MAX_DIRECT_TAPS
+        assert max(sizes) * channels * filters <= max(MAX_DIRECT_WEIGHTS, channels * filters)
+
+
+@pytest.mark.parametrize(("length", "kernel"), [(1, 400), (626, 400), (1251, 400), (129, 120)])
+def test_direct_split_into_tap_ranges_equals_one_convolution(monkeypatch, length, kernel):
+    """A kernel above the weight limit (lowered here: 50 taps of 3 x 2) is a sum over tap
+    ranges, each in blocks of 60 outputs: values and gradients still equal one convolution,
+    static and dynamic length."""
+    monkeypatch.setattr(long_conv, "MAX_DIRECT_WEIGHTS", 300)
+    monkeypatch.setattr(long_conv, "MAX_DIRECT_IM2COL", 60 * 50 * 3)
+    assert len(tap_ranges(kernel, 3, 2)) == -(-kernel // 50)
+    assert direct_block_length(50, 3) == 60
+    _check_blocked(direct_conv1d_same, length, kernel)
 
 
 @pytest.mark.parametrize("method", ["fft", "direct"])
@@ -165,9 +202,12 @@ def _profiled_flops(function, shape, kernel_shape):
     return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
 
 
-def test_direct_blocks_cost_what_one_convolution_costs():
+def test_direct_blocks_cost_what_one_convolution_costs(monkeypatch):
     """No output is computed twice or thrown away: 2 B N K Cin Cout FLOPs, as TF counts
     for one convolution over the whole sequence (1 to 3 blocks of 625 outputs)."""
+    assert direct_block_length(500, 40) == 500  # the paper's shapes: blocks of one range
+    monkeypatch.setattr(long_conv, "MAX_DIRECT_IM2COL", SMALL_IM2COL)
+    assert direct_block_length(400, 3) == 625
     for length in (600, 1250, 1300):
         shape, kernel_shape = (2, length, 3), (400, 3, 4)
         blocked = _profiled_flops(direct_conv1d_same, shape, kernel_shape)

@@ -15,10 +15,12 @@ block and the ``K - 1`` samples after it), so the values at block edges are exac
   product per frequency instead of ``K`` multiply-adds per sample, and the kernel's
   ``Cin x Cout`` transforms stay short (8192 points for 4000 taps) however long the
   sequence is: at the paper's shapes ~4x faster than one FFT over the whole sequence.
-* ``direct``: ``tf.nn.conv1d`` (VALID) on the blocks, stacked along the batch axis, and
-  on the shorter last block. Same FLOPs as one convolution over the whole sequence, but
-  the filter gradient's im2col buffer is bounded by one block (~2.7 GB at 4000 taps x 40
-  channels) instead of growing with the sequence (~30 GB per sequence of 150 frames).
+* ``direct``: the kernel split into ranges of taps, each applied by ``tf.nn.conv1d``
+  (VALID) on blocks of outputs stacked along the batch axis and on the shorter last
+  block, and the ranges summed. Same multiplications as one convolution over the whole
+  sequence, but each call's im2col buffer is bounded (``MAX_DIRECT_IM2COL``) instead of
+  growing with the sequence (~30 GB per sequence of 150 frames at 4000 taps x 40
+  channels), and each call stays within the kernel sizes oneDNN runs fast.
 
 Both share the weights of ``keras.layers.Conv1D`` (``kernel [K, Cin, Cout]``, ``bias``),
 so a model trained with one runs with the other. TFLite has no inverse FFT among its
@@ -37,6 +39,16 @@ METHODS = ("fft", "direct")
 # The smallest FFT length used for blocks (short kernels): keeps tiny blocks from
 # multiplying the number of transforms.
 MIN_FFT_LENGTH = 64
+# Sizes per ``tf.nn.conv1d`` call in the direct method. With oneDNN (on by default on
+# x86), convolutions with long kernels or large im2col buffers (outputs x taps x input
+# channels) can leave the optimised kernels for reference ones, orders of magnitude
+# slower (the backward passes from about 1000 taps, or 500 taps over 4000 outputs; the
+# forward pass from about 1600 taps x 40 x 40 channels). The direct method therefore
+# splits the kernel into tap ranges and each range's outputs into blocks within these
+# limits, and sums the ranges.
+MAX_DIRECT_TAPS = 512
+MAX_DIRECT_WEIGHTS = 1 << 21
+MAX_DIRECT_IM2COL = 1 << 23
 
 
 def block_fft_length(kernel_size):
@@ -106,33 +118,59 @@ def fft_conv1d_same(inputs, kernel):
     return outputs[:, :length]
 
 
-def direct_conv1d_same(inputs, kernel):
-    """``tf.nn.conv1d(inputs, kernel, 1, "SAME")`` computed in blocks of ``block_length(K)``.
+def tap_ranges(kernel_size, channels, filters):
+    """``[(start, stop), ...]``: equal tap ranges of at most ``MAX_DIRECT_TAPS`` taps and
+    ``MAX_DIRECT_WEIGHTS`` weights (at least one tap)."""
+    per_range = max(1, min(MAX_DIRECT_TAPS, MAX_DIRECT_WEIGHTS // (channels * filters)))
+    count = _ceil_div(kernel_size, per_range)
+    size = _ceil_div(kernel_size, count)
+    return [(start, min(start + size, kernel_size)) for start in range(0, kernel_size, size)]
+
+
+def direct_block_length(taps, channels):
+    """Outputs per block of one tap range: at least ``taps`` (blocks read ``block + taps -
+    1`` inputs, overlapping by less than a block), else within ``MAX_DIRECT_IM2COL``."""
+    return max(taps, MAX_DIRECT_IM2COL // (taps * channels))
+
+
+def _blocked_valid_conv1d(inputs, kernel, length):
+    """``tf.nn.conv1d(inputs, kernel, 1, "VALID")`` with ``length`` outputs, in blocks.
 
     Full blocks are stacked along the batch axis, the last (1 to ``M`` outputs) is one more
     convolution: no output is computed twice and none is thrown away.
     """
-    kernel_size = kernel.shape[0]
-    block = block_length(kernel_size)
-    length = _length(inputs)
+    taps, channels, filters = kernel.shape
+    block = direct_block_length(taps, channels)
     # The last block always has 1..M outputs: a convolution with no output has a wrong
     # filter gradient on CPU (TensorFlow 2.21).
     full = (length - 1) // block
     rest = length - full * block
+    if isinstance(full, int) and full == 0:  # short static sequence: one convolution
+        return tf.nn.conv1d(inputs, kernel, 1, "VALID")
+    # Zeros beyond length + taps - 1 only fill the unused tail of the last reshape.
+    shortfall = block - rest - (taps - 1)
+    extra = max(shortfall, 0) if isinstance(shortfall, int) else tf.maximum(shortfall, 0)
+    blocks = _blocks(_pad_time(inputs, 0, extra), full, block, taps - 1)
+    stacked = tf.reshape(blocks, [-1, block + taps - 1, channels])
+    head = tf.nn.conv1d(stacked, kernel, 1, "VALID")  # [B * full, M, Cout]
+    head = tf.reshape(head, [tf.shape(inputs)[0], -1, filters])
+    tail = tf.nn.conv1d(inputs[:, full * block :], kernel, 1, "VALID")  # [B, rest, Cout]
+    return tf.concat([head, tail], axis=1)
+
+
+def direct_conv1d_same(inputs, kernel):
+    """``tf.nn.conv1d(inputs, kernel, 1, "SAME")`` as a sum over ``tap_ranges`` of blocked
+    VALID convolutions: taps ``[a, b)`` give output ``n`` the terms ``x[n + k - (K - 1) //
+    2] w[k]`` for ``a <= k < b``."""
+    kernel_size, channels, filters = kernel.shape
+    length = _length(inputs)
     before = (kernel_size - 1) // 2
     padded = _pad_time(inputs, before, kernel_size - 1 - before)  # length N + K - 1
-    if isinstance(full, int) and full == 0:  # short static sequence: one convolution
-        return tf.nn.conv1d(padded, kernel, 1, "VALID")
-    # Zeros beyond N + K - 1 only fill the unused tail of the last reshape.
-    shortfall = block - rest - (kernel_size - 1)
-    extra = max(shortfall, 0) if isinstance(shortfall, int) else tf.maximum(shortfall, 0)
-    blocks = _blocks(_pad_time(padded, 0, extra), full, block, kernel_size - 1)
-    batch = tf.shape(inputs)[0]
-    stacked = tf.reshape(blocks, [-1, block + kernel_size - 1, inputs.shape[-1]])
-    head = tf.nn.conv1d(stacked, kernel, 1, "VALID")  # [B * full, M, Cout]
-    head = tf.reshape(head, [batch, -1, kernel.shape[2]])
-    tail = tf.nn.conv1d(padded[:, full * block :], kernel, 1, "VALID")  # [B, rest, Cout]
-    return tf.concat([head, tail], axis=1)
+    parts = [
+        _blocked_valid_conv1d(padded[:, a : a + length + b - a - 1], kernel[a:b], length)
+        for a, b in tap_ranges(kernel_size, channels, filters)
+    ]
+    return parts[0] if len(parts) == 1 else tf.add_n(parts)
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
