@@ -112,6 +112,7 @@ def test_tap_ranges_cover_the_kernel_in_equal_parts_below_the_weight_limit():
     assert tap_ranges(4000, 40, 40) == [(a, a + 500) for a in range(0, 4000, 500)]
     assert tap_ranges(2000, 64, 64) == [(a, a + 500) for a in range(0, 2000, 500)]
     assert tap_ranges(2000, 128, 128) == [(a, a + 125) for a in range(0, 2000, 125)]
+    assert direct_block_length(500, 40) == 500  # the paper's shapes: blocks of one range
     for kernel, channels, filters in [(4000, 40, 40), (4001, 64, 64), (7, 4000, 4000), (513, 1, 1)]:
         ranges = tap_ranges(kernel, channels, filters)
         assert ranges[0][0] == 0 and ranges[-1][1] == kernel
@@ -205,7 +206,6 @@ def _profiled_flops(function, shape, kernel_shape):
 def test_direct_blocks_cost_what_one_convolution_costs(monkeypatch):
     """No output is computed twice or thrown away: 2 B N K Cin Cout FLOPs, as TF counts
     for one convolution over the whole sequence (1 to 3 blocks of 625 outputs)."""
-    assert direct_block_length(500, 40) == 500  # the paper's shapes: blocks of one range
     monkeypatch.setattr(long_conv, "MAX_DIRECT_IM2COL", SMALL_IM2COL)
     assert direct_block_length(400, 3) == 625
     for length in (600, 1250, 1300):

@@ -166,11 +166,13 @@ def direct_conv1d_same(inputs, kernel):
     length = _length(inputs)
     before = (kernel_size - 1) // 2
     padded = _pad_time(inputs, before, kernel_size - 1 - before)  # length N + K - 1
-    parts = [
-        _blocked_valid_conv1d(padded[:, a : a + length + b - a - 1], kernel[a:b], length)
-        for a, b in tap_ranges(kernel_size, channels, filters)
-    ]
-    return parts[0] if len(parts) == 1 else tf.add_n(parts)
+    # add_n of one tensor returns it: an unsplit kernel is one blocked convolution.
+    return tf.add_n(
+        [
+            _blocked_valid_conv1d(padded[:, a : a + length + b - a - 1], kernel[a:b], length)
+            for a, b in tap_ranges(kernel_size, channels, filters)
+        ]
+    )
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
