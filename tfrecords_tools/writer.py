@@ -3,9 +3,9 @@
 Each recording is converted on its own (``tfrecords_tools.conversion``, in a process
 pool) to a part file; part files are then joined (TFRecord files concatenate) into
 shards that each hold whole recordings, so a sequence reader never needs two shards for
-one recording. This module is the corpus side: the pool, the progress bar, sharding,
-``metadata.json`` (its figures summed by ``corpus_totals``) and publishing; the same run
-as an Apache Beam pipeline is ``writer_beam``.
+one recording. This module runs a conversion: the checks, the process pool, the
+progress bar and publishing; the job, its shards and ``metadata.json`` are
+``corpus_job``'s, shared with the same run as an Apache Beam pipeline (``writer_beam``).
 
 Everything is written into a hidden staging directory beside the output and renamed
 at the very end: an interrupted run never leaves a directory that looks complete, and
@@ -15,17 +15,13 @@ with ``overwrite`` the previous output is only removed once the new one is in pl
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
-import datetime
-import functools
-import json
 import multiprocessing
 import os
 import shutil
 import sys
 import time
 
-from tfrecords_tools import conversion, corpus_totals, schema
+from tfrecords_tools import conversion
 
 # The per-recording side, under the names callers know (writer.ConversionOptions, ...).
 from tfrecords_tools.conversion import (
@@ -34,8 +30,8 @@ from tfrecords_tools.conversion import (
     DiskFullError,
     convert_recording,
 )
+from tfrecords_tools.corpus_job import ConversionJob, assemble
 from tfrecords_tools.output_paths import is_disk_full, remove_dead_staging, staging_name
-from tfrecords_tools.records import FACE_WARNING_FRACTION
 
 __all__ = [
     "ConversionError",
@@ -70,23 +66,6 @@ class _Progress:
         self.bar.update(self.done, [("frames", self.frames), ("frames/s", rate)])
 
 
-def _assign_shards(recording_frames, num_shards):
-    """Whole recordings to at most ``num_shards`` shards, balanced by frames.
-
-    Largest recordings first into the least-filled shard; within a shard recordings keep
-    the corpus order. Returns a list of lists of recording ids.
-    """
-    ids = list(recording_frames)
-    count = min(num_shards, len(ids))
-    loads = [0] * count
-    members = [[] for _ in range(count)]
-    for rid in sorted(ids, key=lambda r: (-recording_frames[r], ids.index(r))):
-        target = loads.index(min(loads))
-        loads[target] += recording_frames[rid]
-        members[target].append(rid)
-    return [sorted(group, key=ids.index) for group in members]
-
-
 def _check_output(output_dir, overwrite):
     if os.path.exists(output_dir):
         if not os.path.isdir(output_dir):
@@ -112,39 +91,6 @@ def _publish(staging, output_dir, overwrite):
 
 
 RUNNERS = ("local", "beam")
-
-
-@dataclasses.dataclass(frozen=True)
-class ConversionJob:
-    """What every step of one conversion reads, the local pool's and the Beam pipeline's:
-    the ``staging`` directory, the ``recordings`` (corpus order), their ``modalities``,
-    the ``options``, and for ``metadata.json`` the ``tool_arguments`` and the recordings
-    the corpus reader ``skipped``."""
-
-    staging: str
-    recordings: list
-    modalities: list
-    options: ConversionOptions
-    tool_arguments: dict | None
-    skipped: dict
-
-    @functools.cached_property
-    def order(self):
-        """``{recording id: place in the corpus}``."""
-        return {r.id: index for index, r in enumerate(self.recordings)}
-
-    @property
-    def parts_dir(self):
-        """Where each recording's frames are written first (removed at the end)."""
-        return os.path.join(self.staging, "parts")
-
-    @functools.cached_property
-    def part_path(self):
-        """``{recording id: part file}`` in ``parts_dir``."""
-        return {
-            r.id: os.path.join(self.parts_dir, f"{i:05d}.tfrecord")
-            for i, r in enumerate(self.recordings)
-        }
 
 
 def convert_corpus(
@@ -282,116 +228,3 @@ def _convert_into(job, progress):
                     future.cancel()
                 raise
     return assemble(job, reports, failures)
-
-
-def shard_plan(options, split, frames):
-    """``[(shard file name, [recording ids])]`` of a split whose recordings have
-    ``frames`` (``{id: frames}``, in corpus order)."""
-    groups = _assign_shards(frames, options.num_shards)
-    return [
-        (schema.shard_name(options.name, split, index, len(groups)), group)
-        for index, group in enumerate(groups)
-    ]
-
-
-def write_shard(job, filename, group, frames):
-    """Joins the part files of the recordings ``group`` into the shard ``filename`` (TFRecord
-    files concatenate); returns its ``metadata.json`` entry."""
-    with open(os.path.join(job.staging, filename), "wb") as out:
-        for rid in group:
-            with open(job.part_path[rid], "rb") as part:
-                shutil.copyfileobj(part, out, 1 << 20)
-        out.flush()
-        os.fsync(out.fileno())
-    return {"file": filename, "num_frames": sum(frames[r] for r in group), "recordings": group}
-
-
-def split_entry(split, totals, shards):
-    """A split's ``metadata.json`` entry from its ``SplitTotals`` and shard entries."""
-    if len(totals["labelled"]) > 1:
-        raise ConversionError(f"split {split!r} mixes labelled and unlabelled recordings")
-    return {
-        "labelled": next(iter(totals["labelled"])),
-        "num_recordings": totals["num_recordings"],
-        "num_frames": totals["num_frames"],
-        "shards": shards,
-        "recordings": totals["recordings"],
-        "label_stats": totals["label_stats"],
-    }
-
-
-def assemble(job, reports, failures):
-    """Joins the recordings' part files into shards and writes ``metadata.json`` in the
-    job's staging directory, from the per-recording ``reports`` (``{id: report}``) and
-    ``failures`` (``{id: message}``); the part files are removed. Returns the metadata.
-    The Beam pipeline (``writer_beam``) does the same with the same functions, spread over
-    its workers."""
-    splits = {}
-    for split in dict.fromkeys(r.split for r in job.recordings):
-        members = [
-            (r.id, reports[r.id]) for r in job.recordings if r.split == split and r.id in reports
-        ]
-        if not members:
-            continue
-        totals = corpus_totals.fold(corpus_totals.SplitTotals(job.order), members)
-        frames = totals["recordings"]
-        shards = [
-            write_shard(job, filename, group, frames)
-            for filename, group in shard_plan(job.options, split, frames)
-        ]
-        splits[split] = split_entry(split, totals, shards)
-    faces = corpus_totals.fold(corpus_totals.FaceTotals(), reports.values())
-    return write_metadata(job, splits, reports, failures, faces)
-
-
-def write_metadata(job, splits, reports, failures, faces):
-    """Removes the part files and writes ``metadata.json`` in the job's staging directory
-    from the split entries, the reports, failures and ``FaceTotals``; returns the
-    metadata."""
-    recordings, options = job.recordings, job.options
-    shutil.rmtree(job.parts_dir)
-    if not splits:
-        raise ConversionError(
-            "every recording failed: "
-            + "; ".join(failures[r.id] for r in recordings if r.id in failures)
-        )
-    order = list(dict.fromkeys(r.split for r in recordings))
-    splits = {split: splits[split] for split in order if split in splits}
-    recording_reports = {}
-    for r in recordings:
-        if r.id in reports:
-            report = dict(reports[r.id])
-            report.pop("label_sums", None)
-            recording_reports[r.id] = report
-    failed = {r.id: failures[r.id] for r in recordings if r.id in failures}
-    metadata = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "name": options.name,
-        "sample_rate": schema.SAMPLE_RATE,
-        "frame_length": schema.FRAME_LENGTH,
-        "frame_seconds": schema.FRAME_SECONDS,
-        "image_size": schema.IMAGE_SIZE,
-        "image_format": options.image_format,
-        "label_names": list(schema.LABEL_NAMES),
-        "modalities": job.modalities,
-        "splits": splits,
-        "recordings": recording_reports,
-        "skipped": {**job.skipped, **failed},
-        "face_missed_fraction": faces["face_missed_fraction"],
-        # Frames whose crop holds a detected face, over the corpus and per recording; the
-        # recordings under FACE_WARNING_FRACTION are listed (see face_warnings).
-        "face_found_fraction": faces["face_found_fraction"],
-        "low_face_recordings": {
-            rid: rep["face_found_fraction"]
-            for rid, rep in recording_reports.items()
-            if rep.get("face_found_fraction", 1.0) < FACE_WARNING_FRACTION
-        },
-        "tool_arguments": job.tool_arguments or dataclasses.asdict(options),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    path = os.path.join(job.staging, schema.METADATA_FILE)
-    with open(path, "w") as stream:
-        json.dump(metadata, stream, indent=2, sort_keys=False)
-        stream.flush()
-        os.fsync(stream.fileno())
-    return metadata

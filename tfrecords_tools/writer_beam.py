@@ -15,7 +15,7 @@ import os
 
 import apache_beam as beam
 
-from tfrecords_tools import conversion, corpus_totals, schema, writer
+from tfrecords_tools import conversion, corpus_job, corpus_totals, schema
 from tfrecords_tools.conversion import ConversionError
 
 __all__ = ["convert_with_beam"]
@@ -49,13 +49,13 @@ def _convert(recording, job):
 def _shard_jobs(split_and_totals, options):
     split, totals = split_and_totals
     frames = totals["recordings"]
-    for index, (filename, group) in enumerate(writer.shard_plan(options, split, frames)):
+    for index, (filename, group) in enumerate(corpus_job.shard_plan(options, split, frames)):
         yield split, index, filename, group, frames
 
 
 def _write_shard(shard, job):
     split, index, filename, group, frames = shard
-    return split, (index, writer.write_shard(job, filename, group, frames))
+    return split, (index, corpus_job.write_shard(job, filename, group, frames))
 
 
 def _finish(_, job, **side):
@@ -69,14 +69,14 @@ def _finish(_, job, **side):
         return
     shards = side["shards"]
     splits = {
-        split: writer.split_entry(split, totals, [entry for _, entry in sorted(shards[split])])
+        split: corpus_job.split_entry(split, totals, [entry for _, entry in sorted(shards[split])])
         for split, totals in side["splits"].items()
     }
-    writer.write_metadata(job, splits, side["reports"], failures, side["faces"])
+    corpus_job.write_metadata(job, splits, side["reports"], failures, side["faces"])
 
 
 def convert_with_beam(job, pipeline_options):
-    """Runs the pipeline of a ``writer.ConversionJob`` with the checked
+    """Runs the pipeline of a ``corpus_job.ConversionJob`` with the checked
     ``pipeline_options``; returns the metadata.
 
     Its workers write into the job's staging directory, so they must share the file
