@@ -393,6 +393,28 @@ def test_a_manifest_of_files_with_one_unreadable(files, tmp_path, runner):
     np.testing.assert_allclose(_read_csv(out / "second.csv"), alone, atol=1e-5)
 
 
+def test_the_beam_model_handler_predicts_as_the_local_step(files, tmp_path):
+    pytest.importorskip("apache_beam")
+    from e2e_emotion import batch, batch_beam
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 50)
+    handler = batch_beam.RecordingModelHandler(files["keras"], tmp_path / "out", "centre", 150, 0.0)
+    model = handler.load_model()
+    assert model.modality == "multimodal" and model.window == 150
+    assert handler.batch_elements_kwargs()["max_batch_size"] == 1  # a failure names one file
+    results = list(handler.run_inference([str(files["mp4"]), str(broken)], model))
+    assert [r.example for r in results] == [str(files["mp4"]), str(broken)]
+    assert results[0].inference == ""
+    local = batch.predict_entry(model, str(broken), tmp_path / "local", "centre")
+    assert results[1].inference == local and local.startswith(f"MediaError: {broken}: ")
+    stem = os.path.splitext(os.path.basename(files["mp4"]))[0]
+    predict.predict_file(files["mp4"], files["keras"], tmp_path / "alone.csv", None, "centre")
+    np.testing.assert_allclose(
+        _read_csv(tmp_path / "out" / f"{stem}.csv"), _read_csv(tmp_path / "alone.csv"), atol=1e-5
+    )
+
+
 def test_manifest_errors_name_the_line(tmp_path, files):
     from e2e_emotion import batch
 
