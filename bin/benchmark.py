@@ -52,6 +52,13 @@ flags.DEFINE_float(
 flags.DEFINE_integer(
     "conversion_image_size", 320, "Video side of that recording in pixels.", lower_bound=96
 )
+flags.DEFINE_float(
+    "conversion_fps",
+    25.0,
+    "Video frame rate of that recording.",
+    lower_bound=1.0,
+    upper_bound=120.0,
+)
 flags.DEFINE_string("records", None, "Records for the pipeline (default: synthetic corpus).")
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 
@@ -91,6 +98,7 @@ def main(argv):
             conv_kernels=_kernel_sizes(FLAGS.conv_kernels),
             conversion_seconds=FLAGS.conversion_seconds,
             conversion_image_size=FLAGS.conversion_image_size,
+            conversion_fps=FLAGS.conversion_fps,
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None

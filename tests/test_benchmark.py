@@ -29,6 +29,7 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
         "--conv_kernels=9,40",
         "--conversion_seconds=1",
         "--conversion_image_size=128",
+        "--conversion_fps=30",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
@@ -66,8 +67,9 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
     assert "; flags: " in result.stdout
     conversion = data["conversion"]
     assert conversion["frames"] == 25 and conversion["image_size"] == 128
+    assert conversion["fps"] == 30 and conversion["video_fps"] == 30  # the file's rate
     assert conversion["frames_per_second"] > 0 and 0 <= conversion["face_missed_fraction"] <= 1
-    assert "conversion to records (1 s of 128-pixel video" in result.stdout
+    assert "conversion to records (1 s of 128-pixel 30 fps video" in result.stdout
     assert data["matmul_gflop_per_s"] > 0
     assert "audio_paper_fft" in result.stdout and "input pipeline (visual)" in result.stdout
 

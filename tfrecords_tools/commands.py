@@ -166,8 +166,10 @@ def benchmark_conversion(
     work_dir=None,
     detect_every=1,
     face_tracking=True,
+    fps=25.0,
 ):
-    """Times the conversion of one synthetic recording (audio + video + faces).
+    """Times the conversion of one synthetic recording (audio + video + faces), its video
+    ``image_size`` pixels a side at ``fps`` frames per second.
 
     Returns a dict of figures: seconds per stage, total seconds, frames/s.
     """
@@ -184,6 +186,7 @@ def benchmark_conversion(
         audio_path=audio_path,
         video_path=video_path,
         image_size=image_size,
+        fps=fps,
     )
     corpus_seconds = time.perf_counter() - started
     tracks = {
@@ -197,11 +200,13 @@ def benchmark_conversion(
         "recording_seconds": seconds,
         "frames": len(values),
         "image_size": image_size,
+        "fps": fps,
         "face_mode": face_mode,
         "detect_every": detect_every,
         "face_tracking": face_tracking,
     }
 
+    figures["video_fps"] = round(media.probe(video_path).video_fps, 3)
     started = time.perf_counter()
     media.read_audio(audio_path)
     figures["decode_audio_s"] = time.perf_counter() - started
