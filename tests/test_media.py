@@ -129,6 +129,41 @@ def test_iter_video_frames_streams_and_stops(tmp_path):
     assert repeated[0][1] is not repeated[1][1]
 
 
+def test_prefetched_frames_keep_order_errors_and_close_their_source(tmp_path):
+    path = tmp_path / "indexed.mp4"
+    media_writers.write_video(path, _indexed_frames(60), fps=30)
+    ahead = list(media.prefetched(media.iter_video_frames(path), depth=2))
+    direct = list(media.iter_video_frames(path))
+    assert [i for i, _ in ahead] == list(range(50))
+    for (_, a), (_, b) in zip(ahead, direct, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    closed = []
+
+    def source(fail_at=None):
+        try:
+            for index in range(100):
+                if index == fail_at:
+                    raise MediaError(f"broken at {index}")
+                yield index
+        finally:
+            closed.append(True)
+
+    # An error is raised where it happened, after the items before it.
+    seen = []
+    with pytest.raises(MediaError, match="broken at 5"):
+        for item in media.prefetched(source(fail_at=5), depth=3):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4] and closed == [True]
+    # A caller that stops early stops the producer, which closes its source.
+    items = media.prefetched(source(), depth=3)
+    assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
+    items.close()
+    assert closed == [True, True]
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        next(media.prefetched([1], depth=0))
+
+
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_a_rotated_video_is_read_upright(tmp_path, rotation):
     """A phone stores a portrait video as a landscape picture and a display rotation:

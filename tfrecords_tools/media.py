@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterator
 
 import av
@@ -31,6 +33,7 @@ __all__ = [
     "MediaInfo",
     "audio_is_silent",
     "iter_video_frames",
+    "prefetched",
     "probe",
     "read_audio",
     "read_video_frames",
@@ -468,3 +471,57 @@ def read_video_frames(
             )
         out[count:] = out[count - 1]
     return out
+
+
+def prefetched(items, depth: int = 4):
+    """Yields what the iterable `items` yields, produced ahead in a thread of its own.
+
+    Decoding a video (PyAV releases the GIL while it decodes) then overlaps with what the
+    caller does with each frame (face detection, cropping, encoding): a recording's
+    conversion uses a second core even when it is the only recording converted. Order is
+    kept; at most `depth` items wait. An exception of `items` is raised here, at the item
+    where it happened. When the caller stops early (or fails), the producer is stopped
+    and `items` closed before this generator returns, so no file is left open.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth!r}")
+    queue_ = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                queue_.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            put((done, error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = queue_.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
