@@ -134,8 +134,12 @@ class BlazeFace:
             cv2.BORDER_CONSTANT,
             value=(0, 0, 0),
         )
-        interpolation = cv2.INTER_AREA if side > INPUT_SIZE else cv2.INTER_LINEAR
-        small = cv2.resize(square, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+        # Halved by a Gaussian pyramid while at least twice the input, then bilinear: as
+        # free of aliasing as an area average, several times cheaper at odd ratios.
+        small = square
+        while small.shape[0] >= 2 * INPUT_SIZE:
+            small = cv2.pyrDown(small)
+        small = cv2.resize(small, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
         self.interpreter.set_tensor(self._input, (small[None] / 127.5 - 1.0).astype(np.float32))
         self.interpreter.invoke()
         logits = self.interpreter.get_tensor(self._scores)[0, :, 0].astype(np.float64)
