@@ -31,9 +31,12 @@ def test_benchmark_command_emits_valid_json(small_records, tmp_path):
         "--conversion_image_size=128",
         "--conversion_fps=30",
     ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    temporary = tmp_path / "tmp"  # the benchmark's own temporary files go here
+    temporary.mkdir()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(temporary)}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not [p.name for p in temporary.iterdir() if p.name.startswith("e2e_emotion_")]
     data = json.loads(output.read_text())
     assert [row["model"] for row in data["models"]] == [
         "audio_paper_fft",

@@ -171,11 +171,16 @@ def benchmark_conversion(
     """Times the conversion of one synthetic recording (audio + video + faces), its video
     ``image_size`` pixels a side at ``fps`` frames per second.
 
-    Returns a dict of figures: seconds per stage, total seconds, frames/s.
+    Returns a dict of figures: seconds per stage, total seconds, frames/s. Without a
+    ``work_dir`` the recording and its records go to a temporary directory, removed after.
     """
     from tfrecords_tools import faces
 
-    work_dir = work_dir or tempfile.mkdtemp(prefix="e2e_emotion_benchmark_")
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="e2e_emotion_benchmark_") as temporary:
+            return benchmark_conversion(
+                seconds, image_size, face_mode, temporary, detect_every, face_tracking, fps
+            )
     audio_path = os.path.join(work_dir, "bench_1.wav")
     video_path = os.path.join(work_dir, "bench_1.mp4")
     started = time.perf_counter()
