@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measures converting one recording (audio + video + face detection) to records.
 
-    python bin/benchmark_tfrecords.py --seconds=300 --image_size=480
+    python bin/benchmark_tfrecords.py --seconds=300 --image_size=480 --fps=30
 
 Writes a synthetic recording of --seconds, then prints the time of each stage (audio
 decoding, video decoding, face detection + crop + JPEG) and of the whole conversion,
@@ -23,6 +23,7 @@ from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES
 
 SECONDS = flags.DEFINE_float("seconds", 300.0, "Length of the recording.", lower_bound=1)
 IMAGE_SIZE = flags.DEFINE_integer("image_size", 480, "Video side in pixels.", lower_bound=96)
+FPS = flags.DEFINE_float("fps", 25.0, "Video frame rate.", lower_bound=1.0, upper_bound=120.0)
 FACE_MODE = flags.DEFINE_enum("face_mode", DEFAULT_FACE_MODE, list(FACE_MODES), "Face cropping.")
 DETECT_EVERY = flags.DEFINE_integer("detect_every", 1, "Detector on every N-th frame.", 1)
 FACE_TRACKING = flags.DEFINE_boolean(
@@ -42,6 +43,7 @@ def main(argv):
         FACE_MODE.value,
         detect_every=DETECT_EVERY.value,
         face_tracking=FACE_TRACKING.value,
+        fps=FPS.value,
     )
     for key, value in figures.items():
         print(f"{key:24s} {value}")
