@@ -48,8 +48,9 @@ def predict_manifest(
 
     Raises:
         BatchError: a bad manifest, runner, Beam option or output directory;
-            ``predict.PredictError``: the model cannot be opened (locally; a Beam worker
-            fails the job).
+            ``predict.PredictError``: the model cannot be opened. Each is raised before
+            anything is written (with Beam, the model is opened here once too, so that a
+            wrong path is not found out by every worker).
     """
     from e2e_emotion import predict
     from tfrecords_tools.schema import DEFAULT_FACE_MODE
@@ -62,10 +63,12 @@ def predict_manifest(
     output_dir = os.fspath(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
-    os.makedirs(output_dir, exist_ok=True)
     # A recording whose CSV exists was done by an earlier run: not sent again.
     todo = [entry for _, entry in entries if not os.path.exists(output_path(output_dir, entry))]
+    predictor = predict.load_predictor(model_path, sequence_length) if todo else None
+    os.makedirs(output_dir, exist_ok=True)
     if options is not None and todo:
+        predictor = None  # the workers open their own
         from e2e_emotion import batch_beam
 
         batch_beam.run(
@@ -73,7 +76,6 @@ def predict_manifest(
         )
         failures = read_failures(output_dir)
     else:
-        predictor = predict.load_predictor(model_path, sequence_length) if todo else None
         failures = []
         for entry in todo:
             reason = predict_entry(predictor, entry, output_dir, face_mode, video_offset)

@@ -436,3 +436,8 @@ def test_manifest_errors_name_the_line(tmp_path, files):
             manifest, files["keras"], tmp_path / "out", "beam", ["--direct_num_worker=2"]
         )
     assert not os.path.exists(tmp_path / "out")
+    # A wrong model is found before any output, with Beam too (not by each worker).
+    for runner in ("local", "beam"):
+        with pytest.raises(predict.PredictError, match=r"nowhere\.keras: model not found"):
+            batch.predict_manifest(manifest, tmp_path / "nowhere.keras", tmp_path / "out", runner)
+        assert not os.path.exists(tmp_path / "out")
