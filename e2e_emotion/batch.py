@@ -65,10 +65,12 @@ def predict_manifest(
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
     # A recording whose CSV exists was done by an earlier run: not sent again.
     todo = [entry for _, entry in entries if not os.path.exists(output_path(output_dir, entry))]
+    # Opened before any output, with Beam too: a wrong --model is one error here, not one
+    # in every worker (which open their own; this one is then let go).
     predictor = predict.load_predictor(model_path, sequence_length) if todo else None
     os.makedirs(output_dir, exist_ok=True)
     if options is not None and todo:
-        predictor = None  # the workers open their own
+        del predictor
         from e2e_emotion import batch_beam
 
         batch_beam.run(

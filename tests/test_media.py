@@ -2,6 +2,7 @@
 
 import math
 import os
+import threading
 from fractions import Fraction
 
 import av
@@ -138,13 +139,15 @@ def test_prefetched_frames_keep_order_errors_and_close_their_source(tmp_path):
     for (_, a), (_, b) in zip(ahead, direct, strict=True):
         np.testing.assert_array_equal(a, b)
 
-    closed = []
+    closed, produced, threads = [], [], set()
 
     def source(fail_at=None):
         try:
             for index in range(100):
+                threads.add(threading.current_thread())
                 if index == fail_at:
                     raise MediaError(f"broken at {index}")
+                produced.append(index)
                 yield index
         finally:
             closed.append(True)
@@ -156,10 +159,15 @@ def test_prefetched_frames_keep_order_errors_and_close_their_source(tmp_path):
             seen.append(item)
     assert seen == [0, 1, 2, 3, 4] and closed == [True]
     # A caller that stops early stops the producer, which closes its source.
+    produced.clear()
     items = media.prefetched(source(), depth=3)
     assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
     items.close()
     assert closed == [True, True]
+    # Produced in a thread of its own, at most `depth` ahead of the caller (plus the one
+    # item the producer holds while it waits for room).
+    assert threading.current_thread() not in threads and len(threads) == 2  # one a call
+    assert len(produced) <= 4 + 3 + 1
     with pytest.raises(ValueError, match="depth must be >= 1"):
         next(media.prefetched([1], depth=0))
 

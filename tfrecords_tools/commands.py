@@ -179,7 +179,13 @@ def benchmark_conversion(
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="e2e_emotion_benchmark_") as temporary:
             return benchmark_conversion(
-                seconds, image_size, face_mode, temporary, detect_every, face_tracking, fps
+                seconds,
+                image_size,
+                face_mode,
+                work_dir=temporary,
+                detect_every=detect_every,
+                face_tracking=face_tracking,
+                fps=fps,
             )
     audio_path = os.path.join(work_dir, "bench_1.wav")
     video_path = os.path.join(work_dir, "bench_1.mp4")
@@ -209,9 +215,9 @@ def benchmark_conversion(
         "face_mode": face_mode,
         "detect_every": detect_every,
         "face_tracking": face_tracking,
+        "video_fps": round(media.probe(video_path).video_fps, 3),
     }
 
-    figures["video_fps"] = round(media.probe(video_path).video_fps, 3)
     started = time.perf_counter()
     media.read_audio(audio_path)
     figures["decode_audio_s"] = time.perf_counter() - started
