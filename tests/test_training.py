@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from conftest import lively, read_history, write_records
 
-from e2e_emotion import build_model
+from e2e_emotion import build_model, cpu
 from e2e_emotion.training import (
     TrainConfig,
     Trainer,
@@ -499,14 +499,16 @@ def test_non_finite_loss_stops_with_a_clear_message(audio_records, tmp_path, mon
         np.testing.assert_array_equal(a, b.numpy())  # the NaN update was not applied
 
 
-def test_xla_and_mixed_precision_options_train(audio_records, tmp_path):
+def test_xla_and_mixed_precision_options_train(audio_records, tmp_path, monkeypatch):
     overrides = {"steps": 2, "eval_every": 0, "checkpoint_every": 2, "log_every": 1}
     mixed = Trainer(
         config_for(audio_records, tmp_path / "bf16", mixed_precision=True, **overrides),
         verbose=False,
     )
-    assert mixed.model.get_layer("temporal_lstm_1").compute_dtype == "bfloat16"
-    assert mixed.model.get_layer("predictions").compute_dtype == "float32"
+    # bfloat16 in the networks; the LSTM state and gates and the predictions in float32.
+    assert mixed.model.speech_network.compute_dtype == "bfloat16"
+    for name in ("temporal_lstm_1", "temporal_lstm_2", "predictions"):
+        assert mixed.model.get_layer(name).compute_dtype == "float32"
     mixed.train()
     assert keras.mixed_precision.global_policy().name == "float32"  # policy restored
     history = read_history(tmp_path / "bf16" / "logs" / "history.jsonl")
@@ -518,9 +520,15 @@ def test_xla_and_mixed_precision_options_train(audio_records, tmp_path):
     assert int(xla.step.numpy()) == 2
     with pytest.raises(TrainingError, match="--jit_compile is supported with --strategy=default"):
         Trainer(config_for(audio_records, tmp_path / "x", jit_compile=True, strategy="mirrored"))
-    # Default: XLA for the audio model with the default strategy (measured faster, same
-    # weights); none for the ResNet models (measured slower) nor other strategies.
+    # Default: XLA for the audio model with the default strategy on a CPU without AMX
+    # (measured faster, same weights); not with AMX (oneDNN measured faster), none for the
+    # ResNet models (measured slower) nor other strategies.
+    monkeypatch.setattr(cpu, "_this_cpu_flags", lambda: ("avx2", "fma", "avx512f"))
     assert config_for(audio_records, tmp_path / "y").use_xla is True
+    monkeypatch.setattr(cpu, "_this_cpu_flags", lambda: ("avx512_bf16", "amx_tile", "amx_bf16"))
+    assert config_for(audio_records, tmp_path / "y").use_xla is False
+    assert config_for(audio_records, tmp_path / "y", jit_compile=True).use_xla is True
+    monkeypatch.setattr(cpu, "_this_cpu_flags", lambda: ())
     for modality in ("visual", "multimodal"):
         assert config_for(audio_records, tmp_path / "y", modality=modality).use_xla is False
         assert (

@@ -219,17 +219,21 @@ FusedLSTM = LSTM
 
 def recurrent_layers(features, config):
     """``[batch, time, F] -> [batch, time, units]`` through the LSTM layers of ``config``
-    (a ``HeadConfig``), named ``temporal_lstm_1..k``."""
+    (a ``HeadConfig``), named ``temporal_lstm_1..k``.
+
+    The layers compute in float32 under any dtype policy: under ``mixed_bfloat16`` a
+    bfloat16 cell state (8 bits of mantissa) would round away the small updates that
+    accumulate over hundreds of frames, while the head costs little beside the networks."""
     x = features
     for index in range(1, config.lstm_layers + 1):
         name = f"temporal_lstm_{index}"
         if config.lstm_type == "peephole":
             cell = PeepholeLSTMCell(
-                config.lstm_units, cell_clip=config.cell_clip, name=f"{name}_cell"
+                config.lstm_units, cell_clip=config.cell_clip, name=f"{name}_cell", dtype="float32"
             )
-            x = layers.RNN(cell, return_sequences=True, name=name)(x)
+            x = layers.RNN(cell, return_sequences=True, name=name, dtype="float32")(x)
         else:
-            x = FusedLSTM(config.lstm_units, return_sequences=True, name=name)(x)
+            x = FusedLSTM(config.lstm_units, return_sequences=True, name=name, dtype="float32")(x)
     return x
 
 
