@@ -18,13 +18,13 @@ if _platform.machine().lower() in ("x86_64", "amd64"):
 
 __version__ = "0.1.0"
 
-__all__ = ["EmotionModel", "build_model", "load_model", "__version__"]
+__all__ = ["EmotionModel", "build_model", "fold_batch_norm", "load_model", "__version__"]
 
 
 def __getattr__(name):
     # The models (and TensorFlow) load on first use: `e2e_emotion.config` and
     # `e2e_emotion.settings` stay light, so scripts parse their flags without TensorFlow.
-    if name in ("EmotionModel", "build_model", "load_model"):
+    if name in ("EmotionModel", "build_model", "fold_batch_norm", "load_model"):
         from e2e_emotion import models
 
         return getattr(models, name)

@@ -198,7 +198,12 @@ class _OpenedKeras(OpenedModel):
     format = "keras"
 
     def __init__(self, path):
-        from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
+        from e2e_emotion.models import (
+            ModelNotFoundError,
+            fold_batch_norm,
+            load_model,
+            resolve_model_path,
+        )
 
         try:
             self.path = resolve_model_path(path)
@@ -211,6 +216,7 @@ class _OpenedKeras(OpenedModel):
         self.modality = getattr(self.model, "modality", None)
         if self.modality is None:
             raise ModelError(f"{self.path}: not an e2e_emotion model")
+        self.model = fold_batch_norm(self.model)
         if self.model.visual_network is not None:
             self.image_size = self.model.visual_network.image_size
 

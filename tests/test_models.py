@@ -337,6 +337,45 @@ def test_models_saved_with_the_keras_lstm_and_batch_norm_load_into_the_fused_one
     np.testing.assert_allclose(loaded(inputs), old(inputs), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("voice_units", [0, 4])
+def test_folded_batch_norm_gives_the_same_predictions(tmp_path, voice_units):
+    extra = {"voice_units": voice_units} if voice_units else {}
+    model = e2e_emotion.build_model("multimodal", speech_preset="reference", **TINY, **extra)
+    if not voice_units:  # (lively knows the plain readout only)
+        lively(model)
+    rng = np.random.default_rng(3)
+    norms = [lay for lay in model.visual_network.layers if isinstance(lay, FusedBatchNormalization)]
+    assert norms
+    for norm in norms:  # statistics far from the initial (0, 1), as after training
+        size = norm.moving_mean.shape[0]
+        norm.moving_mean.assign(rng.normal(0, 1, size))
+        norm.moving_variance.assign(rng.uniform(0.2, 3.0, size))
+        norm.gamma.assign(rng.normal(1, 0.3, size))
+        norm.beta.assign(rng.normal(0, 1, size))
+    inputs = make_inputs(model, batch=2, time=5)
+    inputs["video"][0, 2] = 0.0  # a frame without a face (black crop)
+    folded = e2e_emotion.fold_batch_norm(model)
+    kinds = {type(layer) for layer in folded.visual_network.layers}
+    assert FusedBatchNormalization not in kinds and keras.layers.BatchNormalization not in kinds
+    convs = [lay for lay in folded.visual_network.layers if isinstance(lay, keras.layers.Conv2D)]
+    assert convs and all(conv.use_bias for conv in convs)
+    np.testing.assert_allclose(
+        folded.visual_network(inputs["video"]),
+        model.visual_network(inputs["video"], training=False),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    expected = model(inputs, training=False).numpy()
+    np.testing.assert_allclose(folded(inputs, training=False), expected, rtol=1e-4, atol=1e-5)
+    assert folded.get_config() == {**model.get_config(), "folded_batch_norm": True}
+    path = str(tmp_path / "folded.keras")
+    folded.save(path)
+    np.testing.assert_array_equal(e2e_emotion.load_model(path)(inputs), folded(inputs))
+    assert e2e_emotion.fold_batch_norm(folded) is folded
+    audio = e2e_emotion.build_model("audio", speech_preset="reference", **TINY)
+    assert e2e_emotion.fold_batch_norm(audio) is audio
+
+
 def test_every_layer_is_named():
     model = e2e_emotion.build_model("multimodal", **TINY)
     names = [layer.name for layer in model.speech_network.layers]

@@ -135,7 +135,7 @@ def evaluate_model(
 
     from e2e_emotion.config import EVAL_CONTEXTS
     from e2e_emotion.data import DataError, RecordSource, SequenceConfig
-    from e2e_emotion.models import load_model, resolve_model_path
+    from e2e_emotion.models import fold_batch_norm, load_model, resolve_model_path
     from e2e_emotion.training import predict_split
 
     if context not in EVAL_CONTEXTS:
@@ -157,6 +157,7 @@ def evaluate_model(
     modality = getattr(model, "modality", None)
     if modality is None:
         raise EvaluationError(f"{path} is not an e2e_emotion model")
+    model = fold_batch_norm(model)
     try:
         source = RecordSource(records)
         source.check(eval_split, modality)

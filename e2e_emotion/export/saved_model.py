@@ -77,7 +77,10 @@ class ExportError(ValueError):
 
 
 def _load(model_or_path):
-    """An ``EmotionModel``, a ``.keras`` file or a model directory -> the Keras model."""
+    """An ``EmotionModel``, a ``.keras`` file or a model directory -> the Keras model to
+    export (its BatchNorm folded: ``fold_batch_norm``)."""
+    from e2e_emotion.models import fold_batch_norm
+
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
@@ -99,7 +102,7 @@ def _load(model_or_path):
             f"model {model.name!r} has no modality attribute: expected an e2e_emotion "
             "EmotionModel (build_model / load_model)"
         )
-    return model
+    return fold_batch_norm(model)
 
 
 def available_signatures(model):

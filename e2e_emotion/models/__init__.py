@@ -15,6 +15,7 @@ from e2e_emotion.models.emotion_model import (
     MODALITIES,
     EmotionModel,
     build_model,
+    fold_batch_norm,
     load_model,
 )
 from e2e_emotion.models.long_conv import LongConv1D
@@ -44,6 +45,7 @@ __all__ = [
     "VisualConfig",
     "VisualNetwork",
     "build_model",
+    "fold_batch_norm",
     "load_model",
     "resolve_model_path",
 ]

@@ -34,7 +34,7 @@ from e2e_emotion.models.checks import check_choice, check_positive_int
 from e2e_emotion.models.level import LevelNormalization, check_target_db
 from e2e_emotion.models.recurrent import FacePresence, readout_layer, recurrent_layers
 from e2e_emotion.models.speech import SpeechNetwork
-from e2e_emotion.models.visual import VisualNetwork
+from e2e_emotion.models.visual import VisualNetwork, fold_into
 from tfrecords_tools.schema import LABEL_NAMES
 
 # The model's settings: each part's config, and the model's name of a field where it is
@@ -76,6 +76,8 @@ class EmotionModel(keras.Model):
         modality: ``"audio"``, ``"visual"`` or ``"multimodal"``.
         visual_weights: optional local ``.weights.h5`` of a ``VisualNetwork`` of the same
             configuration, loaded once at construction (not stored in the config).
+        folded_batch_norm: an inference-only model whose ResNet has no BatchNorm layers
+            (``fold_batch_norm`` makes one from a trained model).
         **settings: the parts' settings by name, each defaulting to its config's:
             ``SpeechConfig`` (``speech_preset`` for its ``preset``; ignored by the visual
             model), ``LevelConfig``, ``VisualConfig`` (ignored by the audio model) and
@@ -83,7 +85,14 @@ class EmotionModel(keras.Model):
             ``cell_clip``).
     """
 
-    def __init__(self, modality="multimodal", visual_weights=None, name=None, **settings):
+    def __init__(
+        self,
+        modality="multimodal",
+        visual_weights=None,
+        name=None,
+        folded_batch_norm=False,
+        **settings,
+    ):
         check_choice("modality", modality, MODALITIES)
         configs, keras_kwargs = part_configs(settings)
         head, level = configs["head"], configs["level"]
@@ -119,7 +128,9 @@ class EmotionModel(keras.Model):
                 audio = level_normalization(audio, inputs[LEVEL_INPUT])
             features.append(speech_network(audio))
         if modality in ("visual", "multimodal"):
-            visual_network = VisualNetwork(configs["visual"], weights=visual_weights)
+            visual_network = VisualNetwork(
+                configs["visual"], weights=visual_weights, folded=folded_batch_norm
+            )
             size = configs["visual"].image_size
             inputs["video"] = keras.Input(shape=(None, size, size, 3), name="video")
             features.append(visual_network(inputs["video"]))
@@ -142,6 +153,8 @@ class EmotionModel(keras.Model):
         self.num_features = fused.shape[-1]
         self.voice_units = head.voice_units
         self._config = {"modality": modality}
+        if folded_batch_norm:
+            self._config["folded_batch_norm"] = True
         for part, _, field, outer in part_arguments():
             value = getattr(configs[part], field)
             self._config[outer] = list(value) if isinstance(value, (list, tuple)) else value
@@ -237,6 +250,38 @@ class EmotionModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def fold_batch_norm(model):
+    """The inference twin of ``model``: its ResNet's BatchNorm layers folded into the
+    convolutions before them (``visual.fold_into``), every other weight copied.
+
+    Same dtype policy as ``model``'s ResNet. Predictions equal ``model(inputs,
+    training=False)`` to rounding, one op fewer per convolution; prediction, evaluation,
+    the SavedModel export and the benchmarks infer with it. Training needs
+    the BatchNorm layers, so the trained model is what is saved. A model without a ResNet,
+    or already folded, is returned as it is.
+    """
+    visual_network = getattr(model, "visual_network", None)
+    if visual_network is None or visual_network.folded:
+        return model
+    config = {
+        key: value
+        for key, value in model.get_config().items()
+        if key not in ("trainable", "folded_batch_norm")
+    }
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(visual_network.dtype_policy.name)
+    try:
+        twin = EmotionModel(**config, folded_batch_norm=True)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    for layer in model.layers:
+        if layer is visual_network:
+            fold_into(visual_network, twin.visual_network)
+        elif layer.weights:
+            twin.get_layer(layer.name).set_weights(layer.get_weights())
+    return twin
 
 
 def level_setting(model):

@@ -16,6 +16,7 @@ import dataclasses
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -89,28 +90,32 @@ class BatchNormalization(layers.BatchNormalization):
 FusedBatchNormalization = BatchNormalization
 
 
-def _conv_bn(x, filters, kernel, strides, name, activation=True, momentum=BN_MOMENTUM):
+def _conv_bn(x, filters, kernel, strides, name, activation=True, momentum=BN_MOMENTUM, fold=False):
+    # Folded: the BatchNorm's inference-time affine map lives in the convolution's kernel
+    # and bias (``fold_batch_norm``), one op instead of two per layer.
     x = layers.Conv2D(
-        filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+        filters, kernel, strides=strides, padding="same", use_bias=fold, name=f"{name}_conv"
     )(x)
-    x = FusedBatchNormalization(epsilon=BN_EPSILON, momentum=momentum, name=f"{name}_bn")(x)
+    if not fold:
+        x = FusedBatchNormalization(epsilon=BN_EPSILON, momentum=momentum, name=f"{name}_bn")(x)
     if activation:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _bottleneck(x, filters, expansion, strides, name, momentum):
+def _bottleneck(x, filters, expansion, strides, name, momentum, fold):
     """1x1 reduce -> 3x3 (carries the stride) -> 1x1 expand, plus the shortcut."""
     out_filters = filters * expansion
+    options = {"momentum": momentum, "fold": fold}
     if strides != 1 or x.shape[-1] != out_filters:
         shortcut = _conv_bn(
-            x, out_filters, 1, strides, f"{name}_shortcut", activation=False, momentum=momentum
+            x, out_filters, 1, strides, f"{name}_shortcut", activation=False, **options
         )
     else:
         shortcut = x
-    y = _conv_bn(x, filters, 1, 1, f"{name}_reduce", momentum=momentum)
-    y = _conv_bn(y, filters, 3, strides, f"{name}_spatial", momentum=momentum)
-    y = _conv_bn(y, out_filters, 1, 1, f"{name}_expand", activation=False, momentum=momentum)
+    y = _conv_bn(x, filters, 1, 1, f"{name}_reduce", **options)
+    y = _conv_bn(y, filters, 3, strides, f"{name}_spatial", **options)
+    y = _conv_bn(y, out_filters, 1, 1, f"{name}_expand", activation=False, **options)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -135,9 +140,11 @@ class VisualNetwork(keras.Model):
             ``VisualNetwork.save_weights`` for the same configuration (for example the
             visual network of a trained visual model). Nothing is ever downloaded. The
             path is not part of the config: once loaded, the weights belong to the model.
+        folded: an inference-only network whose convolutions carry a bias and no
+            BatchNorm follows them (``fold_batch_norm`` makes one from a trained network).
     """
 
-    def __init__(self, config=None, weights=None, name="visual_network", **kwargs):
+    def __init__(self, config=None, weights=None, name="visual_network", folded=False, **kwargs):
         given, kwargs = take_fields(VisualConfig, kwargs)
         config = dataclasses.replace(config or VisualConfig(), **given)
         image_size, stem_filters, stage_blocks, stage_filters, expansion, bn_momentum = (
@@ -161,14 +168,14 @@ class VisualNetwork(keras.Model):
 
         frames = keras.Input(shape=(None, image_size, image_size, 3), name="video")
         x = FoldTime(name="visual_fold_time")(frames)
-        x = _conv_bn(x, stem_filters, 7, 2, "resnet_stem", momentum=bn_momentum)
+        x = _conv_bn(x, stem_filters, 7, 2, "resnet_stem", momentum=bn_momentum, fold=folded)
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="resnet_stem_pool")(x)
         stages = zip(stage_blocks, stage_filters, strict=True)
         for stage, (blocks, filters) in enumerate(stages, start=1):
             for block in range(1, blocks + 1):
                 strides = 2 if block == 1 and stage > 1 else 1
                 block_name = f"resnet_stage{stage}_block{block}"
-                x = _bottleneck(x, filters, expansion, strides, block_name, bn_momentum)
+                x = _bottleneck(x, filters, expansion, strides, block_name, bn_momentum, folded)
         x = layers.GlobalAveragePooling2D(name="resnet_global_pool")(x)
         features = UnfoldTime(name="visual_features")([x, frames])
         super().__init__(inputs=frames, outputs=features, name=name, **kwargs)
@@ -178,6 +185,7 @@ class VisualNetwork(keras.Model):
             config, stage_blocks=stage_blocks, stage_filters=stage_filters
         )
         vars(self).update(dataclasses.asdict(self.visual_config))
+        self.folded = bool(folded)
         self.num_features = stage_filters[-1] * expansion
         if weights is not None:
             if not os.path.isfile(weights):
@@ -185,12 +193,39 @@ class VisualNetwork(keras.Model):
             self.load_weights(weights)
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             **dataclasses.asdict(self.visual_config),
         }
+        if self.folded:
+            config["folded"] = True
+        return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def fold_into(network, folded):
+    """Sets the weights of ``folded`` (a ``VisualNetwork(..., folded=True)`` of the same
+    configuration) from the trained ``network``: each convolution followed by a BatchNorm
+    gets ``kernel * s`` and bias ``beta - mean * s``, ``s = gamma / sqrt(variance + eps)``
+    (the BatchNorm in inference mode), so both give the same features to float32 rounding."""
+    for layer in folded.layers:
+        if not layer.weights:
+            continue
+        source = network.get_layer(layer.name)
+        if not (isinstance(layer, layers.Conv2D) and layer.name.endswith("_conv")):
+            layer.set_weights(source.get_weights())
+            continue
+        norm = network.get_layer(layer.name[: -len("_conv")] + "_bn")
+        variance = np.asarray(norm.moving_variance, np.float64)
+        scale = 1.0 / np.sqrt(variance + norm.epsilon)
+        if norm.scale:
+            scale = scale * np.asarray(norm.gamma, np.float64)
+        shift = -np.asarray(norm.moving_mean, np.float64) * scale
+        if norm.center:
+            shift = shift + np.asarray(norm.beta, np.float64)
+        kernel = np.asarray(source.kernel, np.float64) * scale  # output channels last
+        layer.set_weights([kernel.astype(np.float32), shift.astype(np.float32)])
