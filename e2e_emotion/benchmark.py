@@ -21,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.cpu import CPU_FLAGS, cpu_info
 from e2e_emotion.losses import ccc_loss
-from e2e_emotion.models import build_model
+from e2e_emotion.models import build_model, fold_batch_norm
 from e2e_emotion.timing import timed_runs
 from tfrecords_tools.schema import FRAME_LENGTH
 
@@ -106,9 +107,11 @@ def benchmark_model(
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    inference_model = fold_batch_norm(model)  # as prediction and export infer
+
     @tf.function(jit_compile=jit_compile)
     def infer():
-        return model(inputs, training=False)
+        return inference_model(inputs, training=False)
 
     flops = counted_flops(_direct_twin(model, modality, defaults, model_kwargs), inputs)
     total = batch * frames
@@ -401,42 +404,6 @@ def synthetic_records(work_dir=None, seconds=20.0):
             splits=("train", "dev"),
         )
     return records
-
-
-# CPU features that decide which kernels oneDNN and XLA can use (bfloat16 and int8 units).
-CPU_FLAGS = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512_vnni",
-    "avx512_bf16",
-    "amx_tile",
-    "amx_bf16",
-    "amx_int8",
-)
-
-
-def cpu_info(text=None):
-    """``{"model": name or None, "flags": [the CPU_FLAGS present]}`` from /proc/cpuinfo.
-
-    ``text``: the file's content (read from /proc/cpuinfo when None); a system without it
-    (not Linux) gives ``{"model": None, "flags": None}``.
-    """
-    if text is None:
-        try:
-            with open("/proc/cpuinfo") as stream:
-                text = stream.read()
-        except OSError:
-            return {"model": None, "flags": None}
-    fields = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    present = set(fields.get("flags", "").split())
-    return {
-        "model": fields.get("model name"),
-        "flags": [flag for flag in CPU_FLAGS if flag in present],
-    }
 
 
 def environment():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from e2e_emotion import cpu
 from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.settings import define_flags, flag_fields, given_values, setting
 from tfrecords_tools.schema import FRAME_LENGTH, STREAMS
@@ -332,8 +333,9 @@ class TrainConfig:
     seed: int = setting(0, "Model initialisation, data order and augmentation seed.")
     jit_compile: bool | None = setting(
         None,
-        "XLA training step. auto: the audio model with the default strategy (faster, the "
-        "same weights); not the models with the ResNet (faster without) nor under the "
+        "XLA training step. auto: the audio model with the default strategy on a CPU "
+        "without AMX (faster there, the same weights); not on CPUs with AMX (oneDNN's "
+        "kernels win), not the models with the ResNet (faster without) nor under the "
         "Mirrored / MultiWorker strategies (docs/performance.md).",
         kind="tristate",
     )
@@ -468,7 +470,11 @@ class TrainConfig:
     @property
     def use_xla(self):
         if self.jit_compile is None:
-            return self.strategy == "default" and self.modality == "audio"
+            return (
+                self.strategy == "default"
+                and self.modality == "audio"
+                and cpu.xla_trains_audio_faster()
+            )
         return self.jit_compile
 
     @property

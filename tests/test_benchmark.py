@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from e2e_emotion.benchmark import CPU_FLAGS, cpu_info
+from e2e_emotion.cpu import CPU_FLAGS, cpu_info, describe, xla_trains_audio_faster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,6 +88,15 @@ def test_cpu_info_reads_the_flags_that_matter():
         "flags": ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"],
     }
     assert cpu_info("processor\t: 0\n") == {"model": None, "flags": []}
+
+
+def test_xla_is_chosen_for_the_audio_step_by_the_cpu_kind():
+    assert xla_trains_audio_faster(["avx2", "fma"]) is True
+    assert xla_trains_audio_faster(["avx2", "fma", "avx512f", "avx512_bf16"]) is True
+    assert xla_trains_audio_faster(["avx512f", "amx_tile", "amx_bf16"]) is False
+    assert xla_trains_audio_faster([]) is True
+    assert describe(["avx2", "fma"]) == "avx2, fma"
+    assert describe([]).startswith("none of avx2, fma, avx512f")
 
 
 @pytest.mark.parametrize(

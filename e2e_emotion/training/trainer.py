@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion import cpu
 from e2e_emotion.config import (
     STRATEGIES,
     TrainConfig,
@@ -450,6 +451,10 @@ class Trainer:
             f"training the {config.modality} model: {type(self.strategy).__name__} with "
             f"{replicas} replica{'s' if replicas > 1 else ''}, global batch "
             f"{config.sequence_config.batch_size} x {config.sequence_config.sequence_length} frames"
+            f"; XLA {'on' if config.use_xla else 'off'}"
+            f"{' (auto)' if config.jit_compile is None else ''}"
+            f", {'mixed_bfloat16' if config.mixed_precision else 'float32'}"
+            f"; CPU flags: {cpu.describe()}"
         )
         start_step = int(self.step.numpy())
         if start_step >= config.steps:
