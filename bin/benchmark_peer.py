@@ -8,7 +8,8 @@ For the audio model (`reference` speech network) and the visual model (ResNet-50
 with the 2 x 256 LSTM head, at batch 2 x 150 frames (--batch, --frames): training frames/s
 (one Adam step with the CCC loss) and inference frames/s, the median of --repeats runs
 after --warmup, in this project's default configuration (the training step compiled with
-XLA for the audio model only, as `bin/train.py --jit_compile=auto` does) and in PyTorch
+XLA for the audio model on CPUs without AMX, as `bin/train.py --jit_compile=auto` does; the
+ResNet's BatchNorm folded for inference, as prediction does) and in PyTorch
 (`e2e_emotion.peer_torch`; the visual model in both memory formats, NCHW and channels-last,
 the faster one compared). Each framework runs in a process of its own, one after the
 other, with its default thread count. Prints the CPU, both frameworks' versions and
@@ -53,11 +54,12 @@ TINY_TORCH = {
 
 
 def _tensorflow(models, batch, frames, repeats, warmup, tiny):
-    from e2e_emotion import benchmark
+    from e2e_emotion import benchmark, cpu
 
     rows = []
     for name in models:
-        jit = benchmark.MODELS[name][0] == "audio"  # bin/train.py's --jit_compile=auto
+        # bin/train.py's --jit_compile=auto: XLA for the audio model on CPUs without AMX.
+        jit = benchmark.MODELS[name][0] == "audio" and cpu.xla_trains_audio_faster()
         sizes = dict(benchmark.TINY) if tiny else None
         row = benchmark.benchmark_model(name, batch, frames, repeats, warmup, sizes, jit)
         rows.append({**row, "xla": jit})
