@@ -107,7 +107,8 @@ def benchmark_model(
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    inference_model = fold_batch_norm(model)  # as prediction and export infer
+    # As prediction and export infer (here in the precision asked for).
+    inference_model = fold_batch_norm(model, "mixed_bfloat16" if mixed_precision else "float32")
 
     @tf.function(jit_compile=jit_compile)
     def infer():

@@ -376,6 +376,23 @@ def test_folded_batch_norm_gives_the_same_predictions(tmp_path, voice_units):
     assert e2e_emotion.fold_batch_norm(audio) is audio
 
 
+@pytest.mark.parametrize("modality", ["audio", "visual"])
+def test_a_model_trained_in_bfloat16_predicts_in_float32(modality):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = lively(e2e_emotion.build_model(modality, speech_preset="reference", **TINY))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inference = e2e_emotion.fold_batch_norm(model)
+    assert inference is not model
+    assert {layer.compute_dtype for layer in inference.layers if layer.weights} == {"float32"}
+    inputs = make_inputs(model, batch=1, time=4)
+    expected = model(inputs, training=False).numpy()  # bfloat16 networks: about 3 digits
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(inference(inputs), expected, rtol=0.05, atol=0.01)
+    assert e2e_emotion.fold_batch_norm(inference) is inference
+
+
 def test_every_layer_is_named():
     model = e2e_emotion.build_model("multimodal", **TINY)
     names = [layer.name for layer in model.speech_network.layers]

@@ -252,18 +252,23 @@ class EmotionModel(keras.Model):
         return cls(**config)
 
 
-def fold_batch_norm(model):
+def fold_batch_norm(model, dtype_policy="float32"):
     """The inference twin of ``model``: its ResNet's BatchNorm layers folded into the
-    convolutions before them (``visual.fold_into``), every other weight copied.
+    convolutions before them (``visual.fold_into``), every other weight copied, computed
+    under ``dtype_policy``.
 
-    Same dtype policy as ``model``'s ResNet. Predictions equal ``model(inputs,
-    training=False)`` to rounding, one op fewer per convolution; prediction, evaluation,
-    the SavedModel export and the benchmarks infer with it. Training needs
-    the BatchNorm layers, so the trained model is what is saved. A model without a ResNet,
-    or already folded, is returned as it is.
+    Predictions equal ``model(inputs, training=False)`` to rounding, one op fewer per
+    convolution; prediction, evaluation, the exports and the benchmarks infer with it.
+    A model trained in ``mixed_bfloat16`` thus predicts in float32, as fast on a CPU
+    without bfloat16 units as any other. Training needs the BatchNorm layers, so the
+    trained model is what is saved. A model with nothing to fold, already of that policy,
+    is returned as it is.
     """
     visual_network = getattr(model, "visual_network", None)
-    if visual_network is None or visual_network.folded:
+    policies = {layer.dtype_policy.name for layer in model.layers if layer.weights}
+    policies.discard("float32")  # the recurrent head and readout are float32 always
+    nothing_to_fold = visual_network is None or visual_network.folded
+    if nothing_to_fold and policies <= {dtype_policy}:
         return model
     config = {
         key: value
@@ -271,13 +276,13 @@ def fold_batch_norm(model):
         if key not in ("trainable", "folded_batch_norm")
     }
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(visual_network.dtype_policy.name)
+    keras.mixed_precision.set_global_policy(dtype_policy)
     try:
-        twin = EmotionModel(**config, folded_batch_norm=True)
+        twin = EmotionModel(**config, folded_batch_norm=visual_network is not None)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     for layer in model.layers:
-        if layer is visual_network:
+        if layer is visual_network and not visual_network.folded:
             fold_into(visual_network, twin.visual_network)
         elif layer.weights:
             twin.get_layer(layer.name).set_weights(layer.get_weights())

@@ -62,11 +62,17 @@ def file_name(kind, variant):
 
 
 def load_keras_model(path):
-    """A trained model directory (best/model.keras) or a ``.keras`` file -> EmotionModel."""
-    from e2e_emotion.models import ModelNotFoundError, load_model, resolve_model_path
+    """A trained model directory (best/model.keras) or a ``.keras`` file -> EmotionModel
+    as prediction runs it (``fold_batch_norm``: float32, the ResNet's BatchNorm folded)."""
+    from e2e_emotion.models import (
+        ModelNotFoundError,
+        fold_batch_norm,
+        load_model,
+        resolve_model_path,
+    )
 
     try:
-        return load_model(resolve_model_path(path))
+        return fold_batch_norm(load_model(resolve_model_path(path)))
     except ModelNotFoundError as error:
         raise TFLiteExportError(str(error)) from None
 
