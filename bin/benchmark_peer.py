@@ -8,8 +8,9 @@ For the audio model (`reference` speech network) and the visual model (ResNet-50
 with the 2 x 256 LSTM head, at batch 2 x 150 frames (--batch, --frames): training frames/s
 (one Adam step with the CCC loss) and inference frames/s, the median of --repeats runs
 after --warmup, in this project's default configuration (the training step compiled with
-XLA for the audio model on CPUs without AMX, as `bin/train.py --jit_compile=auto` does; the
-ResNet's BatchNorm folded for inference, as prediction does) and in PyTorch
+XLA for the audio model on CPUs without AMX and ResNet-50 trained in bfloat16 on CPUs with
+AMX, as `bin/train.py`'s auto settings do; inference in float32 with the ResNet's
+BatchNorm folded, as prediction does) and in PyTorch
 (`e2e_emotion.peer_torch`; the visual model in both memory formats, NCHW and channels-last,
 the faster one compared). Each framework runs in a process of its own, one after the
 other, with its default thread count. Prints the CPU, both frameworks' versions and
@@ -58,11 +59,16 @@ def _tensorflow(models, batch, frames, repeats, warmup, tiny):
 
     rows = []
     for name in models:
-        # bin/train.py's --jit_compile=auto: XLA for the audio model on CPUs without AMX.
-        jit = benchmark.MODELS[name][0] == "audio" and cpu.xla_trains_audio_faster()
+        audio = benchmark.MODELS[name][0] == "audio"
+        # bin/train.py's auto choices: XLA for the audio model on CPUs without AMX;
+        # bfloat16 training for ResNet-50 on CPUs with AMX bfloat16 (not the tiny sizes).
+        jit = audio and cpu.xla_trains_audio_faster()
+        bfloat16 = not audio and not tiny and cpu.bfloat16_trains_resnet_faster()
         sizes = dict(benchmark.TINY) if tiny else None
-        row = benchmark.benchmark_model(name, batch, frames, repeats, warmup, sizes, jit)
-        rows.append({**row, "xla": jit})
+        row = benchmark.benchmark_model(
+            name, batch, frames, repeats, warmup, sizes, jit, bfloat16, infer_mixed_precision=False
+        )
+        rows.append({**row, "xla": jit, "bfloat16": bfloat16})
     return {"environment": benchmark.environment(), "models": rows}
 
 
@@ -98,7 +104,7 @@ def compare(tensorflow, torch_results):
     rows = []
     for ours in tensorflow["models"]:
         peers = [row for row in torch_results["models"] if row["model"] == ours["model"]]
-        row = {"model": ours["model"], "xla": ours["xla"]}
+        row = {"model": ours["model"], "xla": ours["xla"], "bfloat16": ours["bfloat16"]}
         for key in ("train", "infer"):
             rate = f"{key}_frames_per_s"
             best = max(peers, key=lambda peer, rate=rate: peer[rate])
@@ -126,6 +132,7 @@ def format_table(results):
     ]
     for row in results["comparison"]:
         name = row["model"] + (" (XLA)" if row["xla"] else "")
+        name += " (bf16 train)" if row.get("bfloat16") else ""
         lines.append(
             f"{name:22s} {row['train']:10.1f} {row['torch_train']:9.1f} "
             f"{row['train_ratio']:5.2f}x {row['infer']:10.1f} {row['torch_infer']:9.1f} "

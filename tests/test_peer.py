@@ -75,6 +75,7 @@ def test_the_peer_benchmark_prints_both_frameworks_and_their_ratios(tmp_path):
     # As bin/train.py's default: XLA for the audio model unless this CPU has AMX.
     assert rows["audio_reference"]["xla"] is cpu.xla_trains_audio_faster()
     assert rows["visual"]["xla"] is False
+    assert rows["visual"]["bfloat16"] is False  # tiny sizes: float32 whatever the CPU
     # Both visual layouts measured; the faster one compared.
     layouts = [r["channels_last"] for r in data["torch"]["models"] if r["model"] == "visual"]
     assert layouts == [False, True]

@@ -539,6 +539,26 @@ def test_xla_and_mixed_precision_options_train(audio_records, tmp_path, monkeypa
     assert config_for(audio_records, tmp_path / "y", jit_compile=False).use_xla is False
 
 
+def test_bfloat16_by_default_for_resnet50_models_on_cpus_with_amx(audio_records, tmp_path):
+    def config(flags, **overrides):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cpu, "_this_cpu_flags", lambda: flags)
+            return config_for(audio_records, tmp_path, **overrides).use_bfloat16
+
+    amx = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+    avx512 = ("avx2", "fma", "avx512f", "avx512_bf16")
+    resnet50 = {"modality": "visual", "model": {"lstm_units": 8}}  # the default widths
+    small = {"modality": "multimodal", "model": {"stage_filters": [16, 32, 64]}}
+    assert config(amx, **resnet50) is True
+    assert config(amx, modality="multimodal", model={}) is True
+    assert config(avx512, **resnet50) is False  # no AMX tiles
+    assert config((), **resnet50) is False  # flags unknown
+    assert config(amx, **small) is False  # not ResNet-50's width
+    assert config(amx, modality="audio") is False
+    assert config(amx, **resnet50, mixed_precision=False) is False  # forced either way
+    assert config(avx512, **small, mixed_precision=True) is True
+
+
 def test_bad_configuration_errors(audio_records, tmp_path):
     with pytest.raises(TrainingError, match="--batch_size=3 is not divisible by the 2 replicas"):
         Trainer(

@@ -217,7 +217,7 @@ class Trainer:
         self.resolved = check_model_dir(config)
         keras.utils.set_random_seed(config.seed)
         previous_policy = keras.mixed_precision.global_policy()
-        if config.mixed_precision:
+        if config.use_bfloat16:
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
         try:
             with self.strategy.scope():
@@ -453,7 +453,8 @@ class Trainer:
             f"{config.sequence_config.batch_size} x {config.sequence_config.sequence_length} frames"
             f"; XLA {'on' if config.use_xla else 'off'}"
             f"{' (auto)' if config.jit_compile is None else ''}"
-            f", {'mixed_bfloat16' if config.mixed_precision else 'float32'}"
+            f", {'mixed_bfloat16' if config.use_bfloat16 else 'float32'}"
+            f"{' (auto)' if config.mixed_precision is None else ''}"
             f"; CPU flags: {cpu.describe()}"
         )
         start_step = int(self.step.numpy())
