@@ -55,16 +55,16 @@ TINY_TORCH = {
 
 
 def _tensorflow(models, batch, frames, repeats, warmup, tiny):
-    from e2e_emotion import benchmark, cpu
+    from e2e_emotion import benchmark
+    from e2e_emotion.config import auto_bfloat16, auto_xla
 
     rows = []
     for name in models:
-        audio = benchmark.MODELS[name][0] == "audio"
-        # bin/train.py's auto choices: XLA for the audio model on CPUs without AMX;
-        # bfloat16 training for ResNet-50 on CPUs with AMX bfloat16 (not the tiny sizes).
-        jit = audio and cpu.xla_trains_audio_faster()
-        bfloat16 = not audio and not tiny and cpu.bfloat16_trains_resnet_faster()
+        modality, defaults = benchmark.MODELS[name]
         sizes = dict(benchmark.TINY) if tiny else None
+        # bin/train.py's auto choices for this model on this CPU.
+        jit = auto_xla(modality)
+        bfloat16 = auto_bfloat16(modality, {**defaults, **(sizes or {})})
         row = benchmark.benchmark_model(
             name, batch, frames, repeats, warmup, sizes, jit, bfloat16, infer_mixed_precision=False
         )

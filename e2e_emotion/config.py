@@ -86,6 +86,24 @@ class LevelConfig:
 RESNET50_FEATURES = 2048
 
 
+def auto_xla(modality, strategy="default"):
+    """``--jit_compile=auto``: XLA for the audio model with the default strategy on a CPU
+    where it trains faster (``cpu.xla_trains_audio_faster``)."""
+    return strategy == "default" and modality == "audio" and cpu.xla_trains_audio_faster()
+
+
+def auto_bfloat16(modality, model_settings):
+    """``--mixed_precision=auto``: bfloat16 for a model with a ResNet of ResNet-50's width
+    (``model_settings``: ``build_model`` arguments) on a CPU with AMX bfloat16 units.
+    Measured at ResNet-50 size; a small ResNet spends its step elsewhere."""
+    if modality not in ("visual", "multimodal"):
+        return False
+    default = VisualConfig()
+    widths = model_settings.get("stage_filters", default.stage_filters)
+    expansion = model_settings.get("expansion", default.expansion)
+    return widths[-1] * expansion >= RESNET50_FEATURES and cpu.bfloat16_trains_resnet_faster()
+
+
 @dataclasses.dataclass(frozen=True)
 class VisualConfig:
     """The visual network's settings (ResNet-50 by default); a field with a help text is
@@ -480,24 +498,14 @@ class TrainConfig:
     @property
     def use_xla(self):
         if self.jit_compile is None:
-            return (
-                self.strategy == "default"
-                and self.modality == "audio"
-                and cpu.xla_trains_audio_faster()
-            )
+            return auto_xla(self.modality, self.strategy)
         return self.jit_compile
 
     @property
     def use_bfloat16(self):
         if self.mixed_precision is not None:
             return self.mixed_precision
-        if self.modality not in ("visual", "multimodal"):
-            return False
-        # Measured at ResNet-50 size; a small ResNet spends its step elsewhere.
-        default = VisualConfig()
-        widths = self.model.get("stage_filters", default.stage_filters)
-        expansion = self.model.get("expansion", default.expansion)
-        return widths[-1] * expansion >= RESNET50_FEATURES and cpu.bfloat16_trains_resnet_faster()
+        return auto_bfloat16(self.modality, self.model)
 
     @property
     def sequence_config(self):
