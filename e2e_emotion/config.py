@@ -378,6 +378,16 @@ class TrainConfig:
         recipe=True,
     )
     warmup_steps: int = setting(0, "Linear warm-up steps of the cosine schedule.", recipe=True)
+    weight_average: float = setting(
+        0.0,
+        "Momentum of an exponential moving average of the weights, updated every step (0: "
+        "off). Evaluations score the averaged weights, and the best and final models are "
+        "averaged ones; the checkpoints hold the raw weights and the average, so a resumed "
+        "run goes on exactly.",
+        lower=0.0,
+        upper=0.9999,
+        recipe=True,
+    )
     patience: int = setting(
         0, "Stop after N evaluations without a better raw dev CCC (0: never stop early)."
     )
@@ -449,6 +459,10 @@ class TrainConfig:
             raise TrainingError("--patience needs evaluations (--eval_every > 0)")
         if not self.learning_rate > 0:
             raise TrainingError(f"--learning_rate must be > 0, received {self.learning_rate}")
+        if not 0.0 <= self.weight_average < 1.0:
+            raise TrainingError(
+                f"--weight_average must be in [0, 1) (0: off), received {self.weight_average}"
+            )
         try:
             SequenceConfig(**self.sequence)
         except (TypeError, ValueError) as error:

@@ -442,6 +442,51 @@ def test_resume_is_exact_with_dropout_and_augmentation(
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-7, err_msg=a.path)
 
 
+def test_weight_average_is_scored_saved_and_resumed(audio_records, tmp_path):
+    """With --weight_average=m the model kept after 3 steps is m^2 w1 + m(1-m) w2 + (1-m) w3
+    of the raw weights after steps 1, 2 and 3; the trainer goes on with the raw weights;
+    resumed from a checkpoint, the average is the same."""
+    momentum = 0.6
+
+    def run(model_dir, steps, **overrides):
+        values = {"steps": steps, "eval_every": 0, "checkpoint_every": 1, "log_every": 1}
+        trainer = Trainer(config_for(audio_records, model_dir, **{**values, **overrides}))
+        trainer.verbose = False
+        trainer.train()
+        return trainer
+
+    def trainable(model):
+        return [variable.numpy() for variable in model.trainable_variables]
+
+    raw = [trainable(run(tmp_path / f"raw{n}", n).model) for n in (1, 2, 3)]
+    expected = [
+        momentum**2 * a + momentum * (1 - momentum) * b + (1 - momentum) * c
+        for a, b, c in zip(*raw, strict=True)
+    ]
+    # Scored and kept as the best model at step 3: the average.
+    scored = run(tmp_path / "scored", 3, eval_every=3, weight_average=momentum)
+    for a, b in zip(trainable(scored.model), raw[2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)  # it trains on with the raw ones
+    kept = keras.saving.load_model(tmp_path / "scored" / "final" / "model.keras")
+    moved = 0.0
+    for value_kept, value, last in zip(trainable(kept), expected, raw[2], strict=True):
+        np.testing.assert_allclose(value_kept, value, rtol=1e-5, atol=1e-6)
+        moved = max(moved, float(np.abs(value - last).max()))
+    assert moved > 1e-5  # the average is not the last weights
+    best = read_json(tmp_path / "scored" / "best" / "scores.json")
+    assert best["step"] == 3
+    # 1 step, then resumed to 3 without evaluations: the final model is the same average.
+    run(tmp_path / "resumed", 1, weight_average=momentum, restore_best=False)
+    run(tmp_path / "resumed", 3, weight_average=momentum, restore_best=False)
+    resumed = keras.saving.load_model(tmp_path / "resumed" / "final" / "model.keras")
+    for a, b in zip(trainable(resumed), trainable(kept), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    with pytest.raises(
+        TrainingError, match=r"--weight_average must be in \[0, 1\) \(0: off\), received 1.0"
+    ):
+        Trainer(config_for(audio_records, tmp_path / "bad", weight_average=1.0))
+
+
 def _corrupt_copy(records, destination, split):
     """A copy of ``records`` with bytes in the middle of the first ``split`` shard flipped."""
     shutil.copytree(records, destination)

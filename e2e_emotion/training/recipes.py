@@ -100,7 +100,7 @@ def recipe(name: str, modality: str, both_inits: bool = False, steps: int | None
     """The ``TrainConfig`` fields of recipe ``name`` for ``modality``.
 
     Returns a new dict with ``model`` and ``sequence`` (dicts), ``learning_rate``,
-    ``lr_schedule``, ``warmup_steps``, ``steps``, ``select_on``, ``init_head``,
+    ``lr_schedule``, ``warmup_steps``, ``weight_average``, ``steps``, ``select_on``, ``init_head``,
     ``select_above_start`` and ``freeze_features``. ``both_inits``: the multimodal model
     starts from a trained audio and a trained visual model (``init_audio`` and
     ``init_visual``). ``steps``: another number of steps than the recipe's; its warm-up
@@ -114,7 +114,7 @@ def recipe(name: str, modality: str, both_inits: bool = False, steps: int | None
         raise ValueError(f"--recipe={name}: unknown recipe; expected one of {RECIPES}")
     if modality not in table:
         raise ValueError(f"modality {modality!r}: expected one of {sorted(table)}")
-    settings = {"lr_schedule": "cosine", **copy.deepcopy(table[modality])}
+    settings = {"lr_schedule": "cosine", "weight_average": 0.0, **copy.deepcopy(table[modality])}
     late_fusion = name == "small" and modality == "multimodal" and both_inits
     settings["init_head"] = "late_fusion" if late_fusion else "random"
     settings["select_above_start"] = late_fusion

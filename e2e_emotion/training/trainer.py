@@ -20,6 +20,7 @@ forward by the batches already consumed) when the same command is run again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -233,7 +234,11 @@ class Trainer:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False
         with self.strategy.scope():
-            self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
+            self.optimizer = keras.optimizers.Adam(
+                learning_rate_schedule(config),
+                use_ema=config.weight_average > 0,
+                ema_momentum=config.weight_average or 0.99,
+            )
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # Evaluations since the best raw dev CCC (early stopping survives a restart).
@@ -447,6 +452,7 @@ class Trainer:
         if self.is_chief:
             write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
         replicas = self.strategy.num_replicas_in_sync
+        average = config.weight_average
         self._say(
             f"training the {config.modality} model: {type(self.strategy).__name__} with "
             f"{replicas} replica{'s' if replicas > 1 else ''}, global batch "
@@ -455,6 +461,7 @@ class Trainer:
             f"{' (auto)' if config.jit_compile is None else ''}"
             f", {'mixed_bfloat16' if config.use_bfloat16 else 'float32'}"
             f"{' (auto)' if config.mixed_precision is None else ''}"
+            f"{f', weights averaged (momentum {average})' if average else ''}"
             f"; CPU flags: {cpu.describe()}"
         )
         start_step = int(self.step.numpy())
@@ -551,9 +558,38 @@ class Trainer:
             )
         return last_scores
 
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Within: the model holds the moving average of its weights (``weight_average``),
+        the weights it trains with restored on leaving. Without the average, or before the
+        first step (the average starts as the weights of step 1): no change."""
+        if not self.optimizer.use_ema or int(self.optimizer.iterations.numpy()) == 0:
+            yield
+            return
+        variables = self.model.trainable_variables
+        averages = self.optimizer._model_variables_moving_average
+        if len(averages) != len(variables):  # the trainable set changed after the build
+            raise TrainingError(
+                f"the weight average holds {len(averages)} variables, the model trains "
+                f"{len(variables)}"
+            )
+        current = [tf.identity(variable) for variable in variables]
+        for variable, average in zip(variables, averages, strict=True):
+            variable.assign(average)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, current, strict=True):
+                variable.assign(value)
+
     def _evaluation(self, row, best):
-        """Scores the eval split into ``row``; keeps the model if best. Returns
+        """Scores the eval split into ``row`` (with the averaged weights when
+        ``weight_average`` is on); keeps the model if best. Returns
         ``(scores, best, stop_early)``."""
+        with self.averaged_weights():
+            return self._evaluation_of_current(row, best)
+
+    def _evaluation_of_current(self, row, best):
         config = self.config
         scores = self.evaluate()
         row.update(self._consistency_row(scores))
@@ -624,7 +660,8 @@ class Trainer:
                 "weights are in the checkpoints"
             )
         else:
-            save_model_atomically(self.model, final)
+            with self.averaged_weights():
+                save_model_atomically(self.model, final)
 
     def _consistency_row(self, scores):
         """History columns of one evaluation: raw dev CCC, the same model in inference mode
