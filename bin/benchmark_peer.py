@@ -120,6 +120,11 @@ def compare(tensorflow, torch_results):
 
 def format_table(results):
     env, peer = results["tensorflow"]["environment"], results["torch"]["environment"]
+    names = []
+    for row in results["comparison"]:
+        name = row["model"] + (" (XLA)" if row["xla"] else "")
+        names.append(name + (" (bf16 train)" if row.get("bfloat16") else ""))
+    width = max([22, *map(len, names)])
     lines = [
         f"CPU {env.get('cpu_model') or 'unknown'}; flags: "
         + (", ".join(env.get("cpu_flags") or []) or "none of note"),
@@ -127,14 +132,12 @@ def format_table(results):
         f"{env['intra_op_threads'] or 'auto'} of {env['cpu_count']} CPUs), PyTorch "
         f"{peer['torch']} ({peer['threads']} threads); batch {results['batch']} x "
         f"{results['frames']} frames" + (", tiny sizes" if results["tiny"] else ""),
-        f"{'model':22s} {'train fr/s':>10s} {'PyTorch':>9s} {'ratio':>6s} "
+        f"{'model':{width}s} {'train fr/s':>10s} {'PyTorch':>9s} {'ratio':>6s} "
         f"{'infer fr/s':>10s} {'PyTorch':>9s} {'ratio':>6s}",
     ]
-    for row in results["comparison"]:
-        name = row["model"] + (" (XLA)" if row["xla"] else "")
-        name += " (bf16 train)" if row.get("bfloat16") else ""
+    for name, row in zip(names, results["comparison"], strict=True):
         lines.append(
-            f"{name:22s} {row['train']:10.1f} {row['torch_train']:9.1f} "
+            f"{name:{width}s} {row['train']:10.1f} {row['torch_train']:9.1f} "
             f"{row['train_ratio']:5.2f}x {row['infer']:10.1f} {row['torch_infer']:9.1f} "
             f"{row['infer_ratio']:5.2f}x"
         )

@@ -121,8 +121,10 @@ class EmotionModel(keras.Model):
             inputs["audio"] = keras.Input(shape=(None, frame_length), name="audio")
             audio = inputs["audio"]
             if frames:
+                # float32 under mixed precision too: a running sum of frame powers over a
+                # recording would lose most of its digits in bfloat16.
                 level_normalization = LevelNormalization(
-                    frames, level.level_norm_db, name="level_normalization"
+                    frames, level.level_norm_db, name="level_normalization", dtype="float32"
                 )
                 inputs[LEVEL_INPUT] = keras.Input(shape=(2,), name=LEVEL_INPUT)
                 audio = level_normalization(audio, inputs[LEVEL_INPUT])
