@@ -100,10 +100,10 @@ def recipe(name: str, modality: str, both_inits: bool = False, steps: int | None
     """The ``TrainConfig`` fields of recipe ``name`` for ``modality``.
 
     Returns a new dict with ``model`` and ``sequence`` (dicts), ``learning_rate``,
-    ``lr_schedule``, ``warmup_steps``, ``weight_average``, ``steps``, ``select_on``, ``init_head``,
-    ``select_above_start`` and ``freeze_features``. ``both_inits``: the multimodal model
-    starts from a trained audio and a trained visual model (``init_audio`` and
-    ``init_visual``). ``steps``: another number of steps than the recipe's; its warm-up
+    ``lr_schedule``, ``warmup_steps``, ``weight_average``, ``steps``, ``select_on``,
+    ``init_head``, ``select_above_start`` and ``freeze_features``. ``both_inits``: the
+    multimodal model starts from a trained audio and a trained visual model (``init_audio``
+    and ``init_visual``). ``steps``: another number of steps than the recipe's; its warm-up
     is then at most half of them.
 
     Raises:
