@@ -28,6 +28,7 @@ from e2e_emotion.manifest import (
     shown,
     write_failures,
 )
+from tfrecords_tools import storage
 
 RUNNERS = ("local", "beam")
 
@@ -61,14 +62,16 @@ def predict_manifest(
     entries = read_manifest(manifest)
     options = _beam_options(beam_args) if runner == "beam" else None  # before any output
     output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    if storage.is_url(output_dir) and storage.url_problem(output_dir):
+        raise BatchError(f"--output_dir={storage.url_problem(output_dir)}")
+    if storage.exists(output_dir) and not storage.isdir(output_dir):
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
     # A recording whose CSV exists was done by an earlier run: not sent again.
-    todo = [entry for _, entry in entries if not os.path.exists(output_path(output_dir, entry))]
+    todo = [entry for _, entry in entries if not storage.exists(output_path(output_dir, entry))]
     # Opened before any output, with Beam too: a wrong --model is one error here, not one
     # in every worker (which open their own; this one is then let go).
     predictor = predict.load_predictor(model_path, sequence_length) if todo else None
-    os.makedirs(output_dir, exist_ok=True)
+    storage.makedirs(output_dir, exist_ok=True)
     if options is not None and todo:
         del predictor
         from e2e_emotion import batch_beam
@@ -88,7 +91,7 @@ def predict_manifest(
         "done": len(todo) - len(failures),
         "exists": len(entries) - len(todo),
         "failed": len(failures),
-        "failures": os.path.join(output_dir, FAILURES_FILE) if failures else None,
+        "failures": storage.join(output_dir, FAILURES_FILE) if failures else None,
     }
 
 

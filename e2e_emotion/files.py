@@ -7,6 +7,7 @@ import os
 import socket
 import tempfile
 
+from tfrecords_tools import storage
 from tfrecords_tools.output_paths import process_alive
 
 
@@ -37,8 +38,18 @@ def atomic_path(path, suffix=".tmp"):
     ``path`` keeps its old content (or stays absent). ``suffix`` matters to writers that
     pick a format from the file name (``.keras``, ``.png``). The file gets the mode of a
     file created with ``open()`` (the umask's), not ``mkstemp``'s 0600.
+
+    ``path`` may be a URL (``gs://...``, ``tfrecords_tools.storage``): the temporary file
+    is then local and copied to ``path`` on success, an object that appears whole.
     """
     path = os.fspath(path)
+    if storage.is_url(path):
+        with tempfile.TemporaryDirectory(prefix="e2e_emotion-upload-") as local:
+            temporary = os.path.join(local, f"{storage.basename(path)}{suffix}")
+            yield temporary
+            storage.makedirs(storage.dirname(path), exist_ok=True)
+            storage.copy(temporary, path)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(

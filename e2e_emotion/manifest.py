@@ -6,6 +6,7 @@ with ``#`` are skipped, relative paths are read from the manifest's directory. E
 recording's predictions go to ``OUTPUT_DIR/<stem>.csv`` (``predict_entry``); a recording
 that cannot be read is returned with its reason, and the reasons go to
 ``OUTPUT_DIR/failures.csv``. Both runners of ``e2e_emotion.batch`` use these.
+``OUTPUT_DIR`` may be an object-store URL (``gs://...``, ``tfrecords_tools.storage``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 
 from e2e_emotion.files import atomic_path
 from e2e_emotion.runtime import one_line
+from tfrecords_tools import storage
 
 FAILURES_FILE = "failures.csv"
 
@@ -29,11 +31,10 @@ def read_manifest(path):
     path, "video": path}``. Raises ``BatchError`` naming the manifest and line."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as stream:
-            lines = stream.read().splitlines()
+        lines = storage.read_text(path).splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise BatchError(f"--input_manifest={path}: cannot read it ({error})") from None
-    base = os.path.dirname(os.path.abspath(path))
+    base = storage.dirname(storage.absolute(path))
     entries, names = [], {}
     for number, line in enumerate(lines, start=1):
         line = line.strip()
@@ -44,7 +45,8 @@ def read_manifest(path):
             raise BatchError(
                 f"{path}, line {number}: expected one media path or 'audio,video', got {line!r}"
             )
-        paths = [os.path.join(base, part) for part in parts]
+        # A URL (gs://...) as it is; a relative path from the manifest's folder.
+        paths = [part if storage.is_url(part) else storage.join(base, part) for part in parts]
         entry = paths[0] if len(paths) == 1 else {"audio": paths[0], "video": paths[1]}
         name = output_name(entry)
         if name in names:
@@ -66,7 +68,7 @@ def output_name(entry):
 
 def output_path(output_dir, entry):
     """``OUTPUT_DIR/<stem>.csv`` of a manifest entry."""
-    return os.path.join(output_dir, f"{output_name(entry)}.csv")
+    return storage.join(output_dir, f"{output_name(entry)}.csv")
 
 
 def failure_reason(error):
@@ -101,10 +103,9 @@ def shown(entry):
 
 def write_failures(output_dir, failures):
     """``failures.csv`` (``file,reason``), written atomically; removed when empty."""
-    path = os.path.join(output_dir, FAILURES_FILE)
+    path = storage.join(output_dir, FAILURES_FILE)
     if not failures:
-        if os.path.exists(path):
-            os.remove(path)
+        storage.remove(path)
         return None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -117,8 +118,8 @@ def write_failures(output_dir, failures):
 
 def read_failures(output_dir):
     """``[(file, reason)]`` of ``failures.csv`` (empty when there is none)."""
-    path = os.path.join(output_dir, FAILURES_FILE)
-    if not os.path.exists(path):
+    path = storage.join(output_dir, FAILURES_FILE)
+    if not storage.exists(path):
         return []
-    with open(path, newline="") as stream:
+    with storage.open_file(path) as stream:
         return [tuple(row) for row in list(csv.reader(stream))[1:]]

@@ -37,6 +37,7 @@ import numpy as np
 from e2e_emotion.export.tflite import TFLiteExportError
 from e2e_emotion.files import atomic_path
 from e2e_emotion.runtime import ModelError, Predictor, open_model
+from tfrecords_tools import storage
 from tfrecords_tools.media import MediaError
 from tfrecords_tools.records import FACE_WARNING_FRACTION
 from tfrecords_tools.schema import DEFAULT_FACE_MODE, FACE_MODES, FRAME_SECONDS
@@ -256,10 +257,18 @@ def checked_media(media):
 
 
 def check_media_path(path, flag="--media"):
-    """Raises PredictError unless ``path`` is a readable local media file (a directory, a
-    URL or a missing file each named as such)."""
-    if "://" in path:
-        raise PredictError(f"{flag}={path}: URLs are not read; download the file first")
+    """Raises PredictError unless ``path`` is a readable media file, local or on an object
+    store TensorFlow reads (a directory, another URL or a missing file each named as
+    such)."""
+    if storage.is_url(path):
+        problem = storage.url_problem(path)
+        if problem:
+            raise PredictError(f"{flag}={problem}")
+        if storage.isdir(path):
+            raise PredictError(f"{flag}={path} is a directory; give one WAV or MP4 file")
+        if not storage.exists(path):
+            raise PredictError(f"{flag}={path}: no such file")
+        return
     if os.path.isdir(path):
         raise PredictError(f"{flag}={path} is a directory; give one WAV or MP4 file")
     if not os.path.isfile(path):

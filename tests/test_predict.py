@@ -76,8 +76,8 @@ def files(tmp_path_factory):
 
 
 def _read_csv(path):
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+    with tf.io.gfile.GFile(os.fspath(path)) as handle:  # a local path or a ram:// one
+        rows = list(csv.reader(handle.read().splitlines()))
     assert rows[0] == ["frame", "time", "arousal", "valence"]
     values = np.array(rows[1:], dtype=np.float64)
     np.testing.assert_array_equal(values[:, 0], np.arange(len(values)))
@@ -391,6 +391,38 @@ def test_a_manifest_of_files_with_one_unreadable(files, tmp_path, runner):
     )
     assert (again["done"], again["exists"], again["failed"]) == (1, 2, 1)
     np.testing.assert_allclose(_read_csv(out / "second.csv"), alone, atol=1e-5)
+
+
+def test_a_manifest_and_scores_on_an_object_store(files, tmp_path):
+    """Media listed, read and scored on an object store (ram:// standing in for gs://)."""
+    from e2e_emotion import batch
+
+    root = f"ram://{os.getpid()}-{tmp_path.name}"
+    tf.io.gfile.makedirs(f"{root}/media")
+    tf.io.gfile.copy(files["mp4"], f"{root}/media/first.mp4")
+    with tf.io.gfile.GFile(f"{root}/media/broken.mp4", "wb") as stream:
+        stream.write(b"not a video" * 50)
+    with tf.io.gfile.GFile(f"{root}/media/list.txt", "w") as stream:
+        stream.write("first.mp4\nbroken.mp4\n")
+    out = f"{root}/scores"
+    summary = batch.predict_manifest(
+        f"{root}/media/list.txt", files["keras"], out, face_mode="centre"
+    )
+    assert summary == {"done": 1, "exists": 0, "failed": 1, "failures": f"{out}/failures.csv"}
+    assert sorted(tf.io.gfile.listdir(out)) == ["failures.csv", "first.csv"]
+    predict.predict_file(files["mp4"], files["keras"], tmp_path / "alone.csv", None, "centre")
+    np.testing.assert_allclose(
+        _read_csv(f"{out}/first.csv"), _read_csv(tmp_path / "alone.csv"), atol=1e-5
+    )
+    with tf.io.gfile.GFile(f"{out}/failures.csv") as stream:
+        rows = list(csv.reader(stream.read().splitlines()))
+    assert rows[1][0] == f"{root}/media/broken.mp4" and "unreadable or corrupt" in rows[1][1]
+    again = batch.predict_manifest(
+        f"{root}/media/list.txt", files["keras"], out, face_mode="centre"
+    )
+    assert (again["done"], again["exists"], again["failed"]) == (0, 1, 1)
+    with pytest.raises(batch.BatchError, match="s3://b/scores: TensorFlow has no file system"):
+        batch.predict_manifest(f"{root}/media/list.txt", files["keras"], "s3://b/scores")
 
 
 def test_the_beam_model_handler_predicts_as_the_local_step(files, tmp_path):

@@ -10,12 +10,11 @@ pool) and joins the parts into shards.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
 
-from tfrecords_tools import schema
+from tfrecords_tools import schema, storage
 from tfrecords_tools.labels import LabelError, resample_to_frames
 from tfrecords_tools.output_paths import is_disk_full
 
@@ -235,6 +234,5 @@ def convert_safely(recording, part_path, options):
         message = str(error)
     if recording.id not in message:
         message = f"recording {recording.id!r}: {message}"
-    if os.path.exists(part_path):
-        os.remove(part_path)
+    storage.remove(part_path)
     return recording.id, None, message

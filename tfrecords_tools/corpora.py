@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tfrecords_tools import storage
 from tfrecords_tools.labels import LabelTrack, read_arff, read_ratings_csv
 from tfrecords_tools.schema import LABEL_NAMES, STREAMS
 
@@ -437,7 +438,9 @@ def read_manifest(path: str | os.PathLike) -> list[Recording]:
 
     * ``recording_id``: unique, non-empty. ``split``: non-empty, letters/digits/'_'.
     * ``audio_path`` / ``video_path``: may be empty (video-only / audio-only), not both.
-      Relative paths are relative to the manifest's directory; ``~`` is expanded.
+      Relative paths are relative to the manifest's directory; ``~`` is expanded. Any
+      path may be a URL of an object store TensorFlow reads (``gs://...``), as may the
+      manifest's own: a cluster's workers then read the media from there.
     * ``label_path``: empty for an unlabelled recording. It may contain ``{dimension}``,
       formatted with ``arousal`` / ``valence`` to give one file per dimension.
 
@@ -455,11 +458,10 @@ def read_manifest(path: str | os.PathLike) -> list[Recording]:
     Raises:
       CorpusError: naming the manifest, the line and the offending path or value.
     """
-    path = os.path.abspath(os.fspath(path))
-    base = os.path.dirname(path)
+    path = storage.absolute(path)
+    base = storage.dirname(path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
+        text = storage.read_text(path)
     except OSError as e:
         raise CorpusError(f"cannot read manifest {path}: {e}") from e
     reader = csv.reader(text.splitlines())
@@ -506,8 +508,8 @@ def read_manifest(path: str | os.PathLike) -> list[Recording]:
             raise CorpusError(f"{where}: split {split!r} must be letters, digits or '_'")
 
         def resolve(value: str, column: str, *, where=where, recording_id=recording_id) -> str:
-            full = os.path.normpath(os.path.join(base, os.path.expanduser(value)))
-            if not os.path.isfile(full):
+            full = _manifest_path(base, value)
+            if not storage.isfile(full):
                 raise CorpusError(
                     f"{where}: {column} {value!r} of recording {recording_id!r} not found "
                     f"(looked for {full})"
@@ -531,6 +533,16 @@ def read_manifest(path: str | os.PathLike) -> list[Recording]:
     if not recordings:
         raise CorpusError(f"{path}: manifest has a header but no recordings")
     return recordings
+
+
+def _manifest_path(base, value):
+    """A manifest cell's path: a URL as it is, else relative to the manifest's folder
+    (a URL's folder too: a manifest on an object store can list its neighbours)."""
+    if storage.is_url(value):
+        return value
+    if storage.is_url(base):
+        return storage.join(base, value) if not value.startswith("/") else value
+    return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
 
 
 def _manifest_labels(row: dict, where: str, recording_id: str, resolve):

@@ -14,10 +14,9 @@ import dataclasses
 import datetime
 import functools
 import json
-import os
 import shutil
 
-from tfrecords_tools import corpus_totals, schema
+from tfrecords_tools import corpus_totals, schema, storage
 from tfrecords_tools.conversion import ConversionError, ConversionOptions
 from tfrecords_tools.records import FACE_WARNING_FRACTION
 
@@ -61,13 +60,13 @@ class ConversionJob:
     @property
     def parts_dir(self):
         """Where each recording's frames are written first (removed at the end)."""
-        return os.path.join(self.staging, "parts")
+        return storage.join(self.staging, "parts")
 
     @functools.cached_property
     def part_path(self):
         """``{recording id: part file}`` in ``parts_dir``."""
         return {
-            r.id: os.path.join(self.parts_dir, f"{i:05d}.tfrecord")
+            r.id: storage.join(self.parts_dir, f"{i:05d}.tfrecord")
             for i, r in enumerate(self.recordings)
         }
 
@@ -85,12 +84,11 @@ def shard_plan(options, split, frames):
 def write_shard(job, filename, group, frames):
     """Joins the part files of the recordings ``group`` into the shard ``filename`` (TFRecord
     files concatenate); returns its ``metadata.json`` entry."""
-    with open(os.path.join(job.staging, filename), "wb") as out:
+    with storage.open_file(storage.join(job.staging, filename), "wb") as out:
         for rid in group:
-            with open(job.part_path[rid], "rb") as part:
+            with storage.open_file(job.part_path[rid], "rb") as part:
                 shutil.copyfileobj(part, out, 1 << 20)
-        out.flush()
-        os.fsync(out.fileno())
+        storage.sync(out)
     return {"file": filename, "num_frames": sum(frames[r] for r in group), "recordings": group}
 
 
@@ -137,7 +135,7 @@ def write_metadata(job, splits, reports, failures, faces):
     from the split entries, the reports, failures and ``FaceTotals``; returns the
     metadata."""
     recordings, options = job.recordings, job.options
-    shutil.rmtree(job.parts_dir)
+    storage.rmtree(job.parts_dir)
     if not splits:
         raise ConversionError(
             "every recording failed: "
@@ -177,9 +175,8 @@ def write_metadata(job, splits, reports, failures, faces):
         "tool_arguments": job.tool_arguments or dataclasses.asdict(options),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    path = os.path.join(job.staging, schema.METADATA_FILE)
-    with open(path, "w") as stream:
+    path = storage.join(job.staging, schema.METADATA_FILE)
+    with storage.open_file(path, "w") as stream:
         json.dump(metadata, stream, indent=2, sort_keys=False)
-        stream.flush()
-        os.fsync(stream.fileno())
+        storage.sync(stream)
     return metadata

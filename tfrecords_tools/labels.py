@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfrecords_tools import storage
+
 # One label frame (40 ms, the rate of the RECOLA ratings and of the model output) and the
 # label dimensions in the order of the model's two outputs.
 from tfrecords_tools.schema import FRAME_SECONDS, LABEL_NAMES
@@ -168,8 +170,7 @@ def read_arff(path: str | os.PathLike, expected_instance: str | None = None) -> 
     """
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8-sig", newline=None) as f:
-            lines = f.read().splitlines()
+        lines = storage.read_text(path).splitlines()
     except OSError as e:
         raise LabelError(f"{path}: cannot read ARFF label file: {e}") from e
 
@@ -374,8 +375,7 @@ def read_ratings_csv(
     if reduce not in ("mean", "median"):
         raise LabelError(f"{path}: reduce must be 'mean' or 'median', got {reduce!r}")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
+        text = storage.read_text(path)
     except OSError as e:
         raise LabelError(f"{path}: cannot read ratings CSV: {e}") from e
     first_line = next((line for line in text.splitlines() if line.strip()), None)

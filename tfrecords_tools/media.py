@@ -22,6 +22,8 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
+from tfrecords_tools import storage
+
 # Speech sample rate of the model input (Hz), one label frame (s) and its samples.
 from tfrecords_tools.schema import FRAME_LENGTH, FRAME_SECONDS, SAMPLE_RATE
 
@@ -69,6 +71,8 @@ def _streams_found(container) -> str:
 def _open_input(path) -> av.container.InputContainer:
     """Opens `path` for reading; MediaError if missing or not a media container."""
     path = os.fspath(path)
+    if storage.is_url(path):
+        return _open_url(path)
     if not os.path.exists(path):
         raise _error(path, "file not found")
     if os.path.isdir(path):
@@ -78,6 +82,26 @@ def _open_input(path) -> av.container.InputContainer:
     try:
         return av.open(path, mode="r")
     except av.FFmpegError as exc:
+        raise _error(path, f"unreadable or corrupt media file ({exc})") from exc
+
+
+def _open_url(path) -> av.container.InputContainer:
+    """Opens a media file on an object store (``storage``) as a stream: FFmpeg reads and
+    seeks through TensorFlow's file system, nothing is downloaded first."""
+    problem = storage.url_problem(path)
+    if problem:
+        raise _error(path, problem.split(": ", 1)[-1])
+    if not storage.exists(path):
+        raise _error(path, "file not found")
+    if storage.isdir(path):
+        raise _error(path, "is a directory, expected a media file")
+    if storage.size(path) == 0:
+        raise _error(path, "file is empty (0 bytes)")
+    stream = storage.open_file(path, "rb")
+    try:
+        return av.open(stream, mode="r")
+    except av.FFmpegError as exc:
+        stream.close()
         raise _error(path, f"unreadable or corrupt media file ({exc})") from exc
 
 

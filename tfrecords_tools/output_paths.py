@@ -2,7 +2,8 @@
 staging directories that outputs are written in before they are published.
 
 Standard library only (no TensorFlow, no NumPy), so every script can use it without
-slowing ``--help``. A flag whose path cannot be written (a file where a directory is
+slowing ``--help``; a ``scheme://`` path (``storage``) imports TensorFlow to ask its
+file system. A flag whose path cannot be written (a file where a directory is
 needed, a directory where a file is, a parent that is a file or is not writable) is
 refused by absl before any work starts, naming the flag and the path at fault. A staging
 directory carries its process's PID in its name, so one left by a killed process is told
@@ -16,6 +17,8 @@ import errno
 import os
 import shutil
 
+from tfrecords_tools import storage
+
 
 def output_path_problem(path, kind="directory"):
     """Why ``path`` cannot be written as a ``kind`` (``"directory"`` or ``"file"``), or
@@ -24,6 +27,14 @@ def output_path_problem(path, kind="directory"):
     if kind not in ("directory", "file"):
         raise ValueError(f"kind must be 'directory' or 'file', got {kind!r}")
     path = os.fspath(path)
+    if storage.is_url(path):
+        problem = storage.url_problem(path)
+        if problem is None and storage.exists(path):
+            if kind == "directory" and not storage.isdir(path):
+                return f"{path} is a file, not a directory"
+            if kind == "file" and storage.isdir(path):
+                return f"{path} is a directory, not a file"
+        return problem
     absolute = os.path.abspath(path)
     if kind == "file":
         if os.path.isdir(absolute):
@@ -79,11 +90,16 @@ def remove_dead_staging(directory, prefix):
     """Removes the entries of ``directory`` named ``prefix`` + PID + ``-`` ... (staging
     directories and files of :func:`staging_name`) whose process is gone: what a killed
     conversion or export left behind. Entries of live processes stay. Returns the removed
-    paths."""
+    paths. ``directory`` may be a URL (``storage``): its staging entries were made by
+    processes of the machine that launched those jobs."""
     removed = []
     try:
-        names = sorted(os.listdir(directory))
+        names = sorted(storage.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
+        return removed
+    except Exception as error:  # a URL's store reports a missing directory its own way
+        if not storage.is_url(directory) or "NotFound" not in type(error).__name__:
+            raise
         return removed
     for name in names:
         if not name.startswith(prefix):
@@ -94,8 +110,12 @@ def remove_dead_staging(directory, prefix):
         pid = int(pid_text)
         if pid != os.getpid() and process_alive(pid):
             continue
-        path = os.path.join(directory, name)
-        if os.path.isdir(path) and not os.path.islink(path):
+        path = storage.join(directory, name)
+        if storage.is_url(path) and storage.isdir(path):
+            storage.rmtree(path)
+        elif storage.is_url(path):
+            storage.remove(path)
+        elif os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):

@@ -9,11 +9,10 @@ baseline, the TFLite parity check and the inspector (``inspect_records``).
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
-from tfrecords_tools import schema
+from tfrecords_tools import schema, storage
 
 # A recording whose face was found in fewer of its frames than this is named in a warning
 # (``face_warnings``): its visual stream is largely a guess.
@@ -26,16 +25,19 @@ class RecordsError(ValueError):
 
 def load_metadata(directory):
     """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
-    path = os.path.join(directory, schema.METADATA_FILE)
-    if os.path.isfile(directory):
+    path = storage.join(directory, schema.METADATA_FILE)
+    if storage.isfile(directory):
         raise RecordsError(
             f"{directory} is a file: give the record directory (the one holding "
             f"{schema.METADATA_FILE})"
         )
-    if not os.path.isfile(path):
-        raise RecordsError(f"{path}: no metadata.json (not a tfrecords_tools output directory)")
+    if not storage.isfile(path):
+        raise RecordsError(
+            f"{path}: no metadata.json (not a tfrecords_tools output directory, or one whose "
+            "conversion did not finish)"
+        )
     try:
-        with open(path) as stream:
+        with storage.open_file(path) as stream:
             metadata = json.load(stream)
     except (OSError, json.JSONDecodeError) as error:
         raise RecordsError(f"{path}: unreadable metadata ({error})") from error
@@ -55,8 +57,8 @@ def load_metadata(directory):
         raise RecordsError(f"{path}: frame length / sample rate differ from the schema's")
     for split, info in metadata["splits"].items():
         for shard in info["shards"]:
-            shard_path = os.path.join(directory, shard["file"])
-            if not os.path.isfile(shard_path):
+            shard_path = storage.join(directory, shard["file"])
+            if not storage.isfile(shard_path):
                 raise RecordsError(
                     f"{path}: split {split!r} lists {shard['file']}, which is missing"
                 )
@@ -82,7 +84,7 @@ def iter_shard(directory, metadata, split, shard_file, decode_video=True):
     import tensorflow as tf
 
     labelled = metadata["splits"][split]["labelled"]
-    path = os.path.join(directory, shard_file)
+    path = storage.join(directory, shard_file)
     dataset = tf.data.TFRecordDataset(path)
     index = 0
     iterator = iter(dataset)

@@ -10,6 +10,8 @@ progress bar and publishing; the job, its shards and ``metadata.json`` are
 Everything is written into a hidden staging directory beside the output and renamed
 at the very end: an interrupted run never leaves a directory that looks complete, and
 with ``overwrite`` the previous output is only removed once the new one is in place.
+An output on an object store (``gs://...``, ``storage``) is staged the same way and then
+copied in, ``metadata.json`` last: until that file is there, readers refuse the output.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import shutil
 import sys
 import time
 
-from tfrecords_tools import conversion
+from tfrecords_tools import conversion, schema, storage
 
 # The per-recording side, under the names callers know (writer.ConversionOptions, ...).
 from tfrecords_tools.conversion import (
@@ -67,12 +69,19 @@ class _Progress:
 
 
 def _check_output(output_dir, overwrite):
-    if os.path.exists(output_dir):
-        if not os.path.isdir(output_dir):
+    if storage.exists(output_dir):
+        if not storage.isdir(output_dir):
             raise ConversionError(f"output {output_dir} exists and is not a directory")
-        if os.listdir(output_dir) and not overwrite:
+        names = storage.listdir(output_dir)
+        if names and not overwrite:
+            # Shards without metadata.json: a publish to an object store that was cut short.
+            incomplete = schema.METADATA_FILE not in names and any(
+                ".tfrecord" in name for name in names
+            )
             raise ConversionError(
-                f"output directory {output_dir} is not empty; pass --overwrite to replace it"
+                f"output directory {output_dir} is not empty"
+                + (" (records without metadata.json: an incomplete output)" if incomplete else "")
+                + "; pass --overwrite to replace it"
             )
 
 
@@ -81,6 +90,9 @@ def _publish(staging, output_dir, overwrite):
     The output is checked again here: another conversion may have published it since
     this one started."""
     _check_output(output_dir, overwrite)
+    if storage.is_url(output_dir):
+        _publish_to_store(staging, output_dir)
+        return
     backup = None
     if os.path.exists(output_dir):
         backup = f"{staging}.previous"
@@ -88,6 +100,27 @@ def _publish(staging, output_dir, overwrite):
     os.rename(staging, output_dir)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+def _publish_to_store(staging, output_dir):
+    """An object store has no atomic rename of a directory: the old output's
+    ``metadata.json`` goes first (from then on readers see it incomplete), then its other
+    files, then the new shards are copied in and ``metadata.json`` last, the mark of a
+    complete output."""
+    old = storage.listdir(output_dir) if storage.exists(output_dir) else []
+    if schema.METADATA_FILE in old:
+        storage.remove(storage.join(output_dir, schema.METADATA_FILE))
+    for name in old:
+        path = storage.join(output_dir, name)
+        if storage.isdir(path):
+            storage.rmtree(path)
+        else:
+            storage.remove(path)
+    storage.makedirs(output_dir, exist_ok=True)
+    names = sorted(storage.listdir(staging), key=lambda name: name == schema.METADATA_FILE)
+    for name in names:
+        storage.copy(storage.join(staging, name), storage.join(output_dir, name))
+    storage.rmtree(staging)
 
 
 RUNNERS = ("local", "beam")
@@ -149,15 +182,15 @@ def convert_corpus(
                 f"recording {r.id!r} has no {' or '.join(missing)} while others do: a directory "
                 "holds one set of modalities (convert audio-only recordings separately)"
             )
-    output_dir = os.path.abspath(output_dir)
+    output_dir = storage.absolute(output_dir)
     _check_output(output_dir, overwrite)
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
+    parent = storage.dirname(output_dir)
+    storage.makedirs(parent, exist_ok=True)
     # Staging directories of conversions that were killed are reclaimed; a live one's stay.
-    prefix = f".{os.path.basename(output_dir)}.partial-"
+    prefix = f".{storage.basename(output_dir)}.partial-"
     remove_dead_staging(parent, prefix)
-    staging = os.path.join(parent, staging_name(prefix))
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = storage.join(parent, staging_name(prefix))
+    storage.rmtree(staging)
     job = ConversionJob(staging, recordings, modalities, options, tool_arguments, skipped or {})
     try:
         if runner == "beam":
@@ -168,18 +201,18 @@ def convert_corpus(
             metadata = _convert_into(job, progress)
         _publish(staging, output_dir, overwrite)
     except (OSError, DiskFullError) as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        storage.rmtree(staging)
         if is_disk_full(error):
             detail = str(error).rsplit("; ", 1)[-1]
             if isinstance(error, OSError):
                 detail = error.strerror
             raise ConversionError(
                 f"disk full while writing {output_dir} ({detail}); nothing was written"
-                + (" and the previous output is untouched" if os.path.exists(output_dir) else "")
+                + (" and the previous output is untouched" if storage.exists(output_dir) else "")
             ) from error
         raise
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        storage.rmtree(staging)
         raise
     return metadata
 
@@ -195,7 +228,7 @@ def _beam_options(args):
 
 def _convert_into(job, progress):
     recordings, options, part_path = job.recordings, job.options, job.part_path
-    os.makedirs(job.parts_dir)
+    storage.makedirs(job.parts_dir)
     reports, failures = {}, {}
     bar = _Progress(len(recordings), progress)
 

@@ -11,11 +11,10 @@ runs (the ``beam`` extra).
 from __future__ import annotations
 
 import json
-import os
 
 import apache_beam as beam
 
-from tfrecords_tools import conversion, corpus_job, corpus_totals, schema
+from tfrecords_tools import conversion, corpus_job, corpus_totals, schema, storage
 from tfrecords_tools.conversion import ConversionError
 
 __all__ = ["convert_with_beam"]
@@ -64,7 +63,7 @@ def _finish(_, job, **side):
     side inputs ``reports``, ``failures``, ``splits``, ``shards`` and ``faces``)."""
     failures = side["failures"]
     if failures and job.options.on_error == "fail":
-        with open(os.path.join(job.staging, _FAILURES_FILE), "w") as stream:
+        with storage.open_file(storage.join(job.staging, _FAILURES_FILE), "w") as stream:
             json.dump([failures[r.id] for r in job.recordings if r.id in failures], stream)
         return
     shards = side["shards"]
@@ -84,7 +83,7 @@ def convert_with_beam(job, pipeline_options):
     storage (docs/scaling.md). Raises ``ConversionError`` naming the first failed
     recording (in corpus order) when ``options.on_error`` is ``"fail"``.
     """
-    os.makedirs(job.parts_dir)
+    storage.makedirs(job.parts_dir)
     split_of = {r.id: r.split for r in job.recordings}
     with beam.Pipeline(options=pipeline_options) as pipeline:
         results = (
@@ -133,9 +132,9 @@ def convert_with_beam(job, pipeline_options):
                 faces=beam.pvalue.AsSingleton(faces),
             )
         )
-    failures_path = os.path.join(job.staging, _FAILURES_FILE)
-    if os.path.exists(failures_path):
-        with open(failures_path) as stream:
+    failures_path = storage.join(job.staging, _FAILURES_FILE)
+    if storage.exists(failures_path):
+        with storage.open_file(failures_path) as stream:
             raise ConversionError(json.load(stream)[0])
-    with open(os.path.join(job.staging, schema.METADATA_FILE)) as stream:
+    with storage.open_file(storage.join(job.staging, schema.METADATA_FILE)) as stream:
         return json.load(stream)

@@ -24,14 +24,13 @@ and windows are cut inside a recording.
 
 from __future__ import annotations
 
-import os
 import re
 
 import tensorflow as tf
 
 from e2e_emotion.data import rooms
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITY_INPUTS
-from tfrecords_tools import schema
+from tfrecords_tools import schema, storage
 from tfrecords_tools.records import RecordsError, load_metadata
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -85,7 +84,7 @@ class RecordSource:
 
     def shard_paths(self, split):
         info = self.metadata["splits"][split]
-        return [os.path.join(self.directory, s["file"]) for s in info["shards"]]
+        return [storage.join(self.directory, s["file"]) for s in info["shards"]]
 
     def corruption_error(self, split, error):
         """A ``DataError`` for a ``tf.errors.DataLossError`` raised while reading ``split``:
