@@ -204,6 +204,13 @@ class SequenceConfig:
         lower=0.0,
         upper=1.0,
     )
+    camera_prob: float = setting(
+        0.0,
+        "Training faces through another camera (a window mirrored in half of the draws, "
+        "with a contrast and colour cast, at a lower resolution): probability.",
+        lower=0.0,
+        upper=1.0,
+    )
     video_dropout: float = setting(
         0.0,
         "Multimodal training: probability of removing a window's video (black crops, as "
@@ -240,6 +247,7 @@ class SequenceConfig:
             ("reverb_prob", "1]"),
             ("band_limit_prob", "1]"),
             ("noise_prob", "1]"),
+            ("camera_prob", "1]"),
             ("video_dropout", "1)"),
             ("audio_dropout", "1)"),
         ):

@@ -28,7 +28,7 @@ import re
 
 import tensorflow as tf
 
-from e2e_emotion.data import rooms
+from e2e_emotion.data import cameras, rooms
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITY_INPUTS
 from tfrecords_tools import schema, storage
 from tfrecords_tools.records import RecordsError, load_metadata
@@ -377,6 +377,8 @@ def _finish(window, modality, labelled, image_size, training, config, index=None
         inputs[LEVEL_INPUT] = window[LEVEL_INPUT]
     if "video" in window and modality in ("visual", "multimodal"):
         video = _decode_video(window["video"], image_size)
+        if training and config.camera_prob > 0:
+            video = cameras.apply_conditions(video, seed + 6, config.camera_prob)
         if training and config.augment_video:
             video = augment_video(video, seed + 2)
         # A frame without a face is a black crop, in training, evaluation and every
