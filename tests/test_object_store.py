@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from e2e_emotion.data import SequenceConfig, training_dataset
 from tfrecords_tools import corpora, output_paths, records, storage, writer
 
 PNG = writer.ConversionOptions(name="t", image_format="png", face_mode="detect", num_shards=2)
@@ -86,6 +87,15 @@ def test_conversion_from_and_to_an_object_store_equals_the_local_one(avec_corpus
     assert sorted(storage.listdir(out)) == sorted(os.listdir(tmp_path / "local"))
     assert comparable(records.load_metadata(out)) == comparable(local)
     assert_same_records(str(tmp_path / "local"), local, out)
+    # The training input pipeline reads them where they are.
+    config = SequenceConfig(sequence_length=10, batch_size=2, seed=3)
+    ours, theirs = (
+        next(iter(training_dataset(directory, "train", "multimodal", config)))
+        for directory in (str(tmp_path / "local"), out)
+    )
+    for key in ("audio", "video"):
+        np.testing.assert_array_equal(ours[0][key].numpy(), theirs[0][key].numpy())
+    np.testing.assert_array_equal(ours[1].numpy(), theirs[1].numpy())
     # Staged beside the output and removed: only the output is left in its folder.
     assert storage.listdir(storage.dirname(out)) == ["records"]
     # Written again only with overwrite; the new output replaces the old one whole.
@@ -133,3 +143,5 @@ def test_a_store_tensorflow_cannot_reach_is_named():
     assert output_paths.output_path_problem(ram("records")) is None
     with pytest.raises(corpora.CorpusError, match="cannot read manifest s3://b/m.csv"):
         corpora.read_manifest("s3://b/m.csv")
+    with pytest.raises(records.RecordsError, match="s3://b/r: TensorFlow has no file system"):
+        records.load_metadata("s3://b/r")

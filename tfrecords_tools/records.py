@@ -26,6 +26,9 @@ class RecordsError(ValueError):
 def load_metadata(directory):
     """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
     path = storage.join(directory, schema.METADATA_FILE)
+    problem = storage.is_url(directory) and storage.url_problem(directory)
+    if problem:
+        raise RecordsError(problem)
     if storage.isfile(directory):
         raise RecordsError(
             f"{directory} is a file: give the record directory (the one holding "
