@@ -180,3 +180,25 @@ def avec_corpus(tmp_path_factory):
         root, num_train=2, num_dev=1, num_test=1, seconds=3.0, seed=5, image_size=96
     )
     return str(root)
+
+
+def assert_same_records(metadata, first_dir, second_dir):
+    """Every shard of ``metadata`` holds the same records in ``first_dir`` and
+    ``second_dir``, compared decoded (lossless PNG crops: the same pixels whatever bytes
+    the encoder chose), in the same order. Returns the number of shards compared."""
+    from tfrecords_tools import records
+
+    compared = 0
+    for split, info in metadata["splits"].items():
+        for shard in info["shards"]:
+            ours, theirs = (
+                list(records.iter_shard(directory, metadata, split, shard["file"]))
+                for directory in (first_dir, second_dir)
+            )
+            assert len(ours) == len(theirs) == shard["num_frames"] > 0
+            for a, b in zip(ours, theirs, strict=True):
+                assert a.keys() == b.keys()
+                for key in a:
+                    np.testing.assert_array_equal(a[key], b[key], err_msg=f"{shard} {key}")
+            compared += 1
+    return compared
