@@ -62,8 +62,9 @@ def predict_manifest(
     entries = read_manifest(manifest)
     options = _beam_options(beam_args) if runner == "beam" else None  # before any output
     output_dir = os.fspath(output_dir)
-    if storage.is_url(output_dir) and storage.url_problem(output_dir):
-        raise BatchError(f"--output_dir={storage.url_problem(output_dir)}")
+    problem = storage.is_url(output_dir) and storage.url_problem(output_dir)
+    if problem:
+        raise BatchError(f"--output_dir={problem}")
     if storage.exists(output_dir) and not storage.isdir(output_dir):
         raise BatchError(f"--output_dir={output_dir}: a file, not a directory")
     # A recording whose CSV exists was done by an earlier run: not sent again.

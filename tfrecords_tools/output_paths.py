@@ -12,10 +12,8 @@ from one a live process is writing, and reclaimed.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import shutil
 
 from tfrecords_tools import storage
 
@@ -97,10 +95,6 @@ def remove_dead_staging(directory, prefix):
         names = sorted(storage.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return removed
-    except Exception as error:  # a URL's store reports a missing directory its own way
-        if not storage.is_url(directory) or "NotFound" not in type(error).__name__:
-            raise
-        return removed
     for name in names:
         if not name.startswith(prefix):
             continue
@@ -111,15 +105,10 @@ def remove_dead_staging(directory, prefix):
         if pid != os.getpid() and process_alive(pid):
             continue
         path = storage.join(directory, name)
-        if storage.is_url(path) and storage.isdir(path):
+        if storage.isdir(path) and not os.path.islink(path):
             storage.rmtree(path)
-        elif storage.is_url(path):
-            storage.remove(path)
-        elif os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
         else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            storage.remove(path)
         removed.append(path)
     return removed
 

@@ -112,7 +112,11 @@ def read_text(path):
 def listdir(path):
     """The names in directory ``path`` (without the trailing ``/`` some stores add)."""
     if is_url(path):
-        return [name.rstrip("/") for name in _gfile().listdir(path)]
+        try:
+            names = _gfile().listdir(path)
+        except _errors().NotFoundError:  # as os.listdir says it
+            raise FileNotFoundError(path) from None
+        return [name.rstrip("/") for name in names]
     return os.listdir(path)
 
 
