@@ -86,44 +86,72 @@ class PeepholeLSTMCell(layers.Layer):
         return {**super().get_config(), "units": self.units, "cell_clip": self.cell_clip}
 
 
-def _lstm_recurrence(zx, h0, c0, recurrent_kernel):
+def _forward_loop(by_time, h0, c0, recurrent_kernel):
+    """The recurrence over ``by_time = (x @ kernel + bias)`` ``[time, batch, 4 units]``:
+    ``(h_last, c_last, hs, cs, gates)``, the last three ``[time, batch, ...]`` (what the
+    backward pass reads)."""
+    steps = tf.shape(by_time)[0]
+    units = recurrent_kernel.shape[0]
+
+    def arrays(width):
+        return tf.TensorArray(by_time.dtype, size=steps, element_shape=[None, width])
+
+    def body(t, h, c, hs, cs, gates):
+        z = by_time[t] + tf.matmul(h, recurrent_kernel)
+        z_i, z_f, z_g, z_o = tf.split(z, 4, axis=-1)
+        i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
+        g = tf.tanh(z_g)
+        c = f * c + i * g
+        h = o * tf.tanh(c)
+        gates = gates.write(t, tf.concat([i, f, g, o], axis=-1))
+        return t + 1, h, c, hs.write(t, h), cs.write(t, c), gates
+
+    _, h_last, c_last, hs, cs, gates = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (0, h0, c0, arrays(units), arrays(units), arrays(4 * units)),
+        maximum_iterations=steps,  # XLA sizes the arrays from it
+    )
+    return h_last, c_last, hs.stack(), cs.stack(), gates.stack()
+
+
+# In training the two loops (forward and backward) are compiled by XLA, the rest of the
+# step is not: a loop step is a few small products and element-wise operations, and XLA
+# fuses them and runs the iterations without the executor's per-operation cost, while the
+# convolutions outside stay with oneDNN (docs/performance.md). Inference and the exports
+# run the same loop uncompiled, so an exported graph needs no XLA.
+_compiled_forward_loop = tf.function(_forward_loop, jit_compile=True, autograph=False)
+
+
+def _unwatched(compiled, *tensors):
+    """The loop's inputs, cut from any gradient tape when the loop is compiled: the
+    gradient is ``_lstm_backward``'s, and a tape watching a compiled function asks for
+    its intermediates, which XLA cannot hand over (the loops' tensor lists)."""
+    return [tf.stop_gradient(t) for t in tensors] if compiled else list(tensors)
+
+
+def _lstm_recurrence(zx, h0, c0, recurrent_kernel, compiled=False):
     """The LSTM recurrence over ``zx = x @ kernel + bias`` ``[batch, time, 4 units]``.
 
     Gates ordered i, f, g, o as in Keras, sigmoid gates and tanh candidate/output. Returns
     ``(outputs [batch, time, units], h_last, c_last)``; differentiable in all four inputs
     through :func:`_lstm_backward` (one reverse loop, then one matrix product for the
-    recurrent kernel's gradient).
+    recurrent kernel's gradient). ``compiled``: both loops compiled by XLA.
     """
 
     @tf.custom_gradient
     def recurrence(zx, h0, c0, recurrent_kernel):
-        steps = tf.shape(zx)[1]
-        units = recurrent_kernel.shape[0]
-        by_time = tf.transpose(zx, [1, 0, 2])
-
-        def arrays(width):
-            return tf.TensorArray(zx.dtype, size=steps, element_shape=[None, width])
-
-        def body(t, h, c, hs, cs, gates):
-            z = by_time[t] + tf.matmul(h, recurrent_kernel)
-            z_i, z_f, z_g, z_o = tf.split(z, 4, axis=-1)
-            i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
-            g = tf.tanh(z_g)
-            c = f * c + i * g
-            h = o * tf.tanh(c)
-            gates = gates.write(t, tf.concat([i, f, g, o], axis=-1))
-            return t + 1, h, c, hs.write(t, h), cs.write(t, c), gates
-
-        _, h_last, c_last, hs, cs, gates = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (0, h0, c0, arrays(units), arrays(units), arrays(4 * units)),
+        loop = _compiled_forward_loop if compiled else _forward_loop
+        h_last, c_last, hs, cs, gates = loop(
+            *_unwatched(compiled, tf.transpose(zx, [1, 0, 2]), h0, c0, recurrent_kernel)
         )
-        hs, cs, gates = hs.stack(), cs.stack(), gates.stack()  # [time, batch, ...]
 
         def grad(d_outputs, d_h_last, d_c_last):
             return _lstm_backward(
-                (d_outputs, d_h_last, d_c_last), (h0, c0, recurrent_kernel), (hs, cs, gates)
+                (d_outputs, d_h_last, d_c_last),
+                (h0, c0, recurrent_kernel),
+                (hs, cs, gates),
+                compiled,
             )
 
         return (tf.transpose(hs, [1, 0, 2]), h_last, c_last), grad
@@ -131,17 +159,9 @@ def _lstm_recurrence(zx, h0, c0, recurrent_kernel):
     return recurrence(zx, h0, c0, recurrent_kernel)
 
 
-def _lstm_backward(upstream, inputs, saved):
-    """Gradients ``(d_zx, d_h0, d_c0, d_recurrent_kernel)`` of :func:`_lstm_recurrence`."""
-    d_outputs, d_h, d_c = upstream
-    h0, c0, recurrent_kernel = inputs
-    hs, cs, gates = saved
-    steps = tf.shape(hs)[0]
-    d_by_time = tf.transpose(d_outputs, [1, 0, 2])
-    previous_c = tf.concat([c0[None], cs[:-1]], axis=0)
-    d_h = tf.zeros_like(h0) if d_h is None else d_h
-    d_c = tf.zeros_like(c0) if d_c is None else d_c
-    kernel_t = tf.transpose(recurrent_kernel)
+def _backward_loop(d_by_time, d_h, d_c, cs, previous_c, gates, kernel_t):
+    """The reverse recurrence: ``(d_h0, d_c0, d_z [time, batch, 4 units])``."""
+    steps = tf.shape(cs)[0]
 
     def body(t, d_h, d_c, d_z):
         i, f, g, o = tf.split(gates[t], 4, axis=-1)
@@ -159,9 +179,37 @@ def _lstm_backward(upstream, inputs, saved):
         )
         return t - 1, tf.matmul(d_gates, kernel_t), d_c * f, d_z.write(t, d_gates)
 
-    d_z = tf.TensorArray(hs.dtype, size=steps, element_shape=gates.shape[1:])
-    _, d_h0, d_c0, d_z = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, d_z))
-    d_z = d_z.stack()  # [time, batch, 4 units]
+    d_z = tf.TensorArray(cs.dtype, size=steps, element_shape=gates.shape[1:])
+    _, d_h0, d_c0, d_z = tf.while_loop(
+        lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, d_z), maximum_iterations=steps
+    )
+    return d_h0, d_c0, d_z.stack()
+
+
+_compiled_backward_loop = tf.function(_backward_loop, jit_compile=True, autograph=False)
+
+
+def _lstm_backward(upstream, inputs, saved, compiled=False):
+    """Gradients ``(d_zx, d_h0, d_c0, d_recurrent_kernel)`` of :func:`_lstm_recurrence`."""
+    d_outputs, d_h, d_c = upstream
+    h0, c0, recurrent_kernel = inputs
+    hs, cs, gates = saved
+    previous_c = tf.concat([c0[None], cs[:-1]], axis=0)
+    d_h = tf.zeros_like(h0) if d_h is None else d_h
+    d_c = tf.zeros_like(c0) if d_c is None else d_c
+    loop = _compiled_backward_loop if compiled else _backward_loop
+    d_h0, d_c0, d_z = loop(
+        *_unwatched(
+            compiled,
+            tf.transpose(d_outputs, [1, 0, 2]),
+            d_h,
+            d_c,
+            cs,
+            previous_c,
+            gates,
+            tf.transpose(recurrent_kernel),
+        )
+    )
     previous_h = tf.concat([h0[None], hs[:-1]], axis=0)
     units = recurrent_kernel.shape[0]
     d_kernel = tf.matmul(
@@ -209,7 +257,7 @@ class LSTM(layers.LSTM):
             zx = zx + ops.cast(cell.bias, dtype)
         h0, c0 = (ops.cast(state, dtype) for state in initial_state)
         outputs, h_last, c_last = _lstm_recurrence(
-            zx, h0, c0, ops.cast(cell.recurrent_kernel, dtype)
+            zx, h0, c0, ops.cast(cell.recurrent_kernel, dtype), compiled=bool(training)
         )
         return h_last, outputs, [h_last, c_last]
 
