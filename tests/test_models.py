@@ -174,13 +174,20 @@ def test_peephole_lstm_matches_numpy_with_clipping():
     np.testing.assert_allclose(bias[5:10], 1.0)  # forget-gate bias starts at 1
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
-def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, monkeypatch):
+def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, training, monkeypatch):
+    # In training the fused loops are compiled by XLA (inside an uncompiled step too).
     from e2e_emotion.models import recurrent
 
     calls = []
     original = recurrent._lstm_recurrence
-    monkeypatch.setattr(recurrent, "_lstm_recurrence", lambda *a: calls.append(1) or original(*a))
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("compiled"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(recurrent, "_lstm_recurrence", counted)
     rng = np.random.default_rng(3)
     x = tf.constant(rng.normal(0, 1, (3, 9, 5)), tf.float32)
     states = [tf.constant(rng.normal(0, 1, (3, 4)), tf.float32) for _ in range(2)]
@@ -196,7 +203,7 @@ def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, monkeypatch):
         def step():
             with tf.GradientTape() as tape:
                 tape.watch([x, *states])
-                outputs, h, c = layer(x, initial_state=states)
+                outputs, h, c = layer(x, initial_state=states, training=training)
                 loss = tf.reduce_sum(tf.sin(3 * outputs)) + tf.reduce_sum(h**2 - 0.5 * c)
             grads = tape.gradient(loss, [x, *states, *layer.trainable_variables])
             return [outputs, h, c, *grads]
@@ -205,8 +212,9 @@ def test_fused_lstm_equals_keras_lstm_outputs_and_gradients(mode, monkeypatch):
             step = tf.function(step, jit_compile=mode == "xla")
         return [value.numpy() for value in step()]
 
+    calls.clear()
     expected, got = run(keras_lstm), run(fused)
-    assert calls, "the fused recurrence was not used"
+    assert calls == [training], "the fused recurrence was not used as expected"
     assert len(got) == 3 + 3 + 3  # outputs, h, c; d/dx, d/dh0, d/dc0; 3 weights
     for name, a, b in zip(
         ["outputs", "h", "c", "dx", "dh0", "dc0", "dW", "dU", "db"], expected, got, strict=True
@@ -481,3 +489,53 @@ def test_incremental_paper_features_equal_the_network_on_the_whole_recording(fra
     np.testing.assert_allclose(np.stack(got), expected, atol=1e-5 * max(1.0, scale))
     # Buffers stay bounded: what no later frame reads is dropped.
     assert len(stream._samples) <= 9 * 640 and len(stream._pooled) <= 9 * 320
+
+
+@pytest.mark.parametrize("channels", [1, 5])
+def test_frame_conv_equals_conv2d_and_its_bfloat16_gradients_stay_close(channels):
+    from e2e_emotion.models.speech import FrameConv2D
+
+    rng = np.random.default_rng(channels)
+    x = tf.constant(rng.normal(0, 1, (3, 1, 24, channels)), tf.float32)
+    frame = FrameConv2D(6, (1, 7))
+    plain = keras.layers.Conv2D(6, (1, 7), padding="same", activation="relu")
+    frame.build(x.shape)
+    plain.build(x.shape)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in frame.get_weights()]
+    frame.set_weights(weights)
+    plain.set_weights(weights)
+
+    def run(layer, training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, training=training)
+            loss = tf.reduce_sum(tf.sin(2 * outputs))
+        return [outputs.numpy()] + [g.numpy() for g in tape.gradient(loss, [x, *layer.weights])]
+
+    expected = run(plain, True)
+    assert all(np.abs(value).max() > 1e-3 for value in expected)  # nothing trivially zero
+    # Inference is Conv2D itself; training gives its outputs and gradients.
+    np.testing.assert_array_equal(frame(x).numpy(), plain(x).numpy())
+    for name, got, want in zip(["y", "dx", "dW", "db"], run(frame, True), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
+    frame.gradient_dtype = "bfloat16"
+    got = run(frame, True)
+    np.testing.assert_array_equal(got[0], expected[0])  # the forward pass stays float32
+    for name, value, want in zip(["dx", "dW"], got[1:3], expected[1:3], strict=True):
+        error = np.abs(value - want).max() / np.abs(want).max()
+        # bfloat16 keeps 8 bits of mantissa; the window product (one channel) stays float32.
+        low = name == "dx" or channels > 1
+        assert (1e-5 < error < 2e-2) if low else error < 1e-5, (name, error)
+    with pytest.raises(ValueError, match="gradient_dtype"):
+        frame.gradient_dtype = "float16"
+
+
+def test_gradient_dtype_is_set_on_the_reference_network_only():
+    from e2e_emotion.models.speech import set_gradient_dtype
+
+    reference = e2e_emotion.build_model("audio", speech_preset="reference", **TINY)
+    assert set_gradient_dtype(reference, "bfloat16") == 2
+    paper = e2e_emotion.build_model("audio", speech_preset="paper", conv2_kernel=40, **TINY)
+    assert set_gradient_dtype(paper, "bfloat16") == 0
+    with pytest.raises(ValueError, match="gradient_dtype"):
+        set_gradient_dtype(reference, "half")

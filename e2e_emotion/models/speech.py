@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from e2e_emotion.config import SPEECH_PRESETS, SpeechConfig
@@ -53,6 +54,116 @@ class ChannelMaxPool(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size}
+
+
+GRADIENT_DTYPES = ("float32", "bfloat16")
+
+
+def _frame_conv_gradients(inputs, kernel, bias, outputs, upstream, gradient_dtype):
+    """Gradients of ``relu(conv2d(inputs, kernel) + bias)`` (SAME, stride 1) given
+    ``upstream``, the loss gradient of ``outputs``: ``(d inputs, d kernel, d bias)``."""
+    grad = tf.raw_ops.ReluGrad(gradients=upstream, features=outputs)
+    grad_bias = tf.reduce_sum(grad, axis=[0, 1, 2])
+    _, taps, channels, filters = kernel.shape
+    if channels == 1:
+        # One input channel: the kernel's gradient is a single matrix product of the
+        # input's taps-long windows with the output gradient. oneDNN's backward-filter
+        # kernel is several times slower on this shape (no channel dimension to block).
+        windows = tf.nn.conv2d(
+            inputs, tf.reshape(tf.eye(taps, dtype=inputs.dtype), [1, taps, 1, taps]), 1, "SAME"
+        )
+        grad_kernel = tf.matmul(
+            tf.reshape(windows, [-1, taps]), tf.reshape(grad, [-1, filters]), transpose_a=True
+        )
+        grad_kernel = tf.reshape(grad_kernel, kernel.shape)
+    else:
+        low = tf.cast(grad, gradient_dtype)
+        grad_kernel = tf.raw_ops.Conv2DBackpropFilter(
+            input=tf.cast(inputs, gradient_dtype),
+            filter_sizes=tf.shape(kernel),
+            out_backprop=low,
+            strides=[1, 1, 1, 1],
+            padding="SAME",
+        )
+    grad_inputs = tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=tf.shape(inputs),
+        filter=tf.cast(kernel, gradient_dtype),
+        out_backprop=tf.cast(grad, gradient_dtype),
+        strides=[1, 1, 1, 1],
+        padding="SAME",
+    )
+    return (
+        tf.cast(grad_inputs, inputs.dtype),
+        tf.cast(grad_kernel, kernel.dtype),
+        tf.cast(grad_bias, bias.dtype),
+    )
+
+
+@keras.saving.register_keras_serializable(package="e2e_emotion")
+class FrameConv2D(layers.Conv2D):
+    """The ``reference`` preset's per-frame convolution: ReLU(conv + bias) over one-row
+    images ``[N, 1, samples, C]``, SAME, stride 1, with its backward pass written out.
+
+    Inference runs ``keras.layers.Conv2D`` itself (same weights, same graph). In training
+    the forward pass is the same convolution; the backward pass computes the kernel's
+    gradient of a one-channel input as one matrix product, and, with ``gradient_dtype``
+    ``"bfloat16"``, the gradients of the convolution in bfloat16 (oneDNN runs them on
+    AMX tiles), the forward pass and every variable staying in the compute dtype.
+    """
+
+    def __init__(self, filters, kernel_size, gradient_dtype="float32", **kwargs):
+        kwargs.setdefault("padding", "same")
+        kwargs.setdefault("activation", "relu")
+        super().__init__(filters, kernel_size, **kwargs)
+        if self.padding != "same" or self.strides != (1, 1) or self.dilation_rate != (1, 1):
+            raise ValueError("FrameConv2D is SAME, stride 1, no dilation")
+        if keras.activations.serialize(self.activation) != "relu":
+            raise ValueError("FrameConv2D's activation is relu")
+        self.gradient_dtype = gradient_dtype
+
+    @property
+    def gradient_dtype(self):
+        return self._gradient_dtype
+
+    @gradient_dtype.setter
+    def gradient_dtype(self, value):
+        check_choice("gradient_dtype", value, GRADIENT_DTYPES)
+        self._gradient_dtype = value
+
+    def call(self, inputs, training=None):
+        if not training:
+            return super().call(inputs)
+        gradient_dtype = self.gradient_dtype
+
+        @tf.custom_gradient
+        def forward(inputs, kernel, bias):
+            outputs = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(inputs, kernel, 1, "SAME"), bias))
+
+            def backward(upstream):
+                return _frame_conv_gradients(
+                    inputs, kernel, bias, outputs, upstream, gradient_dtype
+                )
+
+            return outputs, backward
+
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        bias = tf.cast(self.bias, self.compute_dtype)
+        return forward(inputs, kernel, bias)
+
+    def get_config(self):
+        return {**super().get_config(), "gradient_dtype": self.gradient_dtype}
+
+
+def set_gradient_dtype(model, gradient_dtype):
+    """Sets the backward-pass dtype of every ``FrameConv2D`` in ``model`` (and its
+    sub-models); returns how many layers it set. Call before the training step is traced."""
+    check_choice("gradient_dtype", gradient_dtype, GRADIENT_DTYPES)
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, FrameConv2D):
+            layer.gradient_dtype = gradient_dtype
+            count += 1
+    return count
 
 
 @keras.saving.register_keras_serializable(package="e2e_emotion")
@@ -141,7 +252,7 @@ class SpeechNetwork(keras.Model):
             # sequence (docs/performance.md).
             x = FoldTime(name="speech_fold_time")(x)
             x = layers.Reshape((1, frame_length, 1), name="speech_frames_as_rows")(x)
-            conv, pool = layers.Conv2D, layers.MaxPooling2D
+            conv, pool = FrameConv2D, layers.MaxPooling2D
             k1, k2, p1 = (1, conv1_kernel), (1, conv2_kernel), (1, pool1_size)
         x = conv(conv1_filters, k1, padding="same", activation="relu", name="speech_conv1")(x)
         x = pool(p1, strides=p1, padding="same", name="speech_pool1")(x)
