@@ -35,6 +35,12 @@ flags.DEFINE_integer("warmup", 1, "Untimed runs first (tracing, caches).", lower
 flags.DEFINE_boolean("tiny", False, "Tiny layer sizes (for a quick smoke run).")
 flags.DEFINE_boolean("jit_compile", False, "Compile the steps with XLA.")
 flags.DEFINE_boolean("mixed_precision", False, "Build the models with mixed_bfloat16.")
+flags.DEFINE_boolean(
+    "bfloat16_gradients",
+    False,
+    "The `reference` speech network's convolution gradients in bfloat16 (as bin/train.py "
+    "--bfloat16_gradients); the other models are unchanged.",
+)
 flags.DEFINE_boolean("time_split", True, "Forward time by part for the paper audio models.")
 flags.DEFINE_boolean("pipeline", True, "Also measure the input pipeline.")
 flags.DEFINE_list(
@@ -92,6 +98,7 @@ def main(argv):
             tiny=FLAGS.tiny,
             jit_compile=FLAGS.jit_compile,
             mixed_precision=FLAGS.mixed_precision,
+            bfloat16_gradients=FLAGS.bfloat16_gradients,
             pipeline=FLAGS.pipeline,
             time_split=FLAGS.time_split,
             records=FLAGS.records,

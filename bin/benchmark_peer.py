@@ -56,7 +56,7 @@ TINY_TORCH = {
 
 def _tensorflow(models, batch, frames, repeats, warmup, tiny):
     from e2e_emotion import benchmark
-    from e2e_emotion.config import auto_bfloat16, auto_xla
+    from e2e_emotion.config import auto_bfloat16, auto_bfloat16_gradients, auto_xla
 
     rows = []
     for name in models:
@@ -65,10 +65,20 @@ def _tensorflow(models, batch, frames, repeats, warmup, tiny):
         # bin/train.py's auto choices for this model on this CPU.
         jit = auto_xla(modality)
         bfloat16 = auto_bfloat16(modality, {**defaults, **(sizes or {})})
+        gradients = auto_bfloat16_gradients(modality, defaults)
         row = benchmark.benchmark_model(
-            name, batch, frames, repeats, warmup, sizes, jit, bfloat16, infer_mixed_precision=False
+            name,
+            batch,
+            frames,
+            repeats,
+            warmup,
+            sizes,
+            jit,
+            bfloat16,
+            infer_mixed_precision=False,
+            bfloat16_gradients=gradients,
         )
-        rows.append({**row, "xla": jit, "bfloat16": bfloat16})
+        rows.append({**row, "xla": jit, "bfloat16": bfloat16, "bfloat16_gradients": gradients})
     return {"environment": benchmark.environment(), "models": rows}
 
 
@@ -104,7 +114,12 @@ def compare(tensorflow, torch_results):
     rows = []
     for ours in tensorflow["models"]:
         peers = [row for row in torch_results["models"] if row["model"] == ours["model"]]
-        row = {"model": ours["model"], "xla": ours["xla"], "bfloat16": ours["bfloat16"]}
+        row = {
+            "model": ours["model"],
+            "xla": ours["xla"],
+            "bfloat16": ours["bfloat16"],
+            "bfloat16_gradients": ours.get("bfloat16_gradients", False),
+        }
         for key in ("train", "infer"):
             rate = f"{key}_frames_per_s"
             best = max(peers, key=lambda peer, rate=rate: peer[rate])
@@ -123,7 +138,8 @@ def format_table(results):
     names = []
     for row in results["comparison"]:
         name = row["model"] + (" (XLA)" if row["xla"] else "")
-        names.append(name + (" (bf16 train)" if row.get("bfloat16") else ""))
+        name += " (bf16 train)" if row.get("bfloat16") else ""
+        names.append(name + (" (bf16 grads)" if row.get("bfloat16_gradients") else ""))
     width = max([22, *map(len, names)])
     lines = [
         f"CPU {env.get('cpu_model') or 'unknown'}; flags: "

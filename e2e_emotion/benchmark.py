@@ -24,6 +24,7 @@ import tensorflow as tf
 from e2e_emotion.cpu import CPU_FLAGS, cpu_info
 from e2e_emotion.losses import ccc_loss
 from e2e_emotion.models import build_model, fold_batch_norm
+from e2e_emotion.models.speech import set_gradient_dtype
 from e2e_emotion.timing import timed_runs
 from tfrecords_tools.schema import FRAME_LENGTH
 
@@ -85,9 +86,11 @@ def benchmark_model(
     jit_compile=False,
     mixed_precision=False,
     infer_mixed_precision=None,
+    bfloat16_gradients=False,
 ):
     """Training and inference frames/s and GFLOP/s of one model configuration; inference
-    in ``mixed_bfloat16`` when ``infer_mixed_precision`` (None: as ``mixed_precision``)."""
+    in ``mixed_bfloat16`` when ``infer_mixed_precision`` (None: as ``mixed_precision``);
+    ``bfloat16_gradients``: as ``bin/train.py --bfloat16_gradients``."""
     if infer_mixed_precision is None:
         infer_mixed_precision = mixed_precision
     modality, defaults = MODELS[name]
@@ -99,6 +102,8 @@ def benchmark_model(
         model = build_model(modality, **{**defaults, **(model_kwargs or {})})
     finally:
         keras.mixed_precision.set_global_policy(previous)
+    if bfloat16_gradients and not set_gradient_dtype(model, "bfloat16"):
+        raise ValueError(f"bfloat16_gradients: {name} has no `reference` speech network")
     inputs, labels = _inputs(modality, batch, frames)
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(model.trainable_variables)
@@ -158,6 +163,7 @@ def run(
     tiny=False,
     jit_compile=False,
     mixed_precision=False,
+    bfloat16_gradients=False,
     pipeline=True,
     records=None,
     time_split=True,
@@ -182,6 +188,7 @@ def run(
         "tiny": tiny,
         "jit_compile": jit_compile,
         "mixed_precision": mixed_precision,
+        "bfloat16_gradients": bfloat16_gradients,
         "matmul_gflop_per_s": matmul_gflops(512 if tiny else 2048),
         "models": [],
         "pipeline": [],
@@ -194,7 +201,16 @@ def run(
                 sizes["conv2_kernel"] = TINY_PAPER_KERNEL
         results["models"].append(
             benchmark_model(
-                name, batch, frames, repeats, warmup, sizes, jit_compile, mixed_precision
+                name,
+                batch,
+                frames,
+                repeats,
+                warmup,
+                sizes,
+                jit_compile,
+                mixed_precision,
+                bfloat16_gradients=bfloat16_gradients
+                and MODELS[name][1].get("speech_preset") == "reference",
             )
         )
     results["fft_speedup"] = fft_speedup(results["models"])
@@ -255,6 +271,7 @@ def format_table(results):
         f"batch {results['shapes']['batch']} x {results['shapes']['frames']} frames"
         + (", XLA" if results["jit_compile"] else "")
         + (", mixed_bfloat16" if results["mixed_precision"] else "")
+        + (", bfloat16 convolution gradients" if results.get("bfloat16_gradients") else "")
         + (", tiny sizes" if results["tiny"] else ""),
         f"CPU {env.get('cpu_model') or 'unknown'}; flags: "
         + (", ".join(env.get("cpu_flags") or []) or "none of " + ", ".join(CPU_FLAGS)),

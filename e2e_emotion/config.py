@@ -106,6 +106,17 @@ def auto_bfloat16(modality, model_settings):
     return widths[-1] * expansion >= RESNET50_FEATURES and cpu.bfloat16_trains_faster()
 
 
+def auto_bfloat16_gradients(modality, model_settings):
+    """``--bfloat16_gradients=auto``: on for a model with the ``reference`` speech network
+    (``model_settings``: ``build_model`` arguments) on a CPU with AMX bfloat16 units, where
+    the convolutions' backward pass is the larger part of the audio step; the forward pass
+    stays float32 (docs/performance.md)."""
+    if modality not in ("audio", "multimodal"):
+        return False
+    preset = model_settings.get("speech_preset", SpeechConfig().preset)
+    return preset == "reference" and cpu.bfloat16_trains_faster()
+
+
 @dataclasses.dataclass(frozen=True)
 class VisualConfig:
     """The visual network's settings (ResNet-50 by default); a field with a help text is
@@ -287,6 +298,7 @@ TRAJECTORY_KEYS = (
     "lr_schedule",
     "warmup_steps",
     "mixed_precision",
+    "bfloat16_gradients",
     "train_split",
     "freeze_batch_norm",
     "init_head",
@@ -378,6 +390,16 @@ class TrainConfig:
         "a ResNet of ResNet-50's width on a CPU with AMX bfloat16 units (faster there, dev "
         "CCC as high over three seeds), off otherwise (docs/performance.md). Prediction "
         "runs in float32.",
+        kind="tristate",
+    )
+    bfloat16_gradients: bool | None = setting(
+        None,
+        "The `reference` speech network's convolutions compute their gradients in "
+        "bfloat16 (oneDNN runs them on AMX tiles); their forward pass, the weights, the "
+        "optimizer and the rest of the model stay float32, so training and prediction see "
+        "the same features. auto: on for a model with that network on a CPU with AMX "
+        "bfloat16 units (docs/performance.md). Under --mixed_precision the whole network "
+        "is in bfloat16 anyway.",
         kind="tristate",
     )
     lr_schedule: str = setting(
@@ -530,6 +552,12 @@ class TrainConfig:
         if self.mixed_precision is not None:
             return self.mixed_precision
         return auto_bfloat16(self.modality, self.model)
+
+    @property
+    def use_bfloat16_gradients(self):
+        if self.bfloat16_gradients is not None:
+            return self.bfloat16_gradients
+        return auto_bfloat16_gradients(self.modality, self.model)
 
     @property
     def sequence_config(self):

@@ -74,8 +74,10 @@ def test_the_peer_benchmark_prints_both_frameworks_and_their_ratios(tmp_path):
     assert list(rows) == ["audio_reference", "visual"]
     # As bin/train.py's defaults: XLA for the audio model unless this CPU has AMX,
     assert rows["audio_reference"]["xla"] is cpu.xla_trains_audio_faster()
-    # and float32 training for it on every CPU.
+    # float32 training for it on every CPU, its convolution gradients in bfloat16 on AMX.
     assert rows["audio_reference"]["bfloat16"] is False
+    assert rows["audio_reference"]["bfloat16_gradients"] is cpu.bfloat16_trains_faster()
+    assert rows["visual"]["bfloat16_gradients"] is False
     assert rows["visual"]["xla"] is False
     assert rows["visual"]["bfloat16"] is False  # tiny sizes: float32 whatever the CPU
     # Both visual layouts measured; the faster one compared.

@@ -17,6 +17,7 @@ import tensorflow as tf
 from conftest import lively, read_history, write_records
 
 from e2e_emotion import build_model, cpu
+from e2e_emotion.models import speech
 from e2e_emotion.training import (
     TrainConfig,
     Trainer,
@@ -108,8 +109,10 @@ def config_for(records, model_dir, **overrides):
         "log_every": 10,
         "seed": 0,
         # float32 whatever the CPU, so these figures do not depend on the machine (auto
-        # trains this audio model in bfloat16 on AMX CPUs; bfloat16 has tests of its own).
+        # computes this audio model's convolution gradients in bfloat16 on AMX CPUs;
+        # bfloat16 has tests of its own).
         "mixed_precision": False,
+        "bfloat16_gradients": False,
     }
     values.update(overrides)
     return TrainConfig(**values)
@@ -621,6 +624,65 @@ def test_bfloat16_by_default_on_cpus_with_amx_for_the_models_measured(audio_reco
     assert config(amx, modality="audio", mixed_precision=True) is True
     assert config(amx, **resnet50, mixed_precision=False) is False  # forced either way
     assert config(avx512, **small, mixed_precision=True) is True
+
+
+def test_bfloat16_convolution_gradients_by_default_on_amx_for_the_reference_network(
+    audio_records, tmp_path
+):
+    def uses(flags, **overrides):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cpu, "_this_cpu_flags", lambda: flags)
+            values = {"bfloat16_gradients": None, **overrides}  # auto unless forced
+            return config_for(audio_records, tmp_path, **values).use_bfloat16_gradients
+
+    amx = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+    avx512 = ("avx2", "fma", "avx512f", "avx512_bf16")
+    assert uses(amx) is True
+    assert uses(amx, modality="multimodal", model=dict(SMALL_AUDIO)) is True
+    assert uses(avx512) is False and uses(()) is False  # no AMX bfloat16 tiles
+    assert uses(amx, model=dict(SMALL_AUDIO, speech_preset="paper")) is False
+    assert uses(amx, modality="visual", model=dict(SMALL_VISUAL)) is False
+    assert uses(avx512, bfloat16_gradients=True) is True  # forced either way
+    assert uses(amx, bfloat16_gradients=False) is False
+
+
+def test_bfloat16_convolution_gradients_train_and_name_a_model_without_them(
+    audio_records, tmp_path
+):
+    overrides = {"steps": 2, "eval_every": 0, "checkpoint_every": 2, "log_every": 1}
+    trainer = Trainer(
+        config_for(audio_records, tmp_path / "a", bfloat16_gradients=True, **overrides),
+        verbose=False,
+    )
+    convolutions = [
+        layer
+        for layer in trainer.model.speech_network.layers
+        if isinstance(layer, speech.FrameConv2D)
+    ]
+    assert [layer.gradient_dtype for layer in convolutions] == ["bfloat16", "bfloat16"]
+    assert trainer.model.speech_network.compute_dtype == "float32"  # forward pass unchanged
+    trainer.train()
+    history = read_history(tmp_path / "a" / "logs" / "history.jsonl")
+    assert [row["step"] for row in history] == [1, 2]
+    assert np.isfinite([row["loss"] for row in history]).all()
+    # The saved model predicts in float32 like any other (the setting is not saved in it).
+    saved = keras.models.load_model(tmp_path / "a" / "final" / "model.keras")
+    dtypes = [
+        layer.gradient_dtype
+        for layer in saved.speech_network.layers
+        if isinstance(layer, speech.FrameConv2D)
+    ]
+    assert dtypes == ["float32", "float32"]
+    with pytest.raises(TrainingError, match="--bfloat16_gradients=true is for the `reference`"):
+        Trainer(
+            config_for(
+                audio_records,
+                tmp_path / "b",
+                model=dict(SMALL_AUDIO, speech_preset="paper", conv2_kernel=40),
+                bfloat16_gradients=True,
+            ),
+            verbose=False,
+        )
 
 
 def test_bad_configuration_errors(audio_records, tmp_path):

@@ -49,6 +49,7 @@ from e2e_emotion.models.fusion import (
     choose_blend,
     set_late_fusion_head,
 )
+from e2e_emotion.models.speech import set_gradient_dtype
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.model_dir import (
     check_model_dir,
@@ -225,6 +226,11 @@ class Trainer:
                 self.model = build_model(config.modality, **config.model)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
+        if config.use_bfloat16_gradients and not set_gradient_dtype(self.model, "bfloat16"):
+            raise TrainingError(
+                "--bfloat16_gradients=true is for the `reference` speech network's "
+                "convolutions; this model has none (use --speech_preset=reference)"
+            )
         if config.freeze_features:
             for network in (self.model.speech_network, self.model.visual_network):
                 if network is not None:
@@ -453,6 +459,11 @@ class Trainer:
             write_json(os.path.join(config.model_dir, "config.json"), self.resolved)
         replicas = self.strategy.num_replicas_in_sync
         average = config.weight_average
+        gradients = ""
+        if config.use_bfloat16_gradients:
+            gradients = ", bfloat16 convolution gradients" + (
+                " (auto)" if config.bfloat16_gradients is None else ""
+            )
         self._say(
             f"training the {config.modality} model: {type(self.strategy).__name__} with "
             f"{replicas} replica{'s' if replicas > 1 else ''}, global batch "
@@ -461,6 +472,7 @@ class Trainer:
             f"{' (auto)' if config.jit_compile is None else ''}"
             f", {'mixed_bfloat16' if config.use_bfloat16 else 'float32'}"
             f"{' (auto)' if config.mixed_precision is None else ''}"
+            f"{gradients}"
             f"{f', weights averaged (momentum {average})' if average else ''}"
             f"; CPU flags: {cpu.describe()}"
         )
