@@ -21,7 +21,13 @@ from e2e_emotion.models.emotion_model import (
 from e2e_emotion.models.long_conv import LongConv1D
 from e2e_emotion.models.paths import ModelNotFoundError, resolve_model_path
 from e2e_emotion.models.recurrent import FusedLSTM, PeepholeLSTMCell
-from e2e_emotion.models.speech import SPEECH_PRESETS, ChannelMaxPool, SpeechNetwork
+from e2e_emotion.models.speech import (
+    SPEECH_PRESETS,
+    ChannelMaxPool,
+    FrameConv2D,
+    SpeechNetwork,
+    set_gradient_dtype,
+)
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
 from e2e_emotion.models.visual import FusedBatchNormalization, VisualNetwork
 
@@ -32,6 +38,7 @@ __all__ = [
     "ChannelMaxPool",
     "EmotionModel",
     "FoldTime",
+    "FrameConv2D",
     "LongConv1D",
     "ModelNotFoundError",
     "FusedBatchNormalization",
@@ -48,4 +55,5 @@ __all__ = [
     "fold_batch_norm",
     "load_model",
     "resolve_model_path",
+    "set_gradient_dtype",
 ]
