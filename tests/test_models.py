@@ -528,6 +528,9 @@ def test_frame_conv_equals_conv2d_and_its_bfloat16_gradients_stay_close(channels
         assert (1e-5 < error < 2e-2) if low else error < 1e-5, (name, error)
     with pytest.raises(ValueError, match="gradient_dtype"):
         frame.gradient_dtype = "float16"
+    for bad in ({"strides": 2}, {"padding": "valid"}, {"use_bias": False}, {"activation": None}):
+        with pytest.raises(ValueError, match="FrameConv2D is a SAME, stride-1"):
+            FrameConv2D(6, (1, 7), **bad)
 
 
 def test_gradient_dtype_is_set_on_the_reference_network_only():

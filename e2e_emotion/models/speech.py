@@ -115,10 +115,22 @@ class FrameConv2D(layers.Conv2D):
         kwargs.setdefault("padding", "same")
         kwargs.setdefault("activation", "relu")
         super().__init__(filters, kernel_size, **kwargs)
-        if self.padding != "same" or self.strides != (1, 1) or self.dilation_rate != (1, 1):
-            raise ValueError("FrameConv2D is SAME, stride 1, no dilation")
-        if keras.activations.serialize(self.activation) != "relu":
-            raise ValueError("FrameConv2D's activation is relu")
+        activation = keras.activations.serialize(self.activation)
+        if (
+            self.padding != "same"
+            or self.strides != (1, 1)
+            or self.dilation_rate != (1, 1)
+            or activation != "relu"
+            or not self.use_bias
+            or self.data_format != "channels_last"
+        ):
+            # The backward pass below is written for exactly this convolution.
+            raise ValueError(
+                "FrameConv2D is a SAME, stride-1, undilated, channels-last convolution with "
+                f"a bias and relu; got padding={self.padding!r}, strides={self.strides}, "
+                f"dilation_rate={self.dilation_rate}, data_format={self.data_format!r}, "
+                f"use_bias={self.use_bias}, activation={activation!r}"
+            )
         self.gradient_dtype = gradient_dtype
 
     @property
@@ -159,7 +171,10 @@ def set_gradient_dtype(model, gradient_dtype):
     sub-models); returns how many layers it set. Call before the training step is traced."""
     check_choice("gradient_dtype", gradient_dtype, GRADIENT_DTYPES)
     count = 0
-    for layer in model._flatten_layers(include_self=False):
+    pending = list(getattr(model, "layers", []))
+    while pending:
+        layer = pending.pop()
+        pending.extend(getattr(layer, "layers", []))
         if isinstance(layer, FrameConv2D):
             layer.gradient_dtype = gradient_dtype
             count += 1
