@@ -542,3 +542,28 @@ def test_gradient_dtype_is_set_on_the_reference_network_only():
     assert set_gradient_dtype(paper, "bfloat16") == 0
     with pytest.raises(ValueError, match="gradient_dtype"):
         set_gradient_dtype(reference, "half")
+
+
+def test_a_reference_model_saved_with_keras_conv2d_loads_unchanged(tmp_path, monkeypatch):
+    # Models saved before FrameConv2D hold their convolutions' weights under Keras'
+    # `conv2d` paths; FrameConv2D keeps that class name, so they load as they were.
+    from e2e_emotion.models import speech
+
+    with monkeypatch.context() as patch:
+        patch.setattr(speech, "FrameConv2D", keras.layers.Conv2D)
+        old = e2e_emotion.build_model("audio", speech_preset="reference", **TINY)
+        assert type(old.speech_network.get_layer("speech_conv1")) is keras.layers.Conv2D
+        old.save(tmp_path / "old.keras")
+    loaded = keras.models.load_model(tmp_path / "old.keras")
+    assert isinstance(loaded.speech_network.get_layer("speech_conv2"), speech.FrameConv2D)
+    assert len(loaded.weights) == len(old.weights)
+    for before, after in zip(old.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(after.numpy(), before.numpy(), err_msg=before.path)
+    inputs = make_inputs(old, batch=1, time=3, seed=0)
+    np.testing.assert_allclose(loaded(inputs), old(inputs), rtol=1e-5, atol=1e-6)
+    # And the other way: a model saved now loads where the layers are plain Conv2D.
+    loaded.save(tmp_path / "new.keras")
+    with monkeypatch.context() as patch:
+        patch.setattr(speech, "FrameConv2D", keras.layers.Conv2D)
+        plain = keras.models.load_model(tmp_path / "new.keras")
+    np.testing.assert_allclose(plain(inputs), old(inputs), rtol=1e-5, atol=1e-6)

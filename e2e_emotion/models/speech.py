@@ -99,8 +99,12 @@ def _frame_conv_gradients(inputs, kernel, bias, outputs, upstream, gradient_dtyp
     )
 
 
-@keras.saving.register_keras_serializable(package="e2e_emotion")
-class FrameConv2D(layers.Conv2D):
+# The class keeps Keras' name: a `.keras` file addresses each layer's weights by its class
+# name in snake case (`conv2d`, `conv2d_1`, ...), so models saved when these layers were
+# `keras.layers.Conv2D` load unchanged, and the other way round. It is registered, and
+# exported, as `FrameConv2D`.
+@keras.saving.register_keras_serializable(package="e2e_emotion", name="FrameConv2D")
+class Conv2D(layers.Conv2D):
     """The ``reference`` preset's per-frame convolution: ReLU(conv + bias) over one-row
     images ``[N, 1, samples, C]``, SAME, stride 1, with its backward pass written out.
 
@@ -164,6 +168,9 @@ class FrameConv2D(layers.Conv2D):
 
     def get_config(self):
         return {**super().get_config(), "gradient_dtype": self.gradient_dtype}
+
+
+FrameConv2D = Conv2D
 
 
 def set_gradient_dtype(model, gradient_dtype):
