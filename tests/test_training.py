@@ -603,15 +603,23 @@ def test_xla_and_mixed_precision_options_train(audio_records, tmp_path, monkeypa
     assert config_for(audio_records, tmp_path / "y", jit_compile=False).use_xla is False
 
 
+AMX = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+AVX512_BF16 = ("avx2", "fma", "avx512f", "avx512_bf16")
+
+
+def resolved_on(flags, records, model_dir, choice, **values):
+    """``TrainConfig``'s ``choice`` property (an auto setting) on a CPU with ``flags``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cpu, "_this_cpu_flags", lambda: flags)
+        return getattr(config_for(records, model_dir, **values), choice)
+
+
 def test_bfloat16_by_default_on_cpus_with_amx_for_the_models_measured(audio_records, tmp_path):
     def config(flags, **overrides):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(cpu, "_this_cpu_flags", lambda: flags)
-            values = {"mixed_precision": None, **overrides}  # auto unless forced
-            return config_for(audio_records, tmp_path, **values).use_bfloat16
+        values = {"mixed_precision": None, **overrides}  # auto unless forced
+        return resolved_on(flags, audio_records, tmp_path, "use_bfloat16", **values)
 
-    amx = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
-    avx512 = ("avx2", "fma", "avx512f", "avx512_bf16")
+    amx, avx512 = AMX, AVX512_BF16
     resnet50 = {"modality": "visual", "model": {"lstm_units": 8}}  # the default widths
     small = {"modality": "multimodal", "model": {"stage_filters": [16, 32, 64]}}
     assert config(amx, **resnet50) is True
@@ -630,13 +638,10 @@ def test_bfloat16_convolution_gradients_by_default_on_amx_for_the_reference_netw
     audio_records, tmp_path
 ):
     def uses(flags, **overrides):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(cpu, "_this_cpu_flags", lambda: flags)
-            values = {"bfloat16_gradients": None, **overrides}  # auto unless forced
-            return config_for(audio_records, tmp_path, **values).use_bfloat16_gradients
+        values = {"bfloat16_gradients": None, **overrides}  # auto unless forced
+        return resolved_on(flags, audio_records, tmp_path, "use_bfloat16_gradients", **values)
 
-    amx = ("avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
-    avx512 = ("avx2", "fma", "avx512f", "avx512_bf16")
+    amx, avx512 = AMX, AVX512_BF16
     assert uses(amx) is True
     assert uses(amx, modality="multimodal", model=dict(SMALL_AUDIO)) is True
     assert uses(avx512) is False and uses(()) is False  # no AMX bfloat16 tiles
