@@ -260,12 +260,12 @@ def check_media_path(path, flag="--media"):
     """Raises PredictError unless ``path`` is a readable media file, local or on an object
     store TensorFlow reads (a directory, another URL or a missing file each named as
     such)."""
-    if path.split("://", 1)[0].lower() in ("http", "https", "ftp"):
-        raise PredictError(
-            f"{flag}={path}: URLs are not read; download the file first (object stores "
-            "TensorFlow reads, such as gs://, are)"
-        )
     if storage.is_url(path):
+        if path.split("://", 1)[0].lower() in ("http", "https", "ftp"):
+            raise PredictError(
+                f"{flag}={path}: URLs are not read; download the file first (object stores "
+                "TensorFlow reads, such as gs://, are)"
+            )
         problem = storage.url_problem(path)
         if problem:
             raise PredictError(f"{flag}={problem}")

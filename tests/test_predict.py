@@ -243,6 +243,14 @@ def test_errors_name_the_file(files, tmp_path):
     assert not os.path.exists(tmp_path / "x.csv")
 
 
+def test_a_local_file_named_like_a_url_scheme_is_a_file(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(files["wav"], "http")
+    predict.check_media_path("http")  # a file in the working directory, not a web URL
+    with pytest.raises(predict.PredictError, match="--media=ftp: no such file"):
+        predict.check_media_path("ftp")
+
+
 def test_unwritable_outputs_leave_nothing(files, tmp_path):
     """An output that cannot be written is named; the CSV is not published when the PNG
     fails, and an earlier CSV at that path keeps its content."""
