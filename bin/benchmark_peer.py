@@ -118,7 +118,7 @@ def compare(tensorflow, torch_results):
             "model": ours["model"],
             "xla": ours["xla"],
             "bfloat16": ours["bfloat16"],
-            "bfloat16_gradients": ours.get("bfloat16_gradients", False),
+            "bfloat16_gradients": ours["bfloat16_gradients"],
         }
         for key in ("train", "infer"):
             rate = f"{key}_frames_per_s"

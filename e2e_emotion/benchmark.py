@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from e2e_emotion.config import has_frame_convolutions
 from e2e_emotion.cpu import CPU_FLAGS, cpu_info
 from e2e_emotion.losses import ccc_loss
 from e2e_emotion.models import build_model, fold_batch_norm
@@ -128,6 +129,7 @@ def benchmark_model(
     flops = counted_flops(_direct_twin(model, modality, defaults, model_kwargs), inputs)
     total = batch * frames
     row = {"model": name, "batch": batch, "frames": frames, "parameters": model.count_params()}
+    row["bfloat16_gradients"] = bfloat16_gradients
     row["trainable_parameters"] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     row["forward_gflop"] = flops / 1e9
     for key, function in (("train", train_step), ("infer", infer)):
@@ -209,8 +211,7 @@ def run(
                 sizes,
                 jit_compile,
                 mixed_precision,
-                bfloat16_gradients=bfloat16_gradients
-                and MODELS[name][1].get("speech_preset") == "reference",
+                bfloat16_gradients=bfloat16_gradients and has_frame_convolutions(*MODELS[name]),
             )
         )
     results["fft_speedup"] = fft_speedup(results["models"])

@@ -106,15 +106,18 @@ def auto_bfloat16(modality, model_settings):
     return widths[-1] * expansion >= RESNET50_FEATURES and cpu.bfloat16_trains_faster()
 
 
+def has_frame_convolutions(modality, model_settings):
+    """Whether the model (``model_settings``: ``build_model`` arguments) has the
+    ``reference`` speech network, whose convolutions ``--bfloat16_gradients`` concerns."""
+    preset = model_settings.get("speech_preset", SpeechConfig().preset)
+    return modality in ("audio", "multimodal") and preset == "reference"
+
+
 def auto_bfloat16_gradients(modality, model_settings):
     """``--bfloat16_gradients=auto``: on for a model with the ``reference`` speech network
-    (``model_settings``: ``build_model`` arguments) on a CPU with AMX bfloat16 units, where
-    the convolutions' backward pass is the larger part of the audio step; the forward pass
-    stays float32 (docs/performance.md)."""
-    if modality not in ("audio", "multimodal"):
-        return False
-    preset = model_settings.get("speech_preset", SpeechConfig().preset)
-    return preset == "reference" and cpu.bfloat16_trains_faster()
+    on a CPU with AMX bfloat16 units, where the convolutions' backward pass is the larger
+    part of the audio step; the forward pass stays float32 (docs/performance.md)."""
+    return has_frame_convolutions(modality, model_settings) and cpu.bfloat16_trains_faster()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -138,3 +138,29 @@ def test_importing_the_package_turns_onednn_on_unless_the_user_chose():
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     assert _onednn_setting_after_import(env) == ("1" if x86 else "None")
     assert _onednn_setting_after_import({**env, "TF_ENABLE_ONEDNN_OPTS": "0"}) == "0"
+
+
+def test_bfloat16_gradients_reach_the_reference_network_only():
+    from e2e_emotion import benchmark
+
+    results = benchmark.run(
+        ["audio_reference", "audio_paper_direct"],
+        batch=1,
+        frames=4,
+        repeats=1,
+        warmup=0,
+        tiny=True,
+        bfloat16_gradients=True,
+        pipeline=False,
+        time_split=False,
+    )
+    assert results["bfloat16_gradients"] is True
+    rows = {row["model"]: row for row in results["models"]}
+    # The paper network has no FrameConv2D: measured as it is, not refused.
+    assert rows["audio_reference"]["bfloat16_gradients"] is True
+    assert rows["audio_paper_direct"]["bfloat16_gradients"] is False
+    assert all(row["train_frames_per_s"] > 0 for row in rows.values())
+    with pytest.raises(ValueError, match="audio_paper_direct has no `reference` speech"):
+        benchmark.benchmark_model(
+            "audio_paper_direct", 1, 4, 1, 0, benchmark.TINY, bfloat16_gradients=True
+        )

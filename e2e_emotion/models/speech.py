@@ -64,6 +64,7 @@ def _frame_conv_gradients(inputs, kernel, bias, outputs, upstream, gradient_dtyp
     ``upstream``, the loss gradient of ``outputs``: ``(d inputs, d kernel, d bias)``."""
     grad = tf.raw_ops.ReluGrad(gradients=upstream, features=outputs)
     grad_bias = tf.reduce_sum(grad, axis=[0, 1, 2])
+    low = tf.cast(grad, gradient_dtype)
     _, taps, channels, filters = kernel.shape
     if channels == 1:
         # One input channel: the kernel's gradient is a single matrix product of the
@@ -77,7 +78,6 @@ def _frame_conv_gradients(inputs, kernel, bias, outputs, upstream, gradient_dtyp
         )
         grad_kernel = tf.reshape(grad_kernel, kernel.shape)
     else:
-        low = tf.cast(grad, gradient_dtype)
         grad_kernel = tf.raw_ops.Conv2DBackpropFilter(
             input=tf.cast(inputs, gradient_dtype),
             filter_sizes=tf.shape(kernel),
@@ -88,7 +88,7 @@ def _frame_conv_gradients(inputs, kernel, bias, outputs, upstream, gradient_dtyp
     grad_inputs = tf.raw_ops.Conv2DBackpropInput(
         input_sizes=tf.shape(inputs),
         filter=tf.cast(kernel, gradient_dtype),
-        out_backprop=tf.cast(grad, gradient_dtype),
+        out_backprop=low,
         strides=[1, 1, 1, 1],
         padding="SAME",
     )
