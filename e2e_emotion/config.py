@@ -160,6 +160,15 @@ class HeadConfig:
         "late-fusion head, instead of from all units; 0: off.",
         lower=0,
     )
+    # Dropout on the speech features alone: the face flag and the visual features of a
+    # multimodal model stay whole, and the speech network itself trains as without it.
+    speech_feature_dropout: float = setting(
+        0.0,
+        "Dropout on the speech features the recurrent head reads, in training only: fewer "
+        "speech channels to lean on for one speaker; 0: off.",
+        lower=0.0,
+        upper=0.99,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

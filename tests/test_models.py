@@ -437,11 +437,46 @@ def test_visual_weights_from_local_file(tmp_path):
         ({"modality": "visual", "stage_blocks": (1, 2), "stage_filters": (4,)}, "equal length"),
         ({"modality": "audio", "lstm_units": -3}, "`lstm_units` must be a positive integer"),
         ({"modality": "visual", "bn_momentum": 1.0}, "`bn_momentum` must be in \\[0, 1\\)"),
+        ({"modality": "audio", "speech_feature_dropout": 1.0}, "`speech_feature_dropout`.*1.0"),
+        ({"modality": "audio", "speech_feature_dropout": -0.1}, "`speech_feature_dropout`.*-0.1"),
+        ({"modality": "audio", "speech_feature_dropout": True}, "`speech_feature_dropout`.*True"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         e2e_emotion.build_model(**kwargs)
+
+
+def test_speech_feature_dropout_drops_speech_features_in_training_only(tmp_path):
+    """The dropout sits between the speech network and the head: inference equals the
+    model without it (same weights); training zeroes about the rate's share of the speech
+    features and none of the visual ones or the face flag; the rate round-trips."""
+    settings = dict(speech_preset="reference", input_dropout=0.0, voice_units=4, **TINY)
+    model = e2e_emotion.build_model("multimodal", speech_feature_dropout=0.5, **settings)
+    plain = e2e_emotion.build_model("multimodal", **settings)
+    plain.set_weights(model.get_weights())
+    inputs = make_inputs(model, batch=2, time=6, seed=3)
+    np.testing.assert_allclose(model(inputs), plain(inputs), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(model(inputs, training=True), plain(inputs, training=True))
+
+    head_input = keras.Model(model.inputs, model.get_layer("fusion_concatenate").output)
+    fused = head_input(model.with_level(inputs), training=True).numpy()
+    expected = model.frame_features(inputs, training=True).numpy()
+    speech = model.speech_network.output.shape[-1]
+    got, whole = fused[..., :speech], expected[..., :speech]
+    live = whole != 0
+    dropped = got[live] == 0
+    assert live.sum() > 100 and 0.35 < dropped.mean() < 0.65, (live.sum(), dropped.mean())
+    # Keras' dropout scales what it keeps by 1 / (1 - rate).
+    np.testing.assert_allclose(got[live][~dropped], 2 * whole[live][~dropped], rtol=1e-5)
+    np.testing.assert_allclose(fused[..., speech:], expected[..., speech:], rtol=1e-5, atol=1e-6)
+
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_config()["speech_feature_dropout"] == 0.5
+    np.testing.assert_allclose(loaded(inputs), model(inputs), rtol=1e-6, atol=1e-6)
+    assert plain.get_config()["speech_feature_dropout"] == 0.0
 
 
 def test_batch_norm_momentum_is_an_argument_and_round_trips():

@@ -82,7 +82,8 @@ class EmotionModel(keras.Model):
             ``SpeechConfig`` (``speech_preset`` for its ``preset``; ignored by the visual
             model), ``LevelConfig``, ``VisualConfig`` (ignored by the audio model) and
             ``HeadConfig`` (``lstm_units``, ``lstm_layers``, ``lstm_type``,
-            ``cell_clip``).
+            ``cell_clip``, ``voice_units``,
+            ``speech_feature_dropout``).
     """
 
     def __init__(
@@ -112,6 +113,9 @@ class EmotionModel(keras.Model):
         if frames < 0:
             raise ValueError(f"`level_norm_frames` must be >= 0, received {frames}")
         check_target_db("level_norm_db", level.level_norm_db)
+        rate = head.speech_feature_dropout
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"`speech_feature_dropout` must be in [0, 1), received {rate!r}")
 
         inputs, features = {}, []
         speech_network = visual_network = level_normalization = None
@@ -128,7 +132,12 @@ class EmotionModel(keras.Model):
                 )
                 inputs[LEVEL_INPUT] = keras.Input(shape=(2,), name=LEVEL_INPUT)
                 audio = level_normalization(audio, inputs[LEVEL_INPUT])
-            features.append(speech_network(audio))
+            speech = speech_network(audio)
+            if head.speech_feature_dropout:
+                speech = layers.Dropout(
+                    head.speech_feature_dropout, name="speech_feature_dropout"
+                )(speech)
+            features.append(speech)
         if modality in ("visual", "multimodal"):
             visual_network = VisualNetwork(
                 configs["visual"], weights=visual_weights, folded=folded_batch_norm
