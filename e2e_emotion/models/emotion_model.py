@@ -113,9 +113,15 @@ class EmotionModel(keras.Model):
         if frames < 0:
             raise ValueError(f"`level_norm_frames` must be >= 0, received {frames}")
         check_target_db("level_norm_db", level.level_norm_db)
-        rate = head.speech_feature_dropout
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"`speech_feature_dropout` must be in [0, 1), received {rate!r}")
+        speech_dropout = head.speech_feature_dropout
+        if (
+            isinstance(speech_dropout, bool)
+            or not isinstance(speech_dropout, (int, float))
+            or not 0 <= speech_dropout < 1
+        ):
+            raise ValueError(
+                f"`speech_feature_dropout` must be in [0, 1), received {speech_dropout!r}"
+            )
 
         inputs, features = {}, []
         speech_network = visual_network = level_normalization = None
@@ -133,10 +139,8 @@ class EmotionModel(keras.Model):
                 inputs[LEVEL_INPUT] = keras.Input(shape=(2,), name=LEVEL_INPUT)
                 audio = level_normalization(audio, inputs[LEVEL_INPUT])
             speech = speech_network(audio)
-            if head.speech_feature_dropout:
-                speech = layers.Dropout(
-                    head.speech_feature_dropout, name="speech_feature_dropout"
-                )(speech)
+            if speech_dropout:
+                speech = layers.Dropout(speech_dropout, name="speech_feature_dropout")(speech)
             features.append(speech)
         if modality in ("visual", "multimodal"):
             visual_network = VisualNetwork(
