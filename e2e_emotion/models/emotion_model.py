@@ -30,7 +30,7 @@ from e2e_emotion.config import (
     VisualConfig,
 )
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITIES
-from e2e_emotion.models.checks import check_choice, check_positive_int
+from e2e_emotion.models.checks import check_choice, check_positive_int, check_unit_interval
 from e2e_emotion.models.level import LevelNormalization, check_target_db
 from e2e_emotion.models.recurrent import FacePresence, readout_layer, recurrent_layers
 from e2e_emotion.models.speech import SpeechNetwork
@@ -114,14 +114,7 @@ class EmotionModel(keras.Model):
             raise ValueError(f"`level_norm_frames` must be >= 0, received {frames}")
         check_target_db("level_norm_db", level.level_norm_db)
         speech_dropout = head.speech_feature_dropout
-        if (
-            isinstance(speech_dropout, bool)
-            or not isinstance(speech_dropout, (int, float))
-            or not 0 <= speech_dropout < 1
-        ):
-            raise ValueError(
-                f"`speech_feature_dropout` must be in [0, 1), received {speech_dropout!r}"
-            )
+        check_unit_interval("speech_feature_dropout", speech_dropout)
 
         inputs, features = {}, []
         speech_network = visual_network = level_normalization = None

@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from e2e_emotion.config import SPEECH_PRESETS, SpeechConfig
-from e2e_emotion.models.checks import check_choice, check_positive_int
+from e2e_emotion.models.checks import check_choice, check_positive_int, check_unit_interval
 from e2e_emotion.models.long_conv import METHODS, LongConv1D
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
 from e2e_emotion.settings import take_fields
@@ -252,8 +252,7 @@ class SpeechNetwork(keras.Model):
                 f"`channel_pool_size` ({channel_pool_size})."
             )
         check_choice("conv2_method", conv2_method, CONV2_METHODS)
-        if not 0.0 <= input_dropout < 1.0:
-            raise ValueError(f"`input_dropout` must be in [0, 1), received {input_dropout!r}.")
+        check_unit_interval("input_dropout", input_dropout)
 
         pooled_length = frame_length // pool1_size
         num_features = pooled_length * (conv2_filters // channel_pool_size)

@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from e2e_emotion.config import BN_MOMENTUM, VisualConfig
-from e2e_emotion.models.checks import check_positive_int
+from e2e_emotion.models.checks import check_positive_int, check_unit_interval
 from e2e_emotion.models.time_layers import FoldTime, UnfoldTime
 from e2e_emotion.settings import take_fields
 
@@ -154,8 +154,7 @@ class VisualNetwork(keras.Model):
         check_positive_int("image_size", image_size)
         check_positive_int("stem_filters", stem_filters)
         check_positive_int("expansion", expansion)
-        if not 0.0 <= bn_momentum < 1.0:
-            raise ValueError(f"`bn_momentum` must be in [0, 1), received {bn_momentum!r}.")
+        check_unit_interval("bn_momentum", bn_momentum)
         if not stage_blocks or len(stage_blocks) != len(stage_filters):
             raise ValueError(
                 "`stage_blocks` and `stage_filters` must be non-empty and of equal length, "
