@@ -349,7 +349,11 @@ class TrainConfig:
     checkpoint_every: int = setting(100, "Steps between checkpoints.")
     eval_every: int = setting(100, "Steps between dev evaluations (0: never).")
     log_every: int = setting(10, "Steps between log rows.")
-    train_split: str = setting("train", "Training split.")
+    train_split: str = setting(
+        "train",
+        "Training split; splits joined by + train on all of them (train+dev: the final model "
+        "refitted on every labelled recording, with --eval_every=0).",
+    )
     eval_split: str = setting("dev", "Split for the best-model choice.")
     strategy: str = setting("default", "Distribution strategy.", choices=STRATEGIES)
     init_audio: str | None = setting(
@@ -501,6 +505,12 @@ class TrainConfig:
             )
         if self.patience and not self.eval_every:
             raise TrainingError("--patience needs evaluations (--eval_every > 0)")
+        if self.eval_every and self.eval_split in str(self.train_split).split("+"):
+            raise TrainingError(
+                f"--eval_split={self.eval_split} is part of --train_split={self.train_split}: "
+                "evaluations would score and choose on training recordings. A model refitted "
+                "on it keeps its last weights: pass --eval_every=0"
+            )
         if not self.learning_rate > 0:
             raise TrainingError(f"--learning_rate must be > 0, received {self.learning_rate}")
         if not 0.0 <= self.weight_average < 1.0:

@@ -17,6 +17,7 @@ from e2e_emotion.models.fusion import (
     set_late_fusion_head,
 )
 from e2e_emotion.training import TrainConfig, Trainer, TrainingError, predict_split
+from e2e_emotion.training.refit import RefitError, late_fusion_refit
 
 
 def _models(lstm_type="standard", units=(8, 6), mm_units=None, audio_layers=2, voice_units=0):
@@ -165,6 +166,11 @@ def test_trainer_starts_from_the_late_fusion_chosen_on_dev(small_records, tmp_pa
     with open(tmp_path / "fused/best/scores.json") as stream:
         best = json.load(stream)
     assert best["ccc_mean"] >= history[0]["dev_ccc_mean"] - 1e-12
+    # The blend chosen is kept beside the model, so a refit can rebuild the same start.
+    with open(tmp_path / "fused/late_fusion.json") as stream:
+        kept = json.load(stream)
+    assert kept["audio_weight"] == chosen.tolist() and kept["eval_split"] == "dev"
+    assert kept["scores"] == {str(w): pytest.approx(table[w], abs=1e-4) for w in table}
     # A restart finds the run complete and does not evaluate step 0 again.
     Trainer(config, verbose=False).train()
     again = _read_json_lines(tmp_path / "fused/logs/history.jsonl")
@@ -467,3 +473,69 @@ def test_voice_units_are_checked():
     audio, visual, multimodal = _models(voice_units=6)
     with pytest.raises(FusionError, match="voice_units of the multimodal model is 6: it must"):
         check_late_fusion(multimodal, audio, visual)
+
+
+def _kept_start(directory, multimodal, audio_weight, step=0):
+    """A multimodal run directory that kept (step 0) its late-fusion start."""
+    (directory / "best").mkdir(parents=True)
+    multimodal.save(directory / "best" / "model.keras")
+    (directory / "best" / "scores.json").write_text(json.dumps({"step": step}))
+    (directory / "late_fusion.json").write_text(json.dumps({"audio_weight": audio_weight}))
+
+
+def test_a_refit_rebuilds_the_kept_start_from_other_unimodal_models(tmp_path):
+    audio, visual, multimodal = _models(voice_units=8)
+    set_late_fusion_head(multimodal, audio, visual, [0.5, 0.0])
+    _kept_start(tmp_path / "fused", multimodal, [0.5, 0.0])
+    # The audio model refitted on more recordings: other weights, same sizes.
+    refitted = lively(
+        build_model("audio", speech_preset="reference", **{**TINY, "lstm_units": 8}), seed=7
+    )
+    refitted.save(tmp_path / "refit.keras")
+    visual.save(tmp_path / "visual.keras")
+    path = late_fusion_refit(
+        tmp_path / "fused", tmp_path / "refit.keras", tmp_path / "visual.keras", tmp_path / "out"
+    )
+    assert path == str(tmp_path / "out" / "final" / "model.keras")
+    rebuilt = keras.saving.load_model(path)
+    inputs = _faces_lost(make_inputs("multimodal", batch=2, time=7, seed=3), [2, 5])
+    from_refit = refitted({"audio": inputs["audio"]}).numpy()
+    from_audio = audio({"audio": inputs["audio"]}).numpy()
+    from_visual = visual({"video": inputs["video"]}).numpy()
+    assert np.abs(from_refit - from_audio).max() > 0.05  # the two audio models differ
+    face = np.ones(7, bool)
+    face[[2, 5]] = False
+    fused = rebuilt(inputs).numpy()
+    # The blend chosen for the start, now of the refitted audio model, and the refitted
+    # audio model alone where the face is lost.
+    blend = np.array([0.5, 0.0]) * from_refit + np.array([0.5, 1.0]) * from_visual
+    np.testing.assert_allclose(fused[:, face], blend[:, face], atol=2e-5)
+    np.testing.assert_allclose(fused[:, ~face], from_refit[:, ~face], atol=2e-5)
+    with open(tmp_path / "out" / "refit.json") as stream:
+        described = json.load(stream)
+    assert described["audio_weight"] == [0.5, 0.0]
+    assert described["audio_model"] == str(tmp_path / "refit.keras")
+
+
+def test_a_refit_refuses_what_it_cannot_rebuild(tmp_path):
+    audio, visual, multimodal = _models(voice_units=8)
+    audio.save(tmp_path / "audio.keras")
+    visual.save(tmp_path / "visual.keras")
+    models = (tmp_path / "audio.keras", tmp_path / "visual.keras")
+    _kept_start(tmp_path / "trained", multimodal, [1.0, 0.0], step=40)
+    with pytest.raises(RefitError, match="kept a recurrent head trained to step 40, not its"):
+        late_fusion_refit(tmp_path / "trained", *models, tmp_path / "out")
+    _kept_start(tmp_path / "no_blend", multimodal, [1.0, 0.0])
+    (tmp_path / "no_blend" / "late_fusion.json").unlink()
+    with pytest.raises(RefitError, match="late_fusion.json not found: the multimodal run did not"):
+        late_fusion_refit(tmp_path / "no_blend", *models, tmp_path / "out")
+    with pytest.raises(RefitError, match="scores.json not found: the multimodal run has kept no"):
+        late_fusion_refit(tmp_path / "empty", *models, tmp_path / "out")
+    _kept_start(tmp_path / "fused", multimodal, [1.0, 0.0])
+    wider = build_model("audio", speech_preset="reference", **{**TINY, "lstm_units": 9})
+    wider.save(tmp_path / "wider.keras")
+    with pytest.raises(RefitError, match="lstm_units of the multimodal model is 14"):
+        late_fusion_refit(tmp_path / "fused", tmp_path / "wider.keras", models[1], tmp_path / "o")
+    with pytest.raises(RefitError, match="missing.keras: cannot load the audio model"):
+        late_fusion_refit(tmp_path / "fused", tmp_path / "missing.keras", models[1], tmp_path / "o")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()

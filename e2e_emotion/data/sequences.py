@@ -55,12 +55,43 @@ class RecordSource:
         self.directory = directory
         self.modalities = tuple(self.metadata["modalities"])
 
+    def split_info(self, split):
+        """The metadata entry of ``split``; ``"train+dev"`` (names joined by ``+``) is the
+        union of those splits' recordings, so a final model can be refitted on every
+        labelled recording (``--train_split=train+dev``).
+
+        Raises:
+            DataError: a named split is missing or named twice, naming it.
+        """
+        splits = self.metadata["splits"]
+        if split in splits:
+            return splits[split]
+        names = split.split("+") if isinstance(split, str) else [split]
+        missing = [name for name in names if name not in splits]
+        if len(names) < 2 or missing:
+            raise DataError(
+                f"{self.directory}: no split {(missing or names)[0]!r} in {split!r} "
+                f"(has {sorted(splits)})"
+            )
+        if len(set(names)) != len(names):
+            raise DataError(f"{self.directory}: split {split!r} names a split twice")
+        shards, seen, recordings = [], set(), {}
+        for name in names:
+            info = splits[name]
+            recordings.update(info["recordings"])
+            for shard in info["shards"]:
+                if shard["file"] not in seen:  # a fold's views share shards between splits
+                    seen.add(shard["file"])
+                    shards.append(shard)
+        return {
+            "labelled": all(splits[name]["labelled"] for name in names),
+            "shards": shards,
+            "recordings": recordings,
+        }
+
     def check(self, split, modality):
         """Raises DataError unless ``split`` exists and holds ``modality``'s inputs."""
-        if split not in self.metadata["splits"]:
-            raise DataError(
-                f"{self.directory}: no split {split!r} (has {sorted(self.metadata['splits'])})"
-            )
+        self.split_info(split)
         if modality not in MODALITY_INPUTS:
             raise DataError(f"unknown modality {modality!r}; expected {sorted(MODALITY_INPUTS)}")
         missing = [m for m in MODALITY_INPUTS[modality] if m not in self.modalities]
@@ -71,19 +102,19 @@ class RecordSource:
             )
 
     def labelled(self, split):
-        return bool(self.metadata["splits"][split]["labelled"])
+        return bool(self.split_info(split)["labelled"])
 
     def recordings(self, split):
         """``[(recording_id, num_frames)]`` in shard order. A split may list only some of
         its shards' recordings (a fold of ``e2e_emotion.training.folds``): only those."""
-        info = self.metadata["splits"][split]
+        info = self.split_info(split)
         listed = info["recordings"]
         return [
             (rid, listed[rid]) for s in info["shards"] for rid in s["recordings"] if rid in listed
         ]
 
     def shard_paths(self, split):
-        info = self.metadata["splits"][split]
+        info = self.split_info(split)
         return [storage.join(self.directory, s["file"]) for s in info["shards"]]
 
     def corruption_error(self, split, error):

@@ -2,6 +2,7 @@
 
 from e2e_emotion.training.distributed_loss import global_ccc, global_ccc_loss
 from e2e_emotion.training.prediction import predict_split
+from e2e_emotion.training.refit import RefitError, late_fusion_refit, refit_config
 from e2e_emotion.training.trainer import (
     STRATEGIES,
     TrainConfig,
@@ -14,14 +15,17 @@ from e2e_emotion.training.trainer import (
 )
 
 __all__ = [
+    "RefitError",
     "STRATEGIES",
     "TrainConfig",
     "Trainer",
     "TrainingError",
     "global_ccc",
     "global_ccc_loss",
+    "late_fusion_refit",
     "make_strategy",
     "predict_split",
+    "refit_config",
     "save_model_atomically",
     "train",
     "use_logical_cpus",

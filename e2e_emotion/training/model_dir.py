@@ -2,7 +2,8 @@
 files written so that an interruption never leaves a half-written one.
 
 Layout (``trainer`` module docstring): ``config.json``, ``checkpoints/``, ``logs/``,
-``best/``, ``final/``, and the ``.lock`` held while a run trains.
+``best/``, ``final/``, the ``.lock`` held while a run trains, and for a multimodal model
+that starts as a late fusion, ``late_fusion.json`` (the blend chosen for its start).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from e2e_emotion.config import (
 )
 from e2e_emotion.files import atomic_path
 from tfrecords_tools.output_paths import output_path_problem
+
+# The blend a late-fusion start chose on the eval split: {"audio_weight": [per dimension],
+# "eval_split": ..., "scores": {weight: [CCC per dimension]}}.
+LATE_FUSION_FILE = "late_fusion.json"
 
 
 def write_json(path, data):

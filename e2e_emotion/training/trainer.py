@@ -52,6 +52,7 @@ from e2e_emotion.models.fusion import (
 from e2e_emotion.models.speech import set_gradient_dtype
 from e2e_emotion.training.distributed_loss import global_ccc_loss
 from e2e_emotion.training.model_dir import (
+    LATE_FUSION_FILE,
     check_model_dir,
     save_model_atomically,
     write_json,
@@ -308,6 +309,16 @@ class Trainer:
 
         chosen, table = choose_blend(outputs["audio"], outputs["visual"], score)
         set_late_fusion_head(self.model, audio_model, visual_model, chosen)
+        if self.is_chief:
+            # Kept so the same start can be rebuilt from other unimodal models (a refit).
+            write_json(
+                os.path.join(config.model_dir, LATE_FUSION_FILE),
+                {
+                    "audio_weight": [float(weight) for weight in chosen],
+                    "eval_split": config.eval_split,
+                    "scores": {str(weight): scores for weight, scores in table.items()},
+                },
+            )
         described = ", ".join(
             f"{dimension} {_describe_blend(weight)} ({table[weight][index]:.3f})"
             for index, (dimension, weight) in enumerate(zip(LABEL_NAMES, chosen, strict=True))
