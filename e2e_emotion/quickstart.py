@@ -7,7 +7,10 @@ handcrafted baseline, AVEC post-processing, plots) -> one results table. Steps w
 output already exists are reused, so a second run only trains further or re-evaluates.
 
 Models are chosen on dev only; the test split is scored once, at the end, and never
-used for any choice.
+used for any choice. The audio model is then refitted on train + dev with the same
+settings, and the multimodal model's late-fusion start rebuilt from it with the blend
+chosen on dev (``e2e_emotion.training.refit``): these final models have no held-out dev
+figure, only a test one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from e2e_emotion.files import atomic_path
 from e2e_emotion.modalities import MODALITIES
 from e2e_emotion.training import TrainConfig, train
 from e2e_emotion.training.recipes import recipe
+from e2e_emotion.training.refit import RefitError, late_fusion_refit, refit_config
 from tfrecords_tools import commands, synthetic, writer
 
 # Models trained, in this order (the multimodal model starts from the other two).
@@ -34,6 +38,10 @@ QUICK_RECIPE = "small"
 QUICK_CORPUS = {"num_train": 6, "num_dev": 3, "num_test": 3}
 # The results row of the multimodal model scored with its video removed.
 WITHOUT_VIDEO = "multimodal, no video"
+# The rows of the final models refitted on train + dev (e2e_emotion.training.refit): their
+# dev CCC is not held out, so only their test CCC is shown.
+AUDIO_REFIT = "audio, refit"
+MULTIMODAL_REFIT = "multimodal, refit"
 
 
 def _score_test_once(corpus):
@@ -69,8 +77,9 @@ def _check_conditions(corpus, conditions):
         )
 
 
-def _summary_rows(modality, report):
-    """Rows (model, dimension, dev, test, baseline dev, baseline test) of one report."""
+def _summary_rows(modality, report, held_out_dev=True):
+    """Rows (model, dimension, dev, test, baseline dev, baseline test) of one report;
+    ``held_out_dev=False``: the model trained on dev, whose dev CCC is then left out."""
     rows = []
     for dimension in ("arousal", "valence"):
 
@@ -82,7 +91,7 @@ def _summary_rows(modality, report):
             {
                 "model": modality,
                 "dimension": dimension,
-                "dev": value("dev"),
+                "dev": value("dev") if held_out_dev else None,
                 "test": value("test"),
                 "baseline_dev": value("baseline_dev"),
                 "baseline_test": value("baseline_test"),
@@ -104,6 +113,11 @@ def format_results(rows):
     )
     second = f"{'':<{width + 10}}{'':>10}{'':>10}{'dev':>10}{'test':>10}"
     lines = ["raw CCC (no post-processing; models chosen on dev)", header, second]
+    if any(row["model"].endswith(", refit") for row in rows):
+        lines[0] = (
+            "raw CCC (no post-processing; models chosen on dev; a refit is trained on train + "
+            "dev with the same settings, so it has no dev figure)"
+        )
     lines.append("-" * len(header))
     for row in rows:
         lines.append(
@@ -111,6 +125,22 @@ def format_results(rows):
             f"{cell(row['baseline_dev'])}{cell(row['baseline_test'])}"
         )
     return "\n".join(lines)
+
+
+def _score_refit(model_dir, records, test_split):
+    """The report of a refitted model: its test CCC is what counts (it trained on dev)."""
+    output = os.path.join(model_dir, "evaluation")
+    print(f"[4/4] evaluating the refitted model into {output}", flush=True)
+    return evaluate_model(
+        model_dir,
+        records,
+        output,
+        eval_split="dev",
+        test_split=test_split,
+        postprocess=False,
+        baseline=False,
+        plots=False,
+    )
 
 
 def run_quickstart(
@@ -123,6 +153,7 @@ def run_quickstart(
     corpus_format="avec2016",
     recordings=None,
     conditions="default",
+    refit=True,
 ):
     """Runs every stage; returns ``{"rows": [...], "text": table, "reports": {...}}``.
 
@@ -141,6 +172,9 @@ def run_quickstart(
         conditions: ``"default"`` or ``"hard"``, how the built-in corpus is recorded
             (``tfrecords_tools.synthetic.write_synthetic_corpus``); a corpus already in
             ``work_dir`` must have been written with the same.
+        refit: also refit the audio model on train + dev with the same settings, and
+            rebuild the multimodal model's late-fusion start (its blend as chosen on dev)
+            from it (``e2e_emotion.training.refit``): the final models, scored on test.
     """
     started = time.perf_counter()
     unknown = [m for m in modalities if m not in QUICK_MODALITIES]
@@ -214,6 +248,13 @@ def run_quickstart(
         report = evaluate_model(model_dir, records, output, eval_split="dev", test_split=test_split)
         reports[modality] = report
         rows.extend(_summary_rows(modality, report))
+        if refit and modality == "audio":
+            refit_dir = os.path.join(work_dir, "audio_refit_model")
+            print(f"[3/4] refitting the audio model on train + dev in {refit_dir}", flush=True)
+            train(refit_config(config, refit_dir))
+            model_dirs[AUDIO_REFIT] = refit_dir
+            reports[AUDIO_REFIT] = _score_refit(refit_dir, records, test_split)
+            rows.extend(_summary_rows(AUDIO_REFIT, reports[AUDIO_REFIT], held_out_dev=False))
         if modality == "multimodal" and settings["sequence"].get("video_dropout"):
             # Trained to go on without a face: scored so too (the video removed).
             output = os.path.join(model_dir, "evaluation_without_video")
@@ -231,6 +272,20 @@ def run_quickstart(
             )
             reports[WITHOUT_VIDEO] = report
             rows.extend(_summary_rows(WITHOUT_VIDEO, report))
+        if modality == "multimodal" and AUDIO_REFIT in model_dirs and len(init) == 2:
+            refit_dir = os.path.join(work_dir, "multimodal_refit_model")
+            try:
+                late_fusion_refit(
+                    model_dir, model_dirs[AUDIO_REFIT], init["init_visual"], refit_dir
+                )
+            except RefitError as error:
+                print(f"      no multimodal refit: {error}", flush=True)
+            else:
+                print(f"[3/4] its late fusion rebuilt from the refitted audio model in {refit_dir}")
+                reports[MULTIMODAL_REFIT] = _score_refit(refit_dir, records, test_split)
+                rows.extend(
+                    _summary_rows(MULTIMODAL_REFIT, reports[MULTIMODAL_REFIT], held_out_dev=False)
+                )
     text = format_results(rows)
     with atomic_path(os.path.join(work_dir, "results.json")) as tmp, open(tmp, "w") as stream:
         json.dump({"rows": rows, "test_split": test_split}, stream, indent=2)
