@@ -72,9 +72,55 @@ def test_cross_validation_command(small_records, tmp_path):
         values = summary[kind]["arousal"]["folds"]
         assert len(values) == 2 and all(-1 <= v <= 1 for v in values)
         np.testing.assert_allclose(summary[kind]["arousal"]["mean"], np.mean(values))
-    assert "last arousal  mean" in result.stdout
+    assert "last     arousal  mean" in result.stdout
     clash = subprocess.run(
         command[:4] + ["--train_flags=--records=x"], capture_output=True, text=True, env=env
     )
     assert clash.returncode == 1
     assert "--train_flags may not set --records=x" in clash.stderr
+
+
+def test_nested_views_hold_each_fold_out_of_every_choice(small_records, tmp_path):
+    metadata = inspect_records.load_metadata(small_records)
+    everything = {
+        **metadata["splits"]["train"]["recordings"],
+        **metadata["splits"]["dev"]["recordings"],
+    }
+    views = folds.make_fold_views(small_records, tmp_path / "views", folds=3, nested=True)
+    tested = []
+    for view in views:
+        source = RecordSource(view)
+        parts = {split: [rid for rid, _ in source.recordings(split)] for split in ("train", "dev")}
+        parts["test"] = [rid for rid, _ in source.recordings("test")]
+        assert [len(parts[split]) for split in ("train", "dev", "test")] == [1, 1, 1]
+        assert set(sum(parts.values(), [])) == set(everything)
+        assert source.labelled("test")
+        tested.extend(parts["test"])
+    assert sorted(tested) == sorted(everything)
+    with pytest.raises(folds.FoldError, match="a nested fold needs 2 recordings besides the"):
+        folds.make_fold_views(small_records, tmp_path / "too_few", folds=2, nested=True)
+
+
+def test_nested_cross_validation_scores_the_kept_model_on_the_held_out_fold(
+    small_records, tmp_path
+):
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "bin", "cross_validate.py"),
+        f"--records={small_records}",
+        f"--work_dir={tmp_path / 'cv'}",
+        "--folds=3",
+        "--nested",
+        "--train_flags=--modality=audio --steps=2 --eval_every=2 --sequence_length=25 "
+        "--hop=25 --lstm_units=8 --nobaseline --noeval_train",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert saved["nested"] is True
+    held_out = saved["summary"]["held_out"]["arousal"]["folds"]
+    for index, value in enumerate(held_out):
+        report = tmp_path / "cv" / f"fold_{index}" / "held_out" / "report.json"
+        assert value == json.loads(report.read_text())["test"]["overall"]["arousal"]["ccc"]
+    assert "held_out arousal  mean" in result.stdout

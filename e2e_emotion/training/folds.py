@@ -63,9 +63,14 @@ def _split_entry(metadata, members):
     }
 
 
-def make_fold_views(records, output_dir, folds=3, seed=0, splits=("train", "dev")):
+def make_fold_views(records, output_dir, folds=3, seed=0, splits=("train", "dev"), nested=False):
     """Writes ``output_dir/fold_K`` for each fold (``train``: the other folds, ``dev``:
     fold K) over the recordings of ``splits``; returns the view directories.
+
+    ``nested``: fold K is the view's ``test`` split instead, and the other folds' recordings
+    are dealt again into ``folds`` groups (fewer if there are fewer recordings; same seed)
+    of which the first is ``dev`` and the rest ``train``: a whole procedure that chooses on
+    dev (a checkpoint, a blend) is then scored on recordings no choice read.
 
     Raises:
         FoldError: a split is missing or unlabelled, or too few recordings.
@@ -87,11 +92,30 @@ def make_fold_views(records, output_dir, folds=3, seed=0, splits=("train", "dev"
         os.makedirs(view, exist_ok=True)
         training = {rid for fold in assigned if fold is not held_out for rid in fold}
         fold_metadata = dict(metadata)
-        fold_metadata["splits"] = {
-            "train": _split_entry(metadata, training),
-            "dev": _split_entry(metadata, set(held_out)),
+        if nested:
+            if len(training) < 2:
+                raise FoldError(
+                    f"{records}: a nested fold needs 2 recordings besides the held-out "
+                    f"ones, to train on and to choose on; fold {index} leaves {len(training)}"
+                )
+            inner = assign_folds(sorted(training), min(folds, len(training)), seed)[0]
+            fold_metadata["splits"] = {
+                "train": _split_entry(metadata, training - set(inner)),
+                "dev": _split_entry(metadata, set(inner)),
+                "test": _split_entry(metadata, set(held_out)),
+            }
+        else:
+            fold_metadata["splits"] = {
+                "train": _split_entry(metadata, training),
+                "dev": _split_entry(metadata, set(held_out)),
+            }
+        fold_metadata["fold"] = {
+            "index": index,
+            "of": folds,
+            "seed": seed,
+            "source": records,
+            "nested": nested,
         }
-        fold_metadata["fold"] = {"index": index, "of": folds, "seed": seed, "source": records}
         for info in fold_metadata["splits"].values():
             for shard in info["shards"]:
                 link = os.path.join(view, shard["file"])
@@ -123,11 +147,23 @@ def fold_scores(model_dir):
     }
 
 
+def held_out_scores(report_path):
+    """``{name: CCC}`` of the ``test`` split in a report of ``bin/evaluate.py
+    --eval_split=test`` (a nested fold's held-out recordings)."""
+    try:
+        with open(report_path) as stream:
+            overall = json.load(stream)["test"]["overall"]
+        return {name: overall[name]["ccc"] for name in LABEL_NAMES}
+    except (OSError, ValueError, KeyError) as error:
+        raise FoldError(f"{report_path}: no test CCC in the report ({error})") from None
+
+
 def fold_summary(scores):
     """Mean and standard deviation over folds of each dimension's ``last`` and ``best``
-    dev CCC: ``{"last": {name: {"mean", "sd", "folds"}}, "best": ...}``."""
+    dev CCC (and ``held_out`` test CCC of nested folds): ``{"last": {name: {"mean", "sd",
+    "folds"}}, "best": ...}``."""
     summary = {}
-    for kind in ("last", "best"):
+    for kind in [kind for kind in ("last", "best", "held_out") if kind in scores[0]]:
         summary[kind] = {}
         for name in LABEL_NAMES:
             values = [fold[kind][name] for fold in scores]
