@@ -127,10 +127,12 @@ def format_results(rows):
     return "\n".join(lines)
 
 
-def _score_refit(model_dir, records, test_split):
-    """The report of a refitted model: its test CCC is what counts (it trained on dev)."""
-    output = os.path.join(model_dir, "evaluation")
-    print(f"[4/4] evaluating the refitted model into {output}", flush=True)
+def _raw_report(model_dir, what, output, records, test_split, remove_streams=()):
+    """The raw CCC report alone (no post-processing, baseline or plots) of a second look
+    at a model: the refitted ones (only their test CCC counts: they trained on dev), or
+    one with a stream removed."""
+    output = os.path.join(model_dir, output)
+    print(f"[4/4] evaluating {what} into {output}", flush=True)
     return evaluate_model(
         model_dir,
         records,
@@ -140,6 +142,7 @@ def _score_refit(model_dir, records, test_split):
         postprocess=False,
         baseline=False,
         plots=False,
+        remove_streams=remove_streams,
     )
 
 
@@ -253,21 +256,18 @@ def run_quickstart(
             print(f"[3/4] refitting the audio model on train + dev in {refit_dir}", flush=True)
             train(refit_config(config, refit_dir))
             model_dirs[AUDIO_REFIT] = refit_dir
-            reports[AUDIO_REFIT] = _score_refit(refit_dir, records, test_split)
+            reports[AUDIO_REFIT] = _raw_report(
+                refit_dir, "the refitted model", "evaluation", records, test_split
+            )
             rows.extend(_summary_rows(AUDIO_REFIT, reports[AUDIO_REFIT], held_out_dev=False))
         if modality == "multimodal" and settings["sequence"].get("video_dropout"):
             # Trained to go on without a face: scored so too (the video removed).
-            output = os.path.join(model_dir, "evaluation_without_video")
-            print(f"[4/4] evaluating it with the video removed into {output}", flush=True)
-            report = evaluate_model(
+            report = _raw_report(
                 model_dir,
+                "it with the video removed",
+                "evaluation_without_video",
                 records,
-                output,
-                eval_split="dev",
-                test_split=test_split,
-                postprocess=False,
-                baseline=False,
-                plots=False,
+                test_split,
                 remove_streams=("video",),
             )
             reports[WITHOUT_VIDEO] = report
@@ -282,7 +282,9 @@ def run_quickstart(
                 print(f"      no multimodal refit: {error}", flush=True)
             else:
                 print(f"[3/4] its late fusion rebuilt from the refitted audio model in {refit_dir}")
-                reports[MULTIMODAL_REFIT] = _score_refit(refit_dir, records, test_split)
+                reports[MULTIMODAL_REFIT] = _raw_report(
+                    refit_dir, "the refitted model", "evaluation", records, test_split
+                )
                 rows.extend(
                     _summary_rows(MULTIMODAL_REFIT, reports[MULTIMODAL_REFIT], held_out_dev=False)
                 )

@@ -54,19 +54,27 @@ def test_fold_views_read_only_their_recordings(small_records, tmp_path):
     assert "test" not in inspect_records.load_metadata(views[0])["splits"]
 
 
-def test_cross_validation_command(small_records, tmp_path):
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+
+
+def _cross_validate(records, work_dir, *options):
+    """``bin/cross_validate.py`` with a two-step audio run per fold: (command, result)."""
     command = [
         sys.executable,
         os.path.join(ROOT, "bin", "cross_validate.py"),
-        f"--records={small_records}",
-        f"--work_dir={tmp_path / 'cv'}",
-        "--folds=2",
+        f"--records={records}",
+        f"--work_dir={work_dir}",
+        *options,
         "--train_flags=--modality=audio --steps=2 --eval_every=2 --sequence_length=25 "
         "--hop=25 --lstm_units=8 --nobaseline --noeval_train",
     ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    return command, result
+
+
+def test_cross_validation_command(small_records, tmp_path):
+    command, result = _cross_validate(small_records, tmp_path / "cv", "--folds=2")
     summary = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())["summary"]
     for kind in ("last", "best"):
         values = summary[kind]["arousal"]["folds"]
@@ -74,7 +82,7 @@ def test_cross_validation_command(small_records, tmp_path):
         np.testing.assert_allclose(summary[kind]["arousal"]["mean"], np.mean(values))
     assert "last     arousal  mean" in result.stdout
     clash = subprocess.run(
-        command[:4] + ["--train_flags=--records=x"], capture_output=True, text=True, env=env
+        command[:4] + ["--train_flags=--records=x"], capture_output=True, text=True, env=ENV
     )
     assert clash.returncode == 1
     assert "--train_flags may not set --records=x" in clash.stderr
@@ -104,19 +112,7 @@ def test_nested_views_hold_each_fold_out_of_every_choice(small_records, tmp_path
 def test_nested_cross_validation_scores_the_kept_model_on_the_held_out_fold(
     small_records, tmp_path
 ):
-    command = [
-        sys.executable,
-        os.path.join(ROOT, "bin", "cross_validate.py"),
-        f"--records={small_records}",
-        f"--work_dir={tmp_path / 'cv'}",
-        "--folds=3",
-        "--nested",
-        "--train_flags=--modality=audio --steps=2 --eval_every=2 --sequence_length=25 "
-        "--hop=25 --lstm_units=8 --nobaseline --noeval_train",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    _, result = _cross_validate(small_records, tmp_path / "cv", "--folds=3", "--nested")
     saved = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
     assert saved["nested"] is True
     held_out = saved["summary"]["held_out"]["arousal"]["folds"]

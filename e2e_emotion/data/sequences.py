@@ -67,11 +67,12 @@ class RecordSource:
         if split in splits:
             return splits[split]
         names = split.split("+") if isinstance(split, str) else [split]
+        if len(names) < 2:
+            raise DataError(f"{self.directory}: no split {split!r} (has {sorted(splits)})")
         missing = [name for name in names if name not in splits]
-        if len(names) < 2 or missing:
+        if missing:
             raise DataError(
-                f"{self.directory}: no split {(missing or names)[0]!r} in {split!r} "
-                f"(has {sorted(splits)})"
+                f"{self.directory}: no split {missing[0]!r} in {split!r} (has {sorted(splits)})"
             )
         if len(set(names)) != len(names):
             raise DataError(f"{self.directory}: split {split!r} names a split twice")
