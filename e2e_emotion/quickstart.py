@@ -113,7 +113,7 @@ def format_results(rows):
     )
     second = f"{'':<{width + 10}}{'':>10}{'':>10}{'dev':>10}{'test':>10}"
     lines = ["raw CCC (no post-processing; models chosen on dev)", header, second]
-    if any(row["model"].endswith(", refit") for row in rows):
+    if any(row["model"] in (AUDIO_REFIT, MULTIMODAL_REFIT) for row in rows):
         lines[0] = (
             "raw CCC (no post-processing; models chosen on dev; a refit is trained on train + "
             "dev with the same settings, so it has no dev figure)"

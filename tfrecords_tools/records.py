@@ -23,6 +23,32 @@ class RecordsError(ValueError):
     """The directory is not a valid record directory; the message names the file."""
 
 
+def split_of(metadata, members):
+    """A ``metadata.json`` split entry holding only the recordings in ``members``: the
+    shards that hold any of them, each once, and their frame counts; labelled if every
+    split they come from is. Fold views and unions of splits (``train+dev``) are made of
+    these; readers read only the recordings an entry lists."""
+    shards, seen, frames, labelled = [], set(), {}, True
+    for info in metadata["splits"].values():
+        held = {rid: count for rid, count in info["recordings"].items() if rid in members}
+        if held:
+            frames.update(held)
+            labelled = labelled and bool(info["labelled"])
+        for shard in info["shards"]:
+            # A fold view lists a shard under several splits: it is read once.
+            if shard["file"] not in seen and any(rid in members for rid in shard["recordings"]):
+                seen.add(shard["file"])
+                shards.append(shard)
+    return {
+        "labelled": labelled,
+        "num_recordings": len(frames),
+        "num_frames": sum(frames.values()),
+        "shards": shards,
+        "recordings": frames,
+        "label_stats": None,
+    }
+
+
 def load_metadata(directory):
     """Reads and checks ``metadata.json`` (schema version, required keys, shard files)."""
     path = storage.join(directory, schema.METADATA_FILE)

@@ -31,7 +31,7 @@ import tensorflow as tf
 from e2e_emotion.data import cameras, rooms
 from e2e_emotion.modalities import LEVEL_INPUT, MODALITY_INPUTS
 from tfrecords_tools import schema, storage
-from tfrecords_tools.records import RecordsError, load_metadata
+from tfrecords_tools.records import RecordsError, load_metadata, split_of
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -76,19 +76,9 @@ class RecordSource:
             )
         if len(set(names)) != len(names):
             raise DataError(f"{self.directory}: split {split!r} names a split twice")
-        shards, seen, recordings = [], set(), {}
-        for name in names:
-            info = splits[name]
-            recordings.update(info["recordings"])
-            for shard in info["shards"]:
-                if shard["file"] not in seen:  # a fold's views share shards between splits
-                    seen.add(shard["file"])
-                    shards.append(shard)
-        return {
-            "labelled": all(splits[name]["labelled"] for name in names),
-            "shards": shards,
-            "recordings": recordings,
-        }
+        return split_of(
+            self.metadata, {rid for name in names for rid in splits[name]["recordings"]}
+        )
 
     def check(self, split, modality):
         """Raises DataError unless ``split`` exists and holds ``modality``'s inputs."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from e2e_emotion.files import atomic_path
 from tfrecords_tools import schema
-from tfrecords_tools.records import load_metadata
+from tfrecords_tools.records import load_metadata, split_of
 
 LABEL_NAMES = schema.LABEL_NAMES
 
@@ -38,29 +38,6 @@ def assign_folds(recordings, folds, seed=0):
         raise FoldError(f"{len(recordings)} recordings cannot make {folds} folds")
     order = np.random.default_rng(seed).permutation(len(recordings))
     return [sorted(recordings[i] for i in order[k::folds]) for k in range(folds)]
-
-
-def _split_entry(metadata, members):
-    shards = [
-        shard
-        for info in metadata["splits"].values()
-        for shard in info["shards"]
-        if any(rid in members for rid in shard["recordings"])
-    ]
-    frames = {
-        rid: info["recordings"][rid]
-        for info in metadata["splits"].values()
-        for rid in info["recordings"]
-        if rid in members
-    }
-    return {
-        "labelled": True,
-        "num_recordings": len(frames),
-        "num_frames": sum(frames.values()),
-        "shards": shards,
-        "recordings": frames,
-        "label_stats": None,
-    }
 
 
 def make_fold_views(records, output_dir, folds=3, seed=0, splits=("train", "dev"), nested=False):
@@ -100,14 +77,14 @@ def make_fold_views(records, output_dir, folds=3, seed=0, splits=("train", "dev"
                 )
             inner = assign_folds(sorted(training), min(folds, len(training)), seed)[0]
             fold_metadata["splits"] = {
-                "train": _split_entry(metadata, training - set(inner)),
-                "dev": _split_entry(metadata, set(inner)),
-                "test": _split_entry(metadata, set(held_out)),
+                "train": split_of(metadata, training - set(inner)),
+                "dev": split_of(metadata, set(inner)),
+                "test": split_of(metadata, set(held_out)),
             }
         else:
             fold_metadata["splits"] = {
-                "train": _split_entry(metadata, training),
-                "dev": _split_entry(metadata, set(held_out)),
+                "train": split_of(metadata, training),
+                "dev": split_of(metadata, set(held_out)),
             }
         fold_metadata["fold"] = {
             "index": index,
